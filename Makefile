@@ -1,0 +1,151 @@
+# thinmeta — plain GNU Makefile (STYLE.md §4)
+PREFIX ?= /usr/local
+SBINDIR = $(DESTDIR)$(PREFIX)/sbin
+MANDIR  = $(DESTDIR)$(PREFIX)/share/man
+LIBDIR  = $(DESTDIR)$(PREFIX)/lib
+INCDIR  = $(DESTDIR)$(PREFIX)/include/thinmeta
+PCDIR   = $(LIBDIR)/pkgconfig
+
+VERSION := 0.1.0
+DATE    := 2026-11-24
+BUILD   ?= build
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	  -Wmissing-prototypes -MMD -MP
+SAN_FLAGS ?=
+CFLAGS += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Ilib $(shell pkg-config --cflags expat zlib libxxhash)
+LDLIBS += $(shell pkg-config --libs expat zlib libxxhash) -laio
+TEST_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
+TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRCS := $(sort $(wildcard lib/*/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_A    := $(BUILD)/libthinmeta.a
+
+TOOL_SRCS := $(sort $(wildcard tools/*.c))
+TOOLS     := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
+
+DEVTOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+DEVTOOLS     := $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/devbin/%)
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+MANS := $(sort $(wildcard man/*.8))
+BUILT_MANS := $(MANS:man/%=$(BUILD)/man/%)
+
+PUBLIC_HEADERS := $(sort $(wildcard lib/*/*.h))
+
+.PHONY: all lib tools devtools man check unit-tests image-tests asan install deps clean \
+	check-layers check-headers check-man bench
+
+all: lib tools devtools man
+
+lib: $(LIB_A)
+tools: $(TOOLS)
+devtools: $(DEVTOOLS)
+man: $(BUILT_MANS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $< $(LIB_A) $(LDLIBS) -o $@
+
+$(BUILD)/devbin/%: $(BUILD)/tests/tools/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $< $(LIB_A) $(LDLIBS) -o $@
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $< $(LIB_A) $(LDLIBS) $(TEST_LIBS) -o $@
+
+$(BUILD)/man/%.8: man/%.8
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's/@DATE@/$(DATE)/g' -e 's/@VERSION@/$(VERSION)/g' $< > $@
+
+$(BUILD)/thinmeta.pc: Makefile
+	@mkdir -p $(dir $@)
+	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: thinmeta\nDescription: dm-thin pool metadata library\nVersion: %s\nLibs: -L$${libdir} -lthinmeta\nLibs.private: %s\nCflags: -I$${includedir}/thinmeta\n' \
+		'$(PREFIX)' '$(VERSION)' '$(shell pkg-config --libs expat zlib libxxhash) -laio' > $@
+
+# ---------------------------------------------------------------- tests
+unit-tests: $(UNIT_BINS)
+	$(Q)fail=0; for t in $(UNIT_BINS); do \
+		echo "== $$t"; $$t --jobs=2 || fail=1; \
+	done; exit $$fail
+
+image-tests: all
+	$(Q)BUILD=$(BUILD) tests/run-tests.sh
+
+check: all unit-tests check-layers check-headers check-man image-tests
+
+check-layers:
+	$(Q)tests/check-layers.sh
+
+check-headers:
+	$(Q)for h in $(PUBLIC_HEADERS); do \
+		echo "#include \"$${h#lib/}\"" | $(CC) $(CPPFLAGS) $(CFLAGS) -x c -fsyntax-only - \
+			|| { echo "header $$h does not compile alone"; exit 1; }; \
+	done; echo "headers: ok"
+
+check-man: man
+	$(Q)tests/check-man.sh $(BUILD)
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \
+		SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		THINMETA_SLOW_TESTS=0 check
+
+bench: all
+	bench/run.sh
+
+# ---------------------------------------------------------------- install
+install: all $(BUILD)/thinmeta.pc
+	install -d $(SBINDIR) $(MANDIR)/man8 $(LIBDIR) $(PCDIR) $(INCDIR)
+	install -m 755 $(TOOLS) $(SBINDIR)/
+	install -m 644 $(BUILT_MANS) $(MANDIR)/man8/
+	install -m 644 $(LIB_A) $(LIBDIR)/
+	install -m 644 $(BUILD)/thinmeta.pc $(PCDIR)/
+	for h in $(PUBLIC_HEADERS); do \
+		case $$h in *-internal.h) continue;; esac; \
+		install -d $(INCDIR)/$$(dirname $${h#lib/}); \
+		install -m 644 $$h $(INCDIR)/$${h#lib/}; \
+	done
+
+deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential pkg-config \
+		libaio-dev libexpat1-dev zlib1g-dev libxxhash-dev libcriterion-dev \
+		thin-provisioning-tools python3 time groff-base xxhash
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJS:.o=.d) $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%.d)

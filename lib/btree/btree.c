@@ -1,0 +1,301 @@
+#include "btree/btree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc/crc32c.h"
+
+/*----------------------------------------------------------------*/
+
+static int node_check(const void *data, uint64_t loc, size_t len)
+{
+	return bc_csum_check(data, loc, len, BTREE_CSUM_XOR);
+}
+
+static void node_prepare(void *data, uint64_t loc, size_t len)
+{
+	bc_csum_prepare(data, loc, len, BTREE_CSUM_XOR);
+}
+
+const struct bc_validator bt_node_validator = {
+	.name = "btree_node",
+	.check = node_check,
+	.prepare = node_prepare,
+};
+
+uint32_t bt_calc_max_entries(uint32_t value_size)
+{
+	uint32_t total = (MD_BLOCK_SIZE - BT_HEADER_SIZE) / (8 + value_size);
+
+	return (total / 3) * 3;
+}
+
+enum bt_node_err bt_node_check(const struct bt_node *n, uint32_t leaf_vsize)
+{
+	if (n->flags != BT_INTERNAL_NODE && n->flags != BT_LEAF_NODE)
+		return BT_NODE_BAD_FLAGS;
+	if ((uint64_t)n->max_entries * (8 + (uint64_t)n->value_size) + BT_HEADER_SIZE >
+	    MD_BLOCK_SIZE)
+		return BT_NODE_MAX_TOO_LARGE;
+	if (n->nr_entries > n->max_entries)
+		return BT_NODE_NR_ENTRIES;
+	if (n->value_size != (bt_is_leaf(n) ? leaf_vsize : 8u))
+		return BT_NODE_VALUE_SIZE;
+	for (uint32_t i = 1; i < n->nr_entries; i++)
+		if (bt_key(n, i - 1) >= bt_key(n, i))
+			return BT_NODE_KEYS_ORDER;
+	if (n->max_entries % 3)
+		return BT_NODE_MAX_NOT_DIV3;
+	return BT_NODE_OK;
+}
+
+const char *bt_node_err_str(enum bt_node_err e)
+{
+	switch (e) {
+	case BT_NODE_OK:
+		return "ok";
+	case BT_NODE_BAD_FLAGS:
+		return "bad node flags";
+	case BT_NODE_MAX_TOO_LARGE:
+		return "max_entries is too large";
+	case BT_NODE_NR_ENTRIES:
+		return "nr_entries > max_entries";
+	case BT_NODE_VALUE_SIZE:
+		return "value_size mismatch";
+	case BT_NODE_KEYS_ORDER:
+		return "keys out of order";
+	case BT_NODE_MAX_NOT_DIV3:
+		return "max_entries is not divisible by 3";
+	}
+	return "unknown node error";
+}
+
+enum rep_code bt_node_err_code(enum bt_node_err e)
+{
+	switch (e) {
+	case BT_NODE_OK:
+		return RC_NONE;
+	case BT_NODE_BAD_FLAGS:
+		return RC_NODE_FLAGS;
+	case BT_NODE_MAX_TOO_LARGE:
+		return RC_NODE_MAX_ENTRIES_TOO_LARGE;
+	case BT_NODE_NR_ENTRIES:
+		return RC_NODE_NR_ENTRIES;
+	case BT_NODE_VALUE_SIZE:
+		return RC_NODE_VALUE_SIZE;
+	case BT_NODE_KEYS_ORDER:
+		return RC_NODE_KEYS_ORDER;
+	case BT_NODE_MAX_NOT_DIV3:
+		return RC_NODE_MAX_ENTRIES_NOT_DIV3;
+	}
+	return RC_NONE;
+}
+
+enum rep_code bt_read_err_code(int err)
+{
+	switch (err) {
+	case -EILSEQ:
+		return RC_NODE_CSUM;
+	case -ENOTBLK:
+		return RC_NODE_BLOCKNR;
+	case BC_WRONG_TYPE:
+		return RC_NODE_NOT_NODE;
+	case -EINVAL:
+		return RC_NODE_OUT_OF_BOUNDS;
+	default:
+		return RC_NODE_IO;
+	}
+}
+
+int bt_node_check_raw(const void *data, uint64_t loc, uint32_t *value_size)
+{
+	struct bt_node n;
+	enum bt_node_err e;
+	int r = node_check(data, loc, MD_BLOCK_SIZE);
+
+	if (r < 0)
+		return r;
+	bt_node_view(data, &n);
+	if (n.flags == BT_INTERNAL_NODE && n.value_size != 8)
+		return -EINVAL;
+	e = bt_node_check(&n, n.value_size);
+	if (e != BT_NODE_OK && e != BT_NODE_MAX_NOT_DIV3)
+		return -EINVAL;
+	if (value_size)
+		*value_size = n.value_size;
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+
+struct walk {
+	struct bc *bc;
+	uint32_t leaf_vsize;
+	const struct bt_walk_ops *ops;
+	void *ctx;
+	int leaf_depth;           /* -1 until the first leaf */
+	uint64_t path[BT_MAX_DEPTH + 1];
+};
+
+static void damage(struct walk *w, enum dmg_level level, enum rep_code code, uint64_t block,
+		   uint64_t lo, uint64_t hi, const char *msg)
+{
+	if (w->ops->damage)
+		w->ops->damage(w->ctx, level, code, block, lo, hi, msg);
+}
+
+static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth);
+
+static int walk_children(struct walk *w, const uint64_t *keys, const uint64_t *kids,
+			 uint32_t nr, uint64_t hi, int depth)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
+		int r;
+
+		if (w->ops->skip && w->ops->skip(w->ctx, kids[i], 0))
+			continue;
+		r = walk_node(w, kids[i], keys[i], chi, depth + 1);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_keys_in_range(struct walk *w, const struct bt_node *n, uint64_t block,
+			       uint64_t lo, uint64_t hi)
+{
+	if (!n->nr_entries)
+		return 0;
+	if (bt_key(n, 0) < lo || (hi != UINT64_MAX && bt_key(n, n->nr_entries - 1) >= hi)) {
+		damage(w, DMG_FATAL, RC_NODE_KEY_RANGE, block, lo, hi,
+		       "keys outside the range given by the parent");
+		return -1;
+	}
+	return 0;
+}
+
+static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth)
+{
+	struct bc_block *b;
+	struct bt_node n;
+	enum bt_node_err e;
+	uint64_t *keys, *kids;
+	int r;
+
+	if (depth > BT_MAX_DEPTH) {
+		damage(w, DMG_FATAL, RC_NODE_DEPTH, block, lo, hi, "tree too deep");
+		return 0;
+	}
+	for (int i = 0; i < depth; i++)
+		if (w->path[i] == block) {
+			damage(w, DMG_FATAL, RC_NODE_CYCLE, block, lo, hi, "cycle in tree");
+			return 0;
+		}
+	w->path[depth] = block;
+	r = bc_get(w->bc, block, &bt_node_validator, &b);
+	if (r < 0) {
+		damage(w, DMG_FATAL, bt_read_err_code(r), block, lo, hi, bc_strerror(r));
+		return 0;
+	}
+	bt_node_view(bc_data(b), &n);
+	e = bt_node_check(&n, w->leaf_vsize);
+	if (e == BT_NODE_MAX_NOT_DIV3) {
+		damage(w, DMG_NON_FATAL, bt_node_err_code(e), block, lo, hi, bt_node_err_str(e));
+	} else if (e != BT_NODE_OK) {
+		damage(w, DMG_FATAL, bt_node_err_code(e), block, lo, hi, bt_node_err_str(e));
+		bc_put(w->bc, b);
+		return 0;
+	}
+	if (check_keys_in_range(w, &n, block, lo, hi) < 0) {
+		bc_put(w->bc, b);
+		return 0;
+	}
+	if (bt_is_leaf(&n)) {
+		if (w->leaf_depth < 0)
+			w->leaf_depth = depth;
+		if (w->leaf_depth != depth) {
+			damage(w, DMG_FATAL, RC_NODE_DEPTH, block, lo, hi,
+			       "leaves at different depths");
+			bc_put(w->bc, b);
+			return 0;
+		}
+		r = w->ops->leaf ? w->ops->leaf(w->ctx, &n) : 0;
+		bc_put(w->bc, b);
+		return r;
+	}
+	/* copy the children out so that at most one block is held */
+	keys = malloc(sizeof(uint64_t) * 2 * (n.nr_entries + 1));
+	if (!keys) {
+		bc_put(w->bc, b);
+		return -ENOMEM;
+	}
+	kids = keys + n.nr_entries + 1;
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		keys[i] = bt_key(&n, i);
+		kids[i] = get_le64(bt_value(&n, i));
+	}
+	bc_put(w->bc, b);
+	bc_prefetch(w->bc, kids, n.nr_entries);
+	r = walk_children(w, keys, kids, n.nr_entries, hi, depth);
+	free(keys);
+	return r;
+}
+
+int bt_walk(struct bc *bc, uint64_t root, uint32_t leaf_vsize, const struct bt_walk_ops *ops,
+	    void *ctx)
+{
+	struct walk w = {
+		.bc = bc,
+		.leaf_vsize = leaf_vsize,
+		.ops = ops,
+		.ctx = ctx,
+		.leaf_depth = -1,
+	};
+
+	return walk_node(&w, root, 0, UINT64_MAX, 0);
+}
+
+int bt_lookup(struct bc *bc, uint64_t root, uint32_t leaf_vsize, uint64_t key, void *value_out)
+{
+	uint64_t block = root;
+
+	for (int depth = 0; depth <= BT_MAX_DEPTH; depth++) {
+		struct bc_block *b;
+		struct bt_node n;
+		uint32_t lo = 0, hi;
+		int r = bc_get(bc, block, &bt_node_validator, &b);
+
+		if (r < 0)
+			return r;
+		bt_node_view(bc_data(b), &n);
+		if (bt_node_check(&n, leaf_vsize) != BT_NODE_OK) {
+			bc_put(bc, b);
+			return -EILSEQ;
+		}
+		/* largest i with key[i] <= key */
+		hi = n.nr_entries;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (bt_key(&n, mid) <= key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0) {
+			bc_put(bc, b);
+			return -ENODATA;
+		}
+		if (bt_is_leaf(&n)) {
+			r = bt_key(&n, lo - 1) == key ? 0 : -ENODATA;
+			if (!r)
+				memcpy(value_out, bt_value(&n, lo - 1), leaf_vsize);
+			bc_put(bc, b);
+			return r;
+		}
+		block = get_le64(bt_value(&n, lo - 1));
+		bc_put(bc, b);
+	}
+	return -ELOOP;
+}

@@ -1,0 +1,28 @@
+/*
+ * CRC-32C (Castagnoli).  crc_crc32c() is the kernel's crc32c(seed, p, len):
+ * no final inversion.  Uses the SSE4.2 crc32 instruction when available.
+ */
+#ifndef THINMETA_CRC_CRC32C_H
+#define THINMETA_CRC_CRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint32_t crc_crc32c(uint32_t seed, const void *p, size_t len);
+/* The portable table implementation; same results as crc_crc32c(). */
+uint32_t crc_crc32c_sw(uint32_t seed, const void *p, size_t len);
+/* Non-zero when the hardware path is in use. */
+int crc_crc32c_hw_available(void);
+
+/* Block-checksum helpers for 4 KiB metadata blocks (FORMAT.md §2). */
+#define SUPERBLOCK_CSUM_XOR 160774u
+#define BTREE_CSUM_XOR 121107u
+#define BITMAP_CSUM_XOR 240779u
+#define INDEX_CSUM_XOR 160478u
+
+/* csum = crc32c(~0, bytes[4..len]) ^ salt: the value stored at offset 0. */
+uint32_t crc_block_csum(const void *block, size_t len, uint32_t salt);
+/* The salt that makes the stored checksum valid (stored ^ crc). */
+uint32_t crc_block_salt(const void *block, size_t len);
+
+#endif

@@ -1,0 +1,505 @@
+#include "spacemap/spacemap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "btree/btree.h"
+#include "crc/crc32c.h"
+
+/*----------------------------------------------------------------*/
+/* validators */
+
+static int bitmap_check(const void *data, uint64_t loc, size_t len)
+{
+	return bc_csum_check(data, loc, len, BITMAP_CSUM_XOR);
+}
+
+static void bitmap_prepare(void *data, uint64_t loc, size_t len)
+{
+	bc_csum_prepare(data, loc, len, BITMAP_CSUM_XOR);
+}
+
+static int index_check(const void *data, uint64_t loc, size_t len)
+{
+	return bc_csum_check(data, loc, len, INDEX_CSUM_XOR);
+}
+
+static void index_prepare(void *data, uint64_t loc, size_t len)
+{
+	bc_csum_prepare(data, loc, len, INDEX_CSUM_XOR);
+}
+
+const struct bc_validator sm_bitmap_validator = {
+	.name = "sm_bitmap",
+	.check = bitmap_check,
+	.prepare = bitmap_prepare,
+};
+
+const struct bc_validator sm_index_validator = {
+	.name = "sm_index",
+	.check = index_check,
+	.prepare = index_prepare,
+};
+
+void sm_bitmap_decode(const void *block, unsigned n, uint8_t *out)
+{
+	const uint8_t *p = (const uint8_t *)block + 16;
+
+	for (unsigned w = 0; w * 32 < n; w++) {
+		uint64_t word = get_le64(p + 8 * w);
+		unsigned lim = n - w * 32 < 32 ? n - w * 32 : 32;
+		for (unsigned k = 0; k < lim; k++) {
+			unsigned s = 2 * k;
+			out[w * 32 + k] =
+				(uint8_t)((((word >> s) & 1) << 1) | ((word >> (s + 1)) & 1));
+		}
+	}
+}
+
+void sm_root_unpack(const struct disk_sm_root *r, enum sm_kind kind, struct sm_disk_info *out)
+{
+	out->kind = kind;
+	out->nr_blocks = le64_to_cpu(r->nr_blocks);
+	out->nr_allocated = le64_to_cpu(r->nr_allocated);
+	out->bitmap_root = le64_to_cpu(r->bitmap_root);
+	out->ref_count_root = le64_to_cpu(r->ref_count_root);
+}
+
+/*----------------------------------------------------------------*/
+/* in-core counting map */
+
+struct ov_entry {
+	uint64_t block;
+	uint32_t count;
+};
+
+struct sm_core {
+	uint64_t nr_blocks;
+	uint64_t nr_allocated;
+	uint8_t *counts;
+	/* open-addressing table for counts >= 255 */
+	struct ov_entry *ov;
+	size_t ov_cap, ov_nr;
+};
+
+struct sm_core *sm_core_create(uint64_t nr_blocks)
+{
+	struct sm_core *sm = calloc(1, sizeof(*sm));
+
+	if (!sm)
+		return NULL;
+	sm->nr_blocks = nr_blocks;
+	sm->counts = calloc(nr_blocks ? nr_blocks : 1, 1);
+	if (!sm->counts) {
+		free(sm);
+		return NULL;
+	}
+	return sm;
+}
+
+void sm_core_destroy(struct sm_core *sm)
+{
+	if (!sm)
+		return;
+	free(sm->counts);
+	free(sm->ov);
+	free(sm);
+}
+
+uint64_t sm_core_nr_blocks(const struct sm_core *sm)
+{
+	return sm->nr_blocks;
+}
+
+const uint8_t *sm_core_bytes(const struct sm_core *sm)
+{
+	return sm->counts;
+}
+
+static size_t ov_slot(const struct sm_core *sm, uint64_t b)
+{
+	size_t i = (size_t)((b * 0x9E3779B97F4A7C15ull) >> 17) & (sm->ov_cap - 1);
+
+	while (sm->ov[i].count && sm->ov[i].block != b)
+		i = (i + 1) & (sm->ov_cap - 1);
+	return i;
+}
+
+static int ov_grow(struct sm_core *sm)
+{
+	size_t cap = sm->ov_cap ? sm->ov_cap * 2 : 64;
+	struct ov_entry *old = sm->ov, *n = calloc(cap, sizeof(*n));
+	size_t old_cap = sm->ov_cap;
+
+	if (!n)
+		return -ENOMEM;
+	sm->ov = n;
+	sm->ov_cap = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].count)
+			sm->ov[ov_slot(sm, old[i].block)] = old[i];
+	free(old);
+	return 0;
+}
+
+uint32_t sm_core_get(const struct sm_core *sm, uint64_t b)
+{
+	if (b >= sm->nr_blocks)
+		return 0;
+	if (sm->counts[b] < 255)
+		return sm->counts[b];
+	return sm->ov[ov_slot(sm, b)].count;
+}
+
+int sm_core_set(struct sm_core *sm, uint64_t b, uint32_t count)
+{
+	uint32_t old;
+
+	if (b >= sm->nr_blocks)
+		return -EINVAL;
+	old = sm_core_get(sm, b);
+	if (old && !count)
+		sm->nr_allocated--;
+	else if (!old && count)
+		sm->nr_allocated++;
+	if (count < 255) {
+		if (sm->counts[b] == 255) {
+			/* keep the tombstone-free table: store 255 sentinel as count 0
+			 * is impossible, so rebuild the slot chain by reinserting */
+			size_t i = ov_slot(sm, b);
+			sm->ov[i].count = 0;
+			sm->ov_nr--;
+			/* re-insert following entries of the cluster */
+			for (size_t j = (i + 1) & (sm->ov_cap - 1); sm->ov[j].count;
+			     j = (j + 1) & (sm->ov_cap - 1)) {
+				struct ov_entry e = sm->ov[j];
+				sm->ov[j].count = 0;
+				sm->ov[ov_slot(sm, e.block)] = e;
+			}
+		}
+		sm->counts[b] = (uint8_t)count;
+		return 0;
+	}
+	if (sm->counts[b] != 255) {
+		if ((sm->ov_nr + 1) * 2 > sm->ov_cap && ov_grow(sm) < 0)
+			return -ENOMEM;
+		sm->ov_nr++;
+		sm->counts[b] = 255;
+	}
+	{
+		size_t i = ov_slot(sm, b);
+		sm->ov[i].block = b;
+		sm->ov[i].count = count;
+	}
+	return 0;
+}
+
+int sm_core_inc(struct sm_core *sm, uint64_t b)
+{
+	if (b >= sm->nr_blocks)
+		return -EINVAL;
+	if (sm->counts[b] < 254) {
+		if (!sm->counts[b])
+			sm->nr_allocated++;
+		sm->counts[b]++;
+		return 0;
+	}
+	{
+		uint32_t c = sm_core_get(sm, b);
+		if (c == UINT32_MAX)
+			return -EOVERFLOW;
+		return sm_core_set(sm, b, c + 1);
+	}
+}
+
+int sm_core_dec(struct sm_core *sm, uint64_t b)
+{
+	uint32_t c;
+
+	if (b >= sm->nr_blocks)
+		return -EINVAL;
+	c = sm_core_get(sm, b);
+	if (!c)
+		return -EINVAL;
+	return sm_core_set(sm, b, c - 1);
+}
+
+uint64_t sm_core_nr_allocated(const struct sm_core *sm)
+{
+	return sm->nr_allocated;
+}
+
+uint64_t sm_core_find_free(const struct sm_core *sm, uint64_t from)
+{
+	const uint8_t *p;
+
+	if (from >= sm->nr_blocks)
+		return UINT64_MAX;
+	p = memchr(sm->counts + from, 0, sm->nr_blocks - from);
+	return p ? (uint64_t)(p - sm->counts) : UINT64_MAX;
+}
+
+/*----------------------------------------------------------------*/
+/* reading on-disk space maps */
+
+struct index_ctx {
+	struct sm_index_entry *entries;
+	uint64_t nr_bitmaps;
+	uint64_t next_key;
+	struct report *rep;
+	int bad_keys;
+};
+
+static void sm_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		      uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct report *rep = ctx;
+	struct rep_ctx c = { block, lo, hi, UINT64_MAX };
+
+	(void)lo;
+	(void)hi;
+	if (rep)
+		rep_add(rep, level, code, c, "space map tree node %llu: %s",
+			(unsigned long long)block, msg);
+}
+
+static void index_damage(void *vctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			 uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct index_ctx *ic = vctx;
+
+	sm_damage(ic->rep, level, code, block, lo, hi, msg);
+}
+
+static int index_leaf(void *vctx, const struct bt_node *n)
+{
+	struct index_ctx *ic = vctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t k = bt_key(n, i);
+		const struct disk_index_entry *ie = (const void *)bt_value(n, i);
+
+		if (k != ic->next_key || k >= ic->nr_bitmaps) {
+			if (!ic->bad_keys && ic->rep)
+				rep_add(ic->rep, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(n->blocknr),
+					"data space map index: unexpected key %llu (expected %llu of %llu bitmaps)",
+					(unsigned long long)k, (unsigned long long)ic->next_key,
+					(unsigned long long)ic->nr_bitmaps);
+			ic->bad_keys = 1;
+		}
+		if (k < ic->nr_bitmaps) {
+			ic->entries[k].blocknr = le64_to_cpu(ie->blocknr);
+			ic->entries[k].nr_free = le32_to_cpu(ie->nr_free);
+			ic->entries[k].none_free_before = le32_to_cpu(ie->none_free_before);
+		}
+		ic->next_key = k + 1;
+	}
+	return 0;
+}
+
+struct count_nodes_ctx {
+	struct sm_core *meta_refs;
+	void *inner;
+	void (*inner_damage)(void *, enum dmg_level, enum rep_code, uint64_t, uint64_t, uint64_t,
+			     const char *);
+	int (*inner_leaf)(void *, const struct bt_node *);
+};
+
+/*
+ * Node counting for space-map trees: the walker gives us leaves only, so
+ * count nodes through the skip() hook, which sees every child before it is
+ * read, plus the root.
+ */
+static int count_skip(void *vctx, uint64_t block, int is_root)
+{
+	struct count_nodes_ctx *c = vctx;
+
+	(void)is_root;
+	if (c->meta_refs)
+		sm_core_inc(c->meta_refs, block);
+	return 0;
+}
+
+static int count_leaf(void *vctx, const struct bt_node *n)
+{
+	struct count_nodes_ctx *c = vctx;
+
+	return c->inner_leaf ? c->inner_leaf(c->inner, n) : 0;
+}
+
+static void count_damage(void *vctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			 uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct count_nodes_ctx *c = vctx;
+
+	c->inner_damage(c->inner, level, code, block, lo, hi, msg);
+}
+
+static int walk_counted(struct bc *bc, uint64_t root, uint32_t vsize, struct sm_core *meta_refs,
+			int (*leaf)(void *, const struct bt_node *),
+			void (*dmg)(void *, enum dmg_level, enum rep_code, uint64_t, uint64_t,
+				    uint64_t, const char *),
+			void *inner)
+{
+	struct count_nodes_ctx c = { meta_refs, inner, dmg, leaf };
+	struct bt_walk_ops ops = { .leaf = count_leaf, .damage = count_damage, .skip = count_skip };
+
+	if (meta_refs)
+		sm_core_inc(meta_refs, root);
+	return bt_walk(bc, root, vsize, &ops, &c);
+}
+
+int sm_read_index(struct bc *bc, const struct sm_disk_info *info, struct sm_index_entry *entries,
+		  struct report *rep, struct sm_core *meta_refs)
+{
+	uint64_t nr_bitmaps = sm_nr_bitmaps(info->nr_blocks);
+	struct bc_block *b;
+	int r;
+
+	memset(entries, 0, nr_bitmaps * sizeof(*entries));
+	if (info->kind == SM_DATA) {
+		struct index_ctx ic = { entries, nr_bitmaps, 0, rep, 0 };
+
+		r = walk_counted(bc, info->bitmap_root, SM_INDEX_ENTRY_SIZE, meta_refs, index_leaf,
+				 index_damage, &ic);
+		if (!r && ic.next_key != nr_bitmaps && !ic.bad_keys && rep)
+			rep_add(rep, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(info->bitmap_root),
+				"data space map index: %llu of %llu bitmaps indexed",
+				(unsigned long long)ic.next_key, (unsigned long long)nr_bitmaps);
+		return r;
+	}
+	if (nr_bitmaps > SM_MAX_METADATA_BITMAPS)
+		nr_bitmaps = SM_MAX_METADATA_BITMAPS;
+	if (meta_refs)
+		sm_core_inc(meta_refs, info->bitmap_root);
+	r = bc_get(bc, info->bitmap_root, &sm_index_validator, &b);
+	if (r < 0) {
+		enum rep_code code = r == -EILSEQ ? RC_SM_INDEX_CSUM
+				   : r == -ENOTBLK ? RC_SM_INDEX_BLOCKNR
+				   : r == BC_WRONG_TYPE ? RC_SM_INDEX_WRONG_TYPE : RC_SM_INDEX_IO;
+		if (rep)
+			rep_add(rep, DMG_FATAL, code, REP_CTX_BLOCK(info->bitmap_root),
+				"metadata space map index block %llu: %s",
+				(unsigned long long)info->bitmap_root, bc_strerror(r));
+		return r;
+	}
+	{
+		const struct disk_metadata_index *mi = bc_data(b);
+		for (uint64_t i = 0; i < nr_bitmaps; i++) {
+			entries[i].blocknr = le64_to_cpu(mi->index[i].blocknr);
+			entries[i].nr_free = le32_to_cpu(mi->index[i].nr_free);
+			entries[i].none_free_before = le32_to_cpu(mi->index[i].none_free_before);
+		}
+	}
+	bc_put(bc, b);
+	return 0;
+}
+
+struct ov_ctx {
+	int (*cb)(void *, uint64_t, uint32_t);
+	void *ctx;
+	struct report *rep;
+};
+
+static int ov_leaf(void *vctx, const struct bt_node *n)
+{
+	struct ov_ctx *oc = vctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		int r = oc->cb(oc->ctx, bt_key(n, i), get_le32(bt_value(n, i)));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void ov_damage(void *vctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		      uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct ov_ctx *oc = vctx;
+
+	sm_damage(oc->rep, level, code, block, lo, hi, msg);
+}
+
+int sm_read_overflow(struct bc *bc, const struct sm_disk_info *info, struct report *rep,
+		     struct sm_core *meta_refs,
+		     int (*cb)(void *ctx, uint64_t block, uint32_t count), void *ctx)
+{
+	struct ov_ctx oc = { cb, ctx, rep };
+
+	return walk_counted(bc, info->ref_count_root, SM_OVERFLOW_VSIZE, meta_refs, ov_leaf,
+			    ov_damage, &oc);
+}
+
+struct load_ctx {
+	struct sm_core *out;
+};
+
+static int load_ov(void *vctx, uint64_t block, uint32_t count)
+{
+	struct load_ctx *lc = vctx;
+
+	/* only entries whose bitmap value is 3 are meaningful */
+	if (block < sm_core_nr_blocks(lc->out) && sm_core_get(lc->out, block) == 3 && count >= 3)
+		return sm_core_set(lc->out, block, count);
+	return 0;
+}
+
+int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct sm_core *out,
+		 struct report *rep, struct sm_core *meta_refs)
+{
+	uint64_t nr_bitmaps = sm_nr_bitmaps(info->nr_blocks);
+	struct sm_index_entry *entries;
+	uint8_t *dec;
+	struct load_ctx lc = { out };
+	int r;
+
+	if (info->kind == SM_METADATA && nr_bitmaps > SM_MAX_METADATA_BITMAPS)
+		return -EINVAL;
+	entries = calloc(nr_bitmaps ? nr_bitmaps : 1, sizeof(*entries));
+	dec = malloc(SM_ENTRIES_PER_BITMAP);
+	if (!entries || !dec) {
+		free(entries);
+		free(dec);
+		return -ENOMEM;
+	}
+	r = sm_read_index(bc, info, entries, rep, meta_refs);
+	for (uint64_t i = 0; i < nr_bitmaps && r >= 0; i++) {
+		uint64_t base = i * SM_ENTRIES_PER_BITMAP;
+		unsigned n = info->nr_blocks - base < SM_ENTRIES_PER_BITMAP
+				     ? (unsigned)(info->nr_blocks - base) : SM_ENTRIES_PER_BITMAP;
+		struct bc_block *b;
+		int e;
+
+		if (!entries[i].blocknr)
+			continue;
+		if (meta_refs)
+			sm_core_inc(meta_refs, entries[i].blocknr);
+		e = bc_get(bc, entries[i].blocknr, &sm_bitmap_validator, &b);
+		if (e < 0) {
+			enum rep_code code = e == -EILSEQ ? RC_SM_BITMAP_CSUM
+					   : e == -ENOTBLK ? RC_SM_BITMAP_BLOCKNR
+					   : e == BC_WRONG_TYPE ? RC_SM_BITMAP_WRONG_TYPE
+								: RC_SM_BITMAP_IO;
+			if (rep)
+				rep_add(rep, DMG_FATAL, code, REP_CTX_BLOCK(entries[i].blocknr),
+					"%s space map bitmap %llu (block %llu): %s",
+					info->kind == SM_DATA ? "data" : "metadata",
+					(unsigned long long)i, (unsigned long long)entries[i].blocknr,
+					bc_strerror(e));
+			continue;
+		}
+		sm_bitmap_decode(bc_data(b), n, dec);
+		for (unsigned j = 0; j < n; j++)
+			if (dec[j] && base + j < sm_core_nr_blocks(out))
+				sm_core_set(out, base + j, dec[j]);
+		bc_put(bc, b);
+		bc_forget(bc, entries[i].blocknr);
+	}
+	if (r >= 0)
+		r = sm_read_overflow(bc, info, rep, meta_refs, load_ov, &lc);
+	free(entries);
+	free(dec);
+	return r < 0 ? r : 0;
+}

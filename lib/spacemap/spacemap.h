@@ -1,0 +1,148 @@
+/*
+ * Space maps (FORMAT.md §7): on-disk structures, bitmap entry coding, a
+ * reader for the data (index B-tree) and metadata (index block) space
+ * maps, and an in-core counting map used by the checker and the writers.
+ */
+#ifndef THINMETA_SPACEMAP_SPACEMAP_H
+#define THINMETA_SPACEMAP_SPACEMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "block-cache/block-cache.h"
+#include "util/endian.h"
+#include "util/report.h"
+
+#define SM_ENTRIES_PER_BITMAP 16320u
+#define SM_MAX_METADATA_BITMAPS 255u
+#define SM_MAX_METADATA_BLOCKS (SM_MAX_METADATA_BITMAPS * SM_ENTRIES_PER_BITMAP)
+#define SM_INDEX_ENTRY_SIZE 16u
+#define SM_OVERFLOW_VSIZE 4u
+
+struct disk_sm_root {
+	le64 nr_blocks;
+	le64 nr_allocated;
+	le64 bitmap_root;
+	le64 ref_count_root;
+} __attribute__((packed));
+_Static_assert(sizeof(struct disk_sm_root) == 32, "sm root");
+
+struct disk_index_entry {
+	le64 blocknr;
+	le32 nr_free;
+	le32 none_free_before;
+} __attribute__((packed));
+_Static_assert(sizeof(struct disk_index_entry) == 16, "index entry");
+
+struct disk_metadata_index {
+	le32 csum;
+	le32 padding;
+	le64 blocknr;
+	struct disk_index_entry index[SM_MAX_METADATA_BITMAPS];
+} __attribute__((packed));
+_Static_assert(sizeof(struct disk_metadata_index) == 4096, "metadata index");
+
+struct disk_bitmap_header {
+	le32 csum;
+	le32 not_used;
+	le64 blocknr;
+} __attribute__((packed));
+_Static_assert(sizeof(struct disk_bitmap_header) == 16, "bitmap header");
+
+extern const struct bc_validator sm_bitmap_validator;
+extern const struct bc_validator sm_index_validator;
+
+/* Entry j (0..16319) of a bitmap block: 0, 1, 2 or 3 (= see overflow tree). */
+static inline unsigned sm_bitmap_get(const void *block, unsigned j)
+{
+	const uint8_t *w = (const uint8_t *)block + 16 + (j / 32) * 8;
+	uint64_t word = get_le64(w);
+	unsigned s = 2 * (j % 32);
+
+	return (unsigned)((((word >> s) & 1) << 1) | ((word >> (s + 1)) & 1));
+}
+
+static inline void sm_bitmap_set(void *block, unsigned j, unsigned v)
+{
+	uint8_t *w = (uint8_t *)block + 16 + (j / 32) * 8;
+	uint64_t word = get_le64(w);
+	unsigned s = 2 * (j % 32);
+
+	word &= ~(3ull << s);
+	word |= (uint64_t)((v >> 1) & 1) << s;
+	word |= (uint64_t)(v & 1) << (s + 1);
+	put_le64(w, word);
+}
+
+/* Fast decode of a whole bitmap: out[j] = entry j for j < n. */
+void sm_bitmap_decode(const void *block, unsigned n, uint8_t *out);
+
+static inline uint64_t sm_nr_bitmaps(uint64_t nr_blocks)
+{
+	return (nr_blocks + SM_ENTRIES_PER_BITMAP - 1) / SM_ENTRIES_PER_BITMAP;
+}
+
+/*----------------------------------------------------------------*/
+/* In-core ref-count map: 1 byte per block, saturated values in a side table. */
+
+struct sm_core;
+
+struct sm_core *sm_core_create(uint64_t nr_blocks);
+void sm_core_destroy(struct sm_core *sm);
+uint64_t sm_core_nr_blocks(const struct sm_core *sm);
+uint32_t sm_core_get(const struct sm_core *sm, uint64_t b);
+int sm_core_set(struct sm_core *sm, uint64_t b, uint32_t count);
+int sm_core_inc(struct sm_core *sm, uint64_t b);
+int sm_core_dec(struct sm_core *sm, uint64_t b);
+/* Blocks with count > 0. */
+uint64_t sm_core_nr_allocated(const struct sm_core *sm);
+/* First block >= from with count 0, or UINT64_MAX. */
+uint64_t sm_core_find_free(const struct sm_core *sm, uint64_t from);
+/* Raw access to the byte array (counts 0..254; 255 = look in side table). */
+const uint8_t *sm_core_bytes(const struct sm_core *sm);
+
+/*----------------------------------------------------------------*/
+/* Reading an on-disk space map. */
+
+enum sm_kind { SM_DATA, SM_METADATA };
+
+struct sm_disk_info {
+	enum sm_kind kind;
+	uint64_t nr_blocks, nr_allocated, bitmap_root, ref_count_root;
+};
+
+void sm_root_unpack(const struct disk_sm_root *root_le, enum sm_kind kind,
+		    struct sm_disk_info *out);
+
+/* One index entry as read from disk. */
+struct sm_index_entry {
+	uint64_t blocknr;
+	uint32_t nr_free, none_free_before;
+};
+
+/*
+ * Reads the index (B-tree for data, index block for metadata) into
+ * entries[0..nr_bitmaps).  Damage goes to rep (may be NULL); a missing or
+ * unreadable entry gets blocknr 0.  meta_refs (may be NULL) is incremented
+ * for every metadata block the index occupies (index tree nodes or the
+ * index block).  Returns 0, or negative errno when nothing could be read.
+ */
+int sm_read_index(struct bc *bc, const struct sm_disk_info *info, struct sm_index_entry *entries,
+		  struct report *rep, struct sm_core *meta_refs);
+
+/*
+ * Reads the overflow tree into counts: calls cb for each (block, count).
+ * meta_refs (may be NULL) counts its nodes.
+ */
+int sm_read_overflow(struct bc *bc, const struct sm_disk_info *info, struct report *rep,
+		     struct sm_core *meta_refs,
+		     int (*cb)(void *ctx, uint64_t block, uint32_t count), void *ctx);
+
+/*
+ * Loads the whole on-disk space map into an in-core map (for comparison,
+ * leak repair and thin_trim).  Records all damage in rep.
+ */
+int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct sm_core *out,
+		 struct report *rep, struct sm_core *meta_refs);
+
+#endif
