@@ -1,0 +1,214 @@
+#include "thin/metadata.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*----------------------------------------------------------------*/
+
+static int looks_like_xml(const char *path)
+{
+	char buf[16];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0)
+		return 0;
+	return memmem(buf, (size_t)n, "<superblock", 11) || memmem(buf, (size_t)n, "?xml", 4) ||
+	       memmem(buf, (size_t)n, "<!DOCTYPE", 9);
+}
+
+int thin_md_open(const char *path, unsigned flags, struct thin_md **out, char *msg, size_t msglen)
+{
+	struct thin_md *md;
+	struct stat st;
+	unsigned ioflags = 0;
+	int r;
+
+	msg[0] = '\0';
+	if (stat(path, &st) < 0) {
+		snprintf(msg, msglen, "Couldn't find input file '%s'", path);
+		return -ENOENT;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(msg, msglen, "Not a block device or regular file '%s'.", path);
+		return -EINVAL;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size < (off_t)MD_BLOCK_SIZE) {
+		snprintf(msg, msglen, "Metadata device/file too small.  Is this binary metadata?");
+		return -EINVAL;
+	}
+	if (S_ISREG(st.st_mode) && looks_like_xml(path)) {
+		snprintf(msg, msglen,
+			 "This looks like XML.  This tool only supports the binary metadata format.");
+		return -EINVAL;
+	}
+	if (flags & THIN_MD_WRITE)
+		ioflags |= IOE_WRITE;
+	if (flags & THIN_MD_SHARED)
+		ioflags |= IOE_SHARED;
+	if (flags & THIN_MD_AIO)
+		ioflags |= IOE_AIO;
+	md = calloc(1, sizeof(*md));
+	if (!md)
+		return -ENOMEM;
+	r = ioe_open(path, ioflags, &md->ioe);
+	if (r < 0) {
+		if (r == -EBUSY)
+			snprintf(msg, msglen, "%s: device is busy (in use by a live pool?)", path);
+		else
+			snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(-r));
+		free(md);
+		return r;
+	}
+	if (md->ioe->nr_blocks == 0) {
+		snprintf(msg, msglen, "Metadata device/file too small.  Is this binary metadata?");
+		ioe_destroy(md->ioe);
+		free(md);
+		return -EINVAL;
+	}
+	md->bc = bc_create(md->ioe, THIN_MD_CACHE_BLOCKS);
+	if (!md->bc) {
+		ioe_destroy(md->ioe);
+		free(md);
+		return -ENOMEM;
+	}
+	md->sb_err = thin_sb_read(md->bc, THIN_SB_LOCATION, &md->sb);
+	*out = md;
+	return 0;
+}
+
+void thin_md_close(struct thin_md *md)
+{
+	if (!md)
+		return;
+	bc_destroy(md->bc);
+	ioe_destroy(md->ioe);
+	free(md);
+}
+
+/*----------------------------------------------------------------*/
+
+struct devs_ctx {
+	struct thin_dev_list *l;
+	size_t cap;
+	int details;             /* which tree is being read */
+	struct report *rep;
+	const char *prefix;
+	struct sm_core *meta_refs;
+};
+
+static struct thin_dev *find_or_add(struct devs_ctx *c, uint64_t id)
+{
+	struct thin_dev_list *l = c->l;
+	size_t lo = 0, hi = l->nr;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (l->devs[mid].dev_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < l->nr && l->devs[lo].dev_id == id)
+		return &l->devs[lo];
+	if (l->nr == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct thin_dev *n = realloc(l->devs, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		l->devs = n;
+		c->cap = cap;
+	}
+	memmove(&l->devs[lo + 1], &l->devs[lo], (l->nr - lo) * sizeof(*l->devs));
+	memset(&l->devs[lo], 0, sizeof(*l->devs));
+	l->devs[lo].dev_id = id;
+	l->nr++;
+	return &l->devs[lo];
+}
+
+static int devs_leaf(void *vctx, const struct bt_node *n)
+{
+	struct devs_ctx *c = vctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		struct thin_dev *d = find_or_add(c, bt_key(n, i));
+		if (!d)
+			return -ENOMEM;
+		if (c->details) {
+			thin_details_unpack(bt_value(n, i), &d->details);
+			d->has_details = 1;
+		} else {
+			d->root = get_le64(bt_value(n, i));
+			d->has_root = 1;
+		}
+	}
+	return 0;
+}
+
+static void devs_damage(void *vctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct devs_ctx *c = vctx;
+	struct rep_ctx rc = { block, lo, hi, UINT64_MAX };
+
+	if (!c->rep)
+		return;
+	if (hi == UINT64_MAX)
+		rep_add(c->rep, level, code, rc, "%s: node %llu: %s, affecting keys [%llu, -]",
+			c->prefix, (unsigned long long)block, msg, (unsigned long long)lo);
+	else
+		rep_add(c->rep, level, code, rc, "%s: node %llu: %s, affecting keys [%llu, %llu)",
+			c->prefix, (unsigned long long)block, msg, (unsigned long long)lo,
+			(unsigned long long)hi);
+}
+
+static int count_skip(void *vctx, uint64_t block, int is_root)
+{
+	struct devs_ctx *c = vctx;
+
+	(void)is_root;
+	if (c->meta_refs)
+		sm_core_inc(c->meta_refs, block);
+	return 0;
+}
+
+int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_root,
+		      struct thin_dev_list *out, struct report *rep, struct sm_core *meta_refs)
+{
+	struct devs_ctx c = { out, 0, 1, rep, "device details tree", meta_refs };
+	struct bt_walk_ops ops = { .leaf = devs_leaf, .damage = devs_damage, .skip = count_skip };
+	int r;
+
+	out->devs = NULL;
+	out->nr = 0;
+	if (meta_refs)
+		sm_core_inc(meta_refs, details_root);
+	r = bt_walk(bc, details_root, THIN_DETAILS_VSIZE, &ops, &c);
+	if (r < 0)
+		return r;
+	c.details = 0;
+	c.prefix = "mapping top-level";
+	if (meta_refs)
+		sm_core_inc(meta_refs, mapping_root);
+	return bt_walk(bc, mapping_root, THIN_MAPPING_VSIZE, &ops, &c);
+}
+
+void thin_dev_list_release(struct thin_dev_list *l)
+{
+	free(l->devs);
+	l->devs = NULL;
+	l->nr = 0;
+}
+
+int thin_walk_mappings(struct bc *bc, uint64_t root, const struct bt_walk_ops *ops, void *ctx)
+{
+	return bt_walk(bc, root, THIN_MAPPING_VSIZE, ops, ctx);
+}
