@@ -46,6 +46,8 @@ BUILT_MANS := $(MANS:man/%=$(BUILD)/man/%)
 
 PUBLIC_HEADERS := $(sort $(wildcard lib/*/*.h))
 
+.SECONDARY:
+
 .PHONY: all lib tools devtools man check unit-tests image-tests asan install deps clean \
 	check-layers check-headers check-man bench
 
