@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: our tools vs the reference thin-provisioning-tools
+# 0.9.0 on the same metadata file, warm cache.  Prints, per tool and scale,
+# the median wall time and peak RSS of each and the speed-up ratio.
+#
+#   bench/run.sh [SCALE ...]          default: small medium
+#
+# Environment:
+#   WORK=/tmp/bench       scratch: WORK/SCALE/{SCALE.xml,SCALE.json,meta.bin}
+#                         (meta.bin = the reference's restore of the XML)
+#   RUNS=3 WARMUP=1       timed runs (median) after untimed warm-up runs
+#   TOOLS="check dump ..." subset of: check check-skip dump restore ls-excl rmap delta
+#   BUILD=build           where our binaries are
+# Needs python3, GNU time and the reference tools (make deps installs them).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/.." && pwd)
+SHARED=${SHARED:-$TOP/../shared}
+GEN=$SHARED/bench/gen_xml.py
+WORK=${WORK:-/tmp/bench}
+RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-1}
+BUILD=${BUILD:-$TOP/build}
+OURS=$BUILD/bin
+TOOLS=${TOOLS:-"check check-skip dump restore ls-excl rmap delta"}
+SCALES=("$@")
+[ ${#SCALES[@]} -eq 0 ] && SCALES=(small medium)
+RES=$WORK/results.tsv
+mkdir -p "$WORK"
+[ -f "$RES" ] || printf 'scale\ttool\tref_s\tref_rss_kib\tours_s\tours_rss_kib\tspeedup\trss_ratio\n' > "$RES"
+
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+med() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# measure CMD... -> "wall rss" (medians)
+measure() {
+	local tf i
+	tf=$(mktemp)
+	for ((i = 0; i < WARMUP; i++)); do "$@" >/dev/null 2>&1 || true; done
+	for ((i = 0; i < RUNS; i++)); do
+		/usr/bin/time -f '%e %M' -a -o "$tf" "$@" >/dev/null 2>&1 ||
+			echo "  (command failed: $*)" >&2
+	done
+	echo "$(cut -d' ' -f1 "$tf" | med) $(cut -d' ' -f2 "$tf" | med)"
+	rm -f "$tf"
+}
+
+prepare() {
+	local s=$1 d=$WORK/$1 maps size
+	mkdir -p "$d"
+	[ -s "$d/$s.xml" ] || python3 "$GEN" --scale "$s" -o "$d/$s.xml" --stats "$d/$s.json"
+	maps=$(json "$d/$s.json" "d['mappings']")
+	size=$((16 << 20))
+	while [ $size -lt $((maps * 100)) ]; do size=$((size * 2)); done
+	echo "$size" > "$d/meta.size"
+	if [ ! -s "$d/meta.ok" ]; then
+		rm -f "$d/meta.bin"; truncate -s "$size" "$d/meta.bin"
+		thin_restore -q -i "$d/$s.xml" -o "$d/meta.bin"
+		echo ok > "$d/meta.ok"
+	fi
+}
+
+# cmd TOOL SCALE WHICH(ref|ours) -> CMD array
+cmd() {
+	local t=$1 s=$2 w=$3 d=$WORK/$2 p
+	local M=$d/meta.bin size nr pair
+	[ "$w" = ref ] && p=/usr/sbin || p=$OURS
+	size=$(cat "$d/meta.size")
+	nr=$(json "$d/$s.json" "d['nr_data_blocks']")
+	pair=$(json "$d/$s.json" "' '.join(map(str, d['delta_pair']))")
+	set -- $pair
+	case $t in
+	check)      CMD=("$p/thin_check" "$M") ;;
+	check-skip) CMD=("$p/thin_check" --skip-mappings "$M") ;;
+	dump)       CMD=(sh -c "exec '$p/thin_dump' '$M' >/dev/null") ;;
+	restore)    CMD=(sh -c "rm -f '$d/restore-$w.bin' && truncate -s $size '$d/restore-$w.bin' && exec '$p/thin_restore' -q -i '$d/$s.xml' -o '$d/restore-$w.bin'") ;;
+	ls-excl)    CMD=(sh -c "exec '$p/thin_ls' -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS '$M' >/dev/null") ;;
+	rmap)       CMD=(sh -c "exec '$p/thin_rmap' --region 0..$((nr / 10)) '$M' >/dev/null") ;;
+	delta)      CMD=(sh -c "exec '$p/thin_delta' --thin1 $1 --thin2 $2 '$M' >/dev/null") ;;
+	*) echo "unknown tool $t" >&2; return 1 ;;
+	esac
+}
+
+printf '%-7s %-11s %10s %10s %10s %10s %8s %8s\n' scale tool ref_s ref_MiB ours_s ours_MiB speedup rss
+for s in "${SCALES[@]}"; do
+	prepare "$s"
+	for t in $TOOLS; do
+		bin=${t%%-*}; [ "$bin" = ls ] && bin=ls
+		if [ ! -x "$OURS/thin_$bin" ]; then
+			printf '%-7s %-11s  (our thin_%s is not built)\n' "$s" "$t" "$bin"; continue
+		fi
+		cmd "$t" "$s" ref;  read -r rs rm < <(measure "${CMD[@]}")
+		cmd "$t" "$s" ours; read -r os om < <(measure "${CMD[@]}")
+		ratio=$(awk -v a="$rs" -v b="$os" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
+		rr=$(awk -v a="$om" -v b="$rm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+		printf '%-7s %-11s %10s %10.1f %10s %10.1f %7sx %7sx\n' "$s" "$t" "$rs" \
+			"$(awk -v k="$rm" 'BEGIN{print k/1024}')" "$os" "$(awk -v k="$om" 'BEGIN{print k/1024}')" "$ratio" "$rr"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$t" "$rs" "$rm" "$os" "$om" "$ratio" "$rr" >> "$RES"
+	done
+	# metadata blocks used: reference restore vs ours (sm root nr_allocated)
+	if [ -s "$WORK/$s/restore-ours.bin" ] && [ -x "$OURS/thin_check" ]; then
+		used() { python3 - "$1" <<'PY'
+import struct, sys
+with open(sys.argv[1], 'rb') as f:
+    sb = f.read(4096)
+nb, na = struct.unpack_from('<QQ', sb, 192)
+print(na)
+PY
+		}
+		echo "$s: metadata blocks used: reference restore $(used "$WORK/$s/meta.bin"), ours $(used "$WORK/$s/restore-ours.bin")"
+	fi
+done
