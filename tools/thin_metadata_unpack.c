@@ -1,0 +1,73 @@
+/* thin_metadata_unpack: expand a pack file made by thin_metadata_pack. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "thin/pack.h"
+#include "util/cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: thin_metadata_unpack [options] -i {pack file} -o {device|file}\n"
+		   "Options:\n"
+		   "  -h|--help\n"
+		   "  -i|--input {file}          pack file to read\n"
+		   "  -o|--output {device|file}  where to write the metadata\n"
+		   "  -f|--force                 overwrite an output that holds metadata\n"
+		   "  -q|--quiet                 print nothing\n"
+		   "  -V|--version\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },   { "input", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' }, { "force", no_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },  { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *in = NULL, *out = NULL;
+	struct pack_stats st;
+	char msg[512];
+	int c, quiet = 0, force = 0;
+
+	while ((c = getopt_long(argc, argv, "hi:o:fqV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'i':
+			in = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'V':
+			puts(THINMETA_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!in || !out || optind != argc) {
+		fprintf(stderr, "thin_metadata_unpack: %s\n",
+			optind != argc ? "unexpected argument" : "both -i and -o are required");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (thin_unpack(in, out, force, &st, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "thin_metadata_unpack: %s\n", msg);
+		return EXIT_FAIL;
+	}
+	if (!quiet)
+		fprintf(stderr, "unpacked %llu blocks into a %llu-block device\n",
+			(unsigned long long)st.nr_records, (unsigned long long)st.nr_blocks);
+	return EXIT_OK;
+}
