@@ -1,0 +1,294 @@
+/* thin_dump: binary pool metadata -> XML or human-readable text. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thin/dump.h"
+#include "thin/human_readable.h"
+#include "thin/metadata.h"
+#include "util/cli.h"
+#include "xml/xml_writer.h"
+
+enum {
+	OPT_DEV_ID = 256,
+	OPT_SKIP_MAPPINGS,
+	OPT_TRANSACTION_ID,
+	OPT_DATA_BLOCK_SIZE,
+	OPT_NR_DATA_BLOCKS,
+};
+
+enum format { FMT_XML, FMT_HUMAN };
+
+struct options {
+	struct thin_dump_opts dump;
+	enum format format;
+	const char *input, *output;
+	int quiet;
+	uint64_t *dev_ids;
+	size_t nr_dev_ids;
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: thin_dump [options] {device|file}\n"
+	      "Options:\n"
+	      "  {-h|--help}\n"
+	      "  {-f|--format} {xml|human_readable}\n"
+	      "  {-r|--repair}\n"
+	      "  {-m|--metadata-snap}[=block#]\n"
+	      "  {-o|--output} <xml file>\n"
+	      "  {--dev-id} <dev-id>\n"
+	      "  {--skip-mappings}\n"
+	      "  {--transaction-id} <natural>\n"
+	      "  {--data-block-size} <natural>\n"
+	      "  {--nr-data-blocks} <natural>\n"
+	      "  {-q|--quiet}\n"
+	      "  {-V|--version}\n",
+	      f);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "thin_dump: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+static int add_dev_id(struct options *o, uint64_t id)
+{
+	uint64_t *n = realloc(o->dev_ids, (o->nr_dev_ids + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	n[o->nr_dev_ids++] = id;
+	o->dev_ids = n;
+	return 0;
+}
+
+/* Returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "repair", no_argument, NULL, 'r' },
+		{ "metadata-snap", optional_argument, NULL, 'm' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "dev-id", required_argument, NULL, OPT_DEV_ID },
+		{ "skip-mappings", no_argument, NULL, OPT_SKIP_MAPPINGS },
+		{ "transaction-id", required_argument, NULL, OPT_TRANSACTION_ID },
+		{ "data-block-size", required_argument, NULL, OPT_DATA_BLOCK_SIZE },
+		{ "nr-data-blocks", required_argument, NULL, OPT_NR_DATA_BLOCKS },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, repair = 0;
+	uint64_t n;
+
+	while ((c = getopt_long(argc, argv, "hVf:rm::o:q", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			puts(THINMETA_VERSION);
+			return EXIT_OK;
+		case 'f':
+			if (!strcmp(optarg, "xml")) {
+				o->format = FMT_XML;
+			} else if (!strcmp(optarg, "human_readable")) {
+				o->format = FMT_HUMAN;
+			} else if (!strncmp(optarg, "custom", 6)) {
+				fprintf(stderr, "thin_dump: custom emitters ('%s') are not supported "
+						"by this version; use xml or human_readable\n",
+					optarg);
+				return EXIT_FAIL;
+			} else {
+				return usage_error("unknown format '%s'", optarg);
+			}
+			break;
+		case 'r':
+			repair = 1;
+			break;
+		case 'm':
+			o->dump.metadata_snap = 1;
+			if (optarg) {
+				if (parse_u64(optarg, &o->dump.snap_block) < 0)
+					return usage_error("couldn't parse <block#> '%s'", optarg);
+				o->dump.snap_block_given = 1;
+			}
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case OPT_DEV_ID:
+			if (parse_u64(optarg, &n) < 0)
+				return usage_error("couldn't parse <dev-id> '%s'", optarg);
+			if (add_dev_id(o, n) < 0) {
+				fprintf(stderr, "thin_dump: out of memory\n");
+				return EXIT_FAIL;
+			}
+			break;
+		case OPT_SKIP_MAPPINGS:
+			o->dump.skip_mappings = 1;
+			break;
+		case OPT_TRANSACTION_ID:
+			if (parse_u64(optarg, &o->dump.transaction_id) < 0)
+				return usage_error("couldn't parse <transaction-id> '%s'", optarg);
+			o->dump.set_transaction_id = 1;
+			break;
+		case OPT_DATA_BLOCK_SIZE:
+			if (parse_u64(optarg, &n) < 0 || n == 0 || n > UINT32_MAX)
+				return usage_error("couldn't parse <data-block-size> '%s'", optarg);
+			o->dump.data_block_size = (uint32_t)n;
+			o->dump.set_data_block_size = 1;
+			break;
+		case OPT_NR_DATA_BLOCKS:
+			if (parse_u64(optarg, &o->dump.nr_data_blocks) < 0)
+				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
+			o->dump.set_nr_data_blocks = 1;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "No input file provided.\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (repair) {
+		fprintf(stderr, "thin_dump: --repair is not yet supported by this version; "
+				"use thin_repair\n");
+		return EXIT_FAIL;
+	}
+	o->input = argv[optind];
+	o->dump.dev_ids = o->dev_ids;
+	o->dump.nr_dev_ids = o->nr_dev_ids;
+	return -1;
+}
+
+/*----------------------------------------------------------------*/
+
+struct writer {
+	struct xml_writer *xml;
+	struct thin_hr_writer *hr;
+	struct ir_visitor v;
+};
+
+static int writer_init(struct writer *w, enum format fmt, FILE *out)
+{
+	memset(w, 0, sizeof(*w));
+	if (fmt == FMT_XML) {
+		w->xml = xml_writer_create(out);
+		if (!w->xml)
+			return -ENOMEM;
+		xml_writer_visitor(w->xml, &w->v);
+	} else {
+		w->hr = thin_hr_writer_create(out);
+		if (!w->hr)
+			return -ENOMEM;
+		thin_hr_writer_visitor(w->hr, &w->v);
+	}
+	return 0;
+}
+
+static int writer_finish(struct writer *w)
+{
+	int r = w->xml ? xml_writer_flush(w->xml) : thin_hr_writer_flush(w->hr);
+
+	xml_writer_destroy(w->xml);
+	thin_hr_writer_destroy(w->hr);
+	return r;
+}
+
+static int dump(struct options *o, struct thin_md *md, FILE *out)
+{
+	char msg[THIN_DUMP_MSG_LEN];
+	struct writer w;
+	int r, wr;
+
+	if (writer_init(&w, o->format, out) < 0) {
+		fprintf(stderr, "thin_dump: out of memory\n");
+		return EXIT_FAIL;
+	}
+	r = thin_dump(md, &o->dump, &w.v, msg, sizeof(msg));
+	wr = writer_finish(&w);   /* keep what was dumped, even on damage */
+	if (r < 0) {
+		if (!o->quiet)
+			fprintf(stderr, "%s\n", msg);
+		return EXIT_FAIL;
+	}
+	if (wr < 0) {
+		if (!o->quiet)
+			fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct thin_md *md = NULL;
+	char msg[512];
+	FILE *out = stdout;
+	int r;
+
+	r = parse_args(argc, argv, &o);
+	if (r >= 0)
+		goto out;
+	/* a metadata snapshot is read while the pool is live: no O_EXCL */
+	r = thin_md_open(o.input, o.dump.metadata_snap ? THIN_MD_SHARED : 0, &md, msg,
+			 sizeof(msg));
+	if (r < 0) {
+		if (!o.quiet)
+			fprintf(stderr, "%s\n", msg);
+		r = EXIT_FAIL;
+		goto out;
+	}
+	if (o.output) {
+		out = fopen(o.output, "w");
+		if (!out) {
+			if (!o.quiet)
+				fprintf(stderr, "thin_dump: cannot open output file '%s': %s\n",
+					o.output, strerror(errno));
+			r = EXIT_FAIL;
+			goto out;
+		}
+	}
+	r = dump(&o, md, out);
+	if (out != stdout && fclose(out) != 0 && r == EXIT_OK) {
+		if (!o.quiet)
+			fprintf(stderr, "thin_dump: cannot write '%s': %s\n", o.output,
+				strerror(errno));
+		r = EXIT_FAIL;
+	}
+out:
+	thin_md_close(md);
+	free(o.dev_ids);
+	return r;
+}
