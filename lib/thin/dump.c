@@ -173,6 +173,9 @@ static const struct thin_details *find_details(const struct dev_table *t, uint64
 
 struct map_walk {
 	const struct ir_visitor *v;
+	struct bc *bc;
+	uint64_t prev_leaf;   /* read once: dropped from the cache (bounded RSS) */
+	int have_prev_leaf;
 	int have_run;
 	uint64_t origin, data, len;
 	uint32_t time;
@@ -207,6 +210,11 @@ static int map_leaf(void *ctx, const struct bt_node *n)
 
 	if (m->damaged)
 		return WALK_STOP;
+	/* the previous leaf is no longer held by the walker */
+	if (m->have_prev_leaf)
+		bc_forget(m->bc, m->prev_leaf);
+	m->prev_leaf = n->blocknr;
+	m->have_prev_leaf = 1;
 	for (uint32_t i = 0; i < n->nr_entries; i++) {
 		uint64_t key = get_le64(keys + 8 * (size_t)i);
 		uint64_t bt = get_le64(vals + 8 * (size_t)i);
@@ -245,6 +253,9 @@ static int emit_mappings(struct bc *bc, uint64_t root, struct map_walk *m)
 	const struct bt_walk_ops ops = { .leaf = map_leaf, .damage = map_damage };
 	int r = thin_walk_mappings(bc, root, &ops, m);
 
+	if (m->have_prev_leaf)
+		bc_forget(bc, m->prev_leaf);
+	m->have_prev_leaf = 0;
 	if (r < 0 && r != WALK_STOP)
 		return r;
 	if (!m->vret)
@@ -294,7 +305,7 @@ static int dump_device(struct thin_md *md, const struct thin_dump_opts *o,
 {
 	const struct thin_details *d = find_details(details, top->id);
 	struct ir_device dev;
-	struct map_walk m = { .v = v };
+	struct map_walk m = { .v = v, .bc = md->bc };
 	int r;
 
 	if (!d) {
