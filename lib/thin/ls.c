@@ -1,0 +1,677 @@
+#include "thin/ls.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*----------------------------------------------------------------*/
+/* Opening a view */
+
+int thin_view_open(const char *path, int use_snap, uint64_t snap_block, struct thin_view *v,
+		   char *msg, size_t msglen)
+{
+	struct report *rep;
+	const struct rep_finding *f;
+	uint64_t details_root, mapping_root;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	r = thin_md_open(path, use_snap ? THIN_MD_SHARED : 0, &v->md, msg, msglen);
+	if (r < 0)
+		return r;
+	if (v->md->sb_err < 0) {
+		snprintf(msg, msglen, "%s in superblock", bc_strerror(v->md->sb_err));
+		r = v->md->sb_err;
+		goto fail;
+	}
+	if (v->md->sb.magic != THIN_MAGIC) {
+		snprintf(msg, msglen, "bad magic in superblock");
+		r = -EILSEQ;
+		goto fail;
+	}
+	v->sb = v->md->sb;
+	v->nr_data_blocks = v->md->sb.data_sm.nr_blocks;
+	if (use_snap) {
+		uint64_t h = snap_block ? snap_block : v->md->sb.held_root;
+
+		if (!h) {
+			snprintf(msg, msglen, "no current metadata snap");
+			r = -ENOENT;
+			goto fail;
+		}
+		r = thin_sb_read(v->md->bc, h, &v->sb);
+		if (r == 0 && v->sb.magic != THIN_MAGIC)
+			r = -EILSEQ;
+		if (r < 0) {
+			snprintf(msg, msglen, "cannot read metadata snapshot at block %" PRIu64 ": %s",
+				 h, bc_strerror(r));
+			goto fail;
+		}
+	}
+	details_root = v->sb.device_details_root;
+	mapping_root = v->sb.data_mapping_root;
+	rep = rep_create(NULL, 1);
+	if (!rep) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = thin_read_devices(v->md->bc, details_root, mapping_root, &v->devs, rep, NULL);
+	if (r == 0 && rep_nr_stored(rep) > 0 && rep_outcome(rep) >= DMG_NON_FATAL) {
+		f = rep_finding(rep, 0);
+		snprintf(msg, msglen, "%s", f->msg);
+		r = -EILSEQ;
+	} else if (r < 0) {
+		snprintf(msg, msglen, "cannot read the device trees: %s", strerror(-r));
+	}
+	rep_destroy(rep);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	thin_view_close(v);
+	return r;
+}
+
+void thin_view_close(struct thin_view *v)
+{
+	thin_dev_list_release(&v->devs);
+	thin_md_close(v->md);
+	v->md = NULL;
+}
+
+const struct thin_dev *thin_view_find(const struct thin_view *v, uint64_t dev_id)
+{
+	size_t lo = 0, hi = v->devs.nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->devs.devs[mid].dev_id < dev_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < v->devs.nr && v->devs.devs[lo].dev_id == dev_id)
+		return &v->devs.devs[lo];
+	return NULL;
+}
+
+/*----------------------------------------------------------------*/
+/* Usage walk */
+
+struct leaf_rec {
+	uint64_t block;
+	uint64_t last_key;
+	uint32_t owner;    /* index of the first device that reached it */
+	uint16_t nr;
+	uint8_t mult;      /* 1, or 2 = reached more than once */
+};
+
+struct uctx {
+	struct bc *bc;
+	const struct thin_dev_list *devs;
+	struct thin_usage *out;
+	uint8_t *counts;   /* 2 bits per data block: 0, 1, 2 = more than once */
+	uint64_t nr_data_blocks;
+	struct leaf_rec *leaves;
+	size_t nr_leaves, cap_leaves;
+	uint32_t *hash;    /* leaf index + 1, 0 = empty */
+	size_t hash_size;  /* power of two */
+	size_t cur;        /* device being walked */
+	int err;
+	char *msg;
+	size_t msglen;
+};
+
+static inline unsigned cnt_get(const uint8_t *c, uint64_t b)
+{
+	return (c[b >> 2] >> ((b & 3) * 2)) & 3;
+}
+
+static inline void cnt_inc(uint8_t *c, uint64_t b)
+{
+	if (cnt_get(c, b) < 2)
+		c[b >> 2] += (uint8_t)(1u << ((b & 3) * 2));
+}
+
+static inline void cnt_set2(uint8_t *c, uint64_t b)
+{
+	unsigned sh = (b & 3) * 2;
+
+	c[b >> 2] = (uint8_t)((c[b >> 2] & ~(3u << sh)) | (2u << sh));
+}
+
+static inline size_t hash_slot(uint64_t block, size_t size)
+{
+	return (size_t)((block * 0x9e3779b97f4a7c15ull) >> 20) & (size - 1);
+}
+
+static struct leaf_rec *leaf_find(struct uctx *c, uint64_t block)
+{
+	size_t i;
+
+	if (!c->hash)
+		return NULL;
+	i = hash_slot(block, c->hash_size);
+	while (c->hash[i]) {
+		struct leaf_rec *l = &c->leaves[c->hash[i] - 1];
+		if (l->block == block)
+			return l;
+		i = (i + 1) & (c->hash_size - 1);
+	}
+	return NULL;
+}
+
+static void hash_put(uint32_t *hash, size_t size, uint64_t block, uint32_t v)
+{
+	size_t i = hash_slot(block, size);
+
+	while (hash[i])
+		i = (i + 1) & (size - 1);
+	hash[i] = v;
+}
+
+static struct leaf_rec *leaf_add(struct uctx *c, uint64_t block)
+{
+	if (c->nr_leaves == c->cap_leaves) {
+		size_t cap = c->cap_leaves ? c->cap_leaves * 2 : 1024;
+		struct leaf_rec *n = realloc(c->leaves, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		c->leaves = n;
+		c->cap_leaves = cap;
+	}
+	if ((c->nr_leaves + 1) * 2 > c->hash_size) {
+		size_t size = c->hash_size ? c->hash_size * 2 : 4096;
+		uint32_t *h = calloc(size, sizeof(*h));
+		if (!h)
+			return NULL;
+		for (size_t i = 0; i < c->nr_leaves; i++)
+			hash_put(h, size, c->leaves[i].block, (uint32_t)i + 1);
+		free(c->hash);
+		c->hash = h;
+		c->hash_size = size;
+	}
+	hash_put(c->hash, c->hash_size, block, (uint32_t)c->nr_leaves + 1);
+	memset(&c->leaves[c->nr_leaves], 0, sizeof(struct leaf_rec));
+	c->leaves[c->nr_leaves].block = block;
+	return &c->leaves[c->nr_leaves++];
+}
+
+static void fail(struct uctx *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct uctx *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->err)
+		return;
+	c->err = err;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, c->msglen, fmt, ap);
+	va_end(ap);
+}
+
+static void note_leaf(struct thin_usage *u, uint64_t nr, uint64_t last_key)
+{
+	if (nr && (!u->mapped || last_key > u->highest))
+		u->highest = last_key;
+	u->mapped += nr;
+}
+
+static int u_leaf(void *vctx, const struct bt_node *n)
+{
+	struct uctx *c = vctx;
+	struct leaf_rec *l = leaf_add(c, n->blocknr);
+	uint64_t dev_id = c->devs->devs[c->cur].dev_id;
+
+	if (!l)
+		return -ENOMEM;
+	l->owner = (uint32_t)c->cur;
+	l->nr = (uint16_t)n->nr_entries;
+	l->mult = 1;
+	l->last_key = n->nr_entries ? bt_key(n, n->nr_entries - 1) : 0;
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t b = thin_bt_block(get_le64(bt_value(n, i)));
+
+		if (b >= c->nr_data_blocks) {
+			fail(c, -EILSEQ,
+			     "thin device %" PRIu64 ": block %" PRIu64 " maps to data block %" PRIu64
+			     " beyond the data device (%" PRIu64 " blocks)",
+			     dev_id, bt_key(n, i), b, c->nr_data_blocks);
+			continue;
+		}
+		cnt_inc(c->counts, b);
+	}
+	note_leaf(&c->out[c->cur], l->nr, l->last_key);
+	return 0;
+}
+
+/* A leaf reached again: all its data blocks are now shared. */
+static int leaf_again(struct uctx *c, struct leaf_rec *l)
+{
+	struct thin_usage *u = &c->out[c->cur];
+	struct bc_block *b;
+	struct bt_node n;
+	int r;
+
+	note_leaf(u, l->nr, l->last_key);
+	u->shared += l->nr;
+	if (l->mult > 1)
+		return 0;
+	l->mult = 2;
+	r = bc_get(c->bc, l->block, &bt_node_validator, &b);
+	if (r < 0)
+		return r;
+	bt_node_view(bc_data(b), &n);
+	for (uint32_t i = 0; i < n.nr_entries && i < l->nr; i++) {
+		uint64_t db = thin_bt_block(get_le64(bt_value(&n, i)));
+		if (db < c->nr_data_blocks)
+			cnt_set2(c->counts, db);
+	}
+	bc_put(c->bc, b);
+	return 0;
+}
+
+static int u_skip(void *vctx, uint64_t block, int is_root)
+{
+	struct uctx *c = vctx;
+	struct leaf_rec *l = leaf_find(c, block);
+
+	(void)is_root;
+	if (!l)
+		return 0;
+	if (leaf_again(c, l) < 0)
+		fail(c, -EIO, "cannot re-read mapping leaf %" PRIu64, block);
+	return 1;
+}
+
+static void u_damage(void *vctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		     uint64_t lo, uint64_t hi, const char *m)
+{
+	struct uctx *c = vctx;
+
+	(void)code;
+	if (level < DMG_NON_FATAL)
+		return;
+	if (hi == UINT64_MAX)
+		fail(c, -EILSEQ, "thin device %" PRIu64 ": node %" PRIu64 ": %s, affecting keys [%" PRIu64 ", -]",
+		     c->devs->devs[c->cur].dev_id, block, m, lo);
+	else
+		fail(c, -EILSEQ, "thin device %" PRIu64 ": node %" PRIu64 ": %s, affecting keys [%" PRIu64
+		     ", %" PRIu64 ")", c->devs->devs[c->cur].dev_id, block, m, lo, hi);
+}
+
+static int cmp_leaf_block(const void *a, const void *b)
+{
+	const struct leaf_rec *x = a, *y = b;
+
+	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/* Pass 2: shared mappings of the leaves reached once. */
+static int count_shared(struct uctx *c)
+{
+	enum { BATCH = 256 };
+	uint64_t pf[BATCH];
+
+	qsort(c->leaves, c->nr_leaves, sizeof(*c->leaves), cmp_leaf_block);
+	for (size_t i = 0; i < c->nr_leaves; i++) {
+		struct leaf_rec *l = &c->leaves[i];
+		struct bc_block *b;
+		struct bt_node n;
+		uint64_t shared = 0;
+		int r;
+
+		if (i % BATCH == 0) {
+			size_t k = 0;
+			for (size_t j = i; j < c->nr_leaves && j < i + BATCH; j++)
+				if (c->leaves[j].mult == 1 && c->leaves[j].nr)
+					pf[k++] = c->leaves[j].block;
+			bc_prefetch(c->bc, pf, k);
+		}
+		if (l->mult > 1) {
+			c->out[l->owner].shared += l->nr;
+			continue;
+		}
+		if (!l->nr)
+			continue;
+		r = bc_get(c->bc, l->block, &bt_node_validator, &b);
+		if (r < 0)
+			return r;
+		bt_node_view(bc_data(b), &n);
+		for (uint32_t k = 0; k < n.nr_entries && k < l->nr; k++) {
+			uint64_t db = thin_bt_block(get_le64(bt_value(&n, k)));
+			if (db < c->nr_data_blocks && cnt_get(c->counts, db) > 1)
+				shared++;
+		}
+		bc_put(c->bc, b);
+		c->out[l->owner].shared += shared;
+	}
+	return 0;
+}
+
+static int walk_devices(struct uctx *c)
+{
+	struct bt_walk_ops ops = { .leaf = u_leaf, .damage = u_damage, .skip = u_skip };
+
+	for (c->cur = 0; c->cur < c->devs->nr; c->cur++) {
+		const struct thin_dev *d = &c->devs->devs[c->cur];
+		struct leaf_rec *l;
+		int r;
+
+		if (!d->has_root) {
+			fail(c, -EILSEQ, "thin device %" PRIu64 " has no mapping tree", d->dev_id);
+			continue;
+		}
+		l = leaf_find(c, d->root);
+		if (l) {
+			r = leaf_again(c, l);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		r = thin_walk_mappings(c->bc, d->root, &ops, c);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int thin_usage_compute(struct bc *bc, const struct thin_dev_list *devs, uint64_t nr_data_blocks,
+		       struct thin_usage *out, char *msg, size_t msglen)
+{
+	struct uctx c = { .bc = bc, .devs = devs, .out = out, .nr_data_blocks = nr_data_blocks,
+			  .msg = msg, .msglen = msglen };
+	int r;
+
+	msg[0] = '\0';
+	memset(out, 0, devs->nr * sizeof(*out));
+	c.counts = calloc(nr_data_blocks / 4 + 1, 1);
+	if (!c.counts)
+		return -ENOMEM;
+	r = walk_devices(&c);
+	if (r == 0 && !c.err)
+		r = count_shared(&c);
+	if (r == 0 && c.err)
+		r = c.err;
+	else if (r < 0 && !msg[0])
+		snprintf(msg, msglen, "cannot read the mapping trees: %s", strerror(-r));
+	for (size_t i = 0; i < devs->nr; i++) {
+		if (out[i].shared > out[i].mapped)
+			out[i].shared = out[i].mapped;
+		out[i].exclusive = out[i].mapped - out[i].shared;
+	}
+	free(c.counts);
+	free(c.leaves);
+	free(c.hash);
+	return r;
+}
+
+/*----------------------------------------------------------------*/
+/* Fields and formatting */
+
+static const char *const field_names[TLF_NR] = {
+	[TLF_DEV] = "DEV",
+	[TLF_MAPPED_BLOCKS] = "MAPPED_BLOCKS",
+	[TLF_EXCLUSIVE_BLOCKS] = "EXCLUSIVE_BLOCKS",
+	[TLF_SHARED_BLOCKS] = "SHARED_BLOCKS",
+	[TLF_HIGHEST_BLOCK] = "HIGHEST_BLOCK",
+	[TLF_MAPPED_SECTORS] = "MAPPED_SECTORS",
+	[TLF_EXCLUSIVE_SECTORS] = "EXCLUSIVE_SECTORS",
+	[TLF_SHARED_SECTORS] = "SHARED_SECTORS",
+	[TLF_HIGHEST_SECTOR] = "HIGHEST_SECTOR",
+	[TLF_MAPPED_BYTES] = "MAPPED_BYTES",
+	[TLF_EXCLUSIVE_BYTES] = "EXCLUSIVE_BYTES",
+	[TLF_SHARED_BYTES] = "SHARED_BYTES",
+	[TLF_HIGHEST_BYTE] = "HIGHEST_BYTE",
+	[TLF_MAPPED] = "MAPPED",
+	[TLF_EXCLUSIVE] = "EXCLUSIVE",
+	[TLF_SHARED] = "SHARED",
+	[TLF_HIGHEST_MAPPED] = "HIGHEST_MAPPED",
+	[TLF_TRANSACTION] = "TRANSACTION",
+	[TLF_CREATE_TIME] = "CREATE_TIME",
+	[TLF_SNAP_TIME] = "SNAP_TIME",
+};
+
+const char *thin_ls_field_name(enum thin_ls_field f)
+{
+	return (unsigned)f < TLF_NR ? field_names[f] : "?";
+}
+
+int thin_ls_parse_fields(const char *spec, enum thin_ls_field *fields, size_t max, size_t *nr,
+			 char *msg, size_t msglen)
+{
+	const char *p = spec;
+
+	*nr = 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		int found = -1;
+
+		for (int f = 0; f < TLF_NR; f++)
+			if (strlen(field_names[f]) == len && !strncmp(p, field_names[f], len))
+				found = f;
+		if (found < 0) {
+			snprintf(msg, msglen, "unknown field '%.*s'", (int)len, p);
+			return -EINVAL;
+		}
+		if (*nr == max) {
+			snprintf(msg, msglen, "too many fields");
+			return -EINVAL;
+		}
+		fields[(*nr)++] = (enum thin_ls_field)found;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
+void thin_ls_pretty(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	unsigned i = 0;
+	uint64_t u = 1, v;
+
+	/* the largest unit u with bytes > 8 * u, rounded half up (0.9.0, by experiment) */
+	while (i + 1 < sizeof(units) / sizeof(units[0])) {
+		uint64_t next = u << 10;
+
+		if (!(bytes / 8 > next || (bytes / 8 == next && bytes % 8)))
+			break;
+		u = next;
+		i++;
+	}
+	v = bytes / u + (u > 1 && bytes % u >= u / 2 ? 1 : 0);
+	snprintf(buf, len, "%" PRIu64 "%s", v, units[i]);
+}
+
+static int field_needs_walk(enum thin_ls_field f)
+{
+	switch (f) {
+	case TLF_DEV:
+	case TLF_MAPPED_BLOCKS:
+	case TLF_MAPPED_SECTORS:
+	case TLF_MAPPED_BYTES:
+	case TLF_MAPPED:
+	case TLF_TRANSACTION:
+	case TLF_CREATE_TIME:
+	case TLF_SNAP_TIME:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+enum cell_kind { CELL_NUM, CELL_PRETTY, CELL_NONE };
+
+/* The numeric value of field f for device d (CELL_NONE: no value). */
+static enum cell_kind field_value(enum thin_ls_field f, const struct thin_dev *d,
+				  const struct thin_usage *u, uint64_t bs, uint64_t *v)
+{
+	/* fields 1..16 come in groups of four: MAPPED, EXCLUSIVE, SHARED, HIGHEST */
+	unsigned unit = (unsigned)(f - TLF_MAPPED_BLOCKS) / 4;   /* blocks sectors bytes pretty */
+	uint64_t blocks;
+
+	switch (f) {
+	case TLF_DEV:
+		*v = d->dev_id;
+		return CELL_NUM;
+	case TLF_TRANSACTION:
+		*v = d->details.transaction_id;
+		return CELL_NUM;
+	case TLF_CREATE_TIME:
+		*v = d->details.creation_time;
+		return CELL_NUM;
+	case TLF_SNAP_TIME:
+		*v = d->details.snapshotted_time;
+		return CELL_NUM;
+	case TLF_HIGHEST_BLOCK:
+	case TLF_HIGHEST_SECTOR:
+	case TLF_HIGHEST_BYTE:
+	case TLF_HIGHEST_MAPPED:
+		if (!u->mapped)
+			return CELL_NONE;
+		if (unit == 0) {
+			*v = u->highest;
+			return CELL_NUM;
+		}
+		/* the last sector/byte of the highest block; the extent size when pretty */
+		*v = (u->highest + 1) * bs * (unit == 1 ? 1 : 512) - (unit == 3 ? 0 : 1);
+		return unit == 3 ? CELL_PRETTY : CELL_NUM;
+	case TLF_MAPPED_BLOCKS:
+	case TLF_MAPPED_SECTORS:
+	case TLF_MAPPED_BYTES:
+	case TLF_MAPPED:
+		blocks = d->details.mapped_blocks;
+		break;
+	case TLF_EXCLUSIVE_BLOCKS:
+	case TLF_EXCLUSIVE_SECTORS:
+	case TLF_EXCLUSIVE_BYTES:
+	case TLF_EXCLUSIVE:
+		blocks = u->exclusive;
+		break;
+	case TLF_SHARED_BLOCKS:
+	case TLF_SHARED_SECTORS:
+	case TLF_SHARED_BYTES:
+	case TLF_SHARED:
+		blocks = u->shared;
+		break;
+	default:
+		return CELL_NONE;
+	}
+	*v = blocks * (unit >= 1 ? bs : 1) * (unit >= 2 ? 512 : 1);
+	return unit == 3 ? CELL_PRETTY : CELL_NUM;
+}
+
+static void print_json(const struct thin_ls_opts *o, const struct thin_view *v,
+		       const struct thin_usage *usage, FILE *out)
+{
+	fprintf(out, "[");
+	for (size_t i = 0; i < v->devs.nr; i++) {
+		fprintf(out, "%s\n  {", i ? "," : "");
+		for (size_t k = 0; k < o->nr_fields; k++) {
+			uint64_t x = 0;
+			enum cell_kind ck = field_value(o->fields[k], &v->devs.devs[i],
+							&usage[i], v->sb.data_block_size, &x);
+			fprintf(out, "%s\"%s\": ", k ? ", " : "", field_names[o->fields[k]]);
+			if (ck == CELL_NONE)
+				fprintf(out, "null");
+			else
+				fprintf(out, "%" PRIu64, x);
+		}
+		fprintf(out, "}");
+	}
+	fprintf(out, "%s]\n", v->devs.nr ? "\n" : "");
+}
+
+#define CELL_LEN 32
+
+static int print_table(const struct thin_ls_opts *o, const struct thin_view *v,
+			const struct thin_usage *usage, char (*cells)[CELL_LEN], FILE *out)
+{
+	size_t nf = o->nr_fields;
+	size_t *width = calloc(nf + 1, sizeof(*width));
+
+	if (!width)
+		return -ENOMEM;
+	for (size_t k = 0; k < nf; k++)
+		width[k] = o->no_headers ? 0 : strlen(field_names[o->fields[k]]);
+	for (size_t i = 0; i < v->devs.nr; i++)
+		for (size_t k = 0; k < nf; k++) {
+			char *c = cells[i * nf + k];
+			uint64_t x = 0;
+			enum cell_kind ck = field_value(o->fields[k], &v->devs.devs[i], &usage[i],
+							v->sb.data_block_size, &x);
+			if (ck == CELL_NONE)
+				snprintf(c, CELL_LEN, "-");
+			else if (ck == CELL_PRETTY)
+				thin_ls_pretty(x, c, CELL_LEN);
+			else
+				snprintf(c, CELL_LEN, "%" PRIu64, x);
+			if (strlen(c) > width[k])
+				width[k] = strlen(c);
+		}
+	if (!o->no_headers) {
+		for (size_t k = 0; k < nf; k++)
+			fprintf(out, "%*s ", (int)width[k], field_names[o->fields[k]]);
+		fprintf(out, "\n");
+	}
+	for (size_t i = 0; i < v->devs.nr; i++) {
+		for (size_t k = 0; k < nf; k++)
+			fprintf(out, "%*s ", (int)width[k], cells[i * nf + k]);
+		fprintf(out, "\n");
+	}
+	free(width);
+	return 0;
+}
+
+int thin_ls(const struct thin_ls_opts *o, FILE *out, char *msg, size_t msglen)
+{
+	struct thin_view v;
+	struct thin_usage *usage;
+	char (*cells)[CELL_LEN] = NULL;
+	int walk = 0, r;
+
+	for (size_t k = 0; k < o->nr_fields; k++)
+		walk |= field_needs_walk(o->fields[k]);
+	r = thin_view_open(o->path, o->use_snap, o->snap_block, &v, msg, msglen);
+	if (r < 0)
+		return r;
+	usage = calloc(v.devs.nr + 1, sizeof(*usage));
+	if (!o->json)
+		cells = calloc(v.devs.nr * o->nr_fields + 1, CELL_LEN);
+	if (!usage || (!o->json && !cells)) {
+		r = -ENOMEM;
+		snprintf(msg, msglen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < v.devs.nr; i++)
+		if (!v.devs.devs[i].has_details) {
+			snprintf(msg, msglen, "thin device %" PRIu64 " has no details",
+				 v.devs.devs[i].dev_id);
+			r = -EILSEQ;
+			goto out;
+		}
+	if (walk) {
+		r = thin_usage_compute(v.md->bc, &v.devs, v.nr_data_blocks, usage, msg, msglen);
+		if (r < 0)
+			goto out;
+	}
+	if (o->json)
+		print_json(o, &v, usage, out);
+	else if (print_table(o, &v, usage, cells, out) < 0) {
+		r = -ENOMEM;
+		snprintf(msg, msglen, "out of memory");
+		goto out;
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		snprintf(msg, msglen, "write error: %s", strerror(errno));
+		r = -EIO;
+	}
+out:
+	free(cells);
+	free(usage);
+	thin_view_close(&v);
+	return r;
+}
