@@ -15,6 +15,7 @@
 #ifndef THINMETA_THIN_IR_H
 #define THINMETA_THIN_IR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define IR_STOP 1
@@ -52,6 +53,12 @@ struct ir_visitor {
 	int (*single_map)(void *ctx, uint64_t origin_block, uint64_t data_block, uint32_t time);
 	int (*range_map)(void *ctx, uint64_t origin_begin, uint64_t data_begin, uint64_t len,
 			 uint32_t time);
+	/*
+	 * Optional: a consumer whose callback fails may write a one-line
+	 * reason here (no newline); a producer reports it with its position.
+	 */
+	char *err;
+	size_t errlen;
 };
 
 #endif

@@ -2,12 +2,15 @@
 
 #include <xxhash.h>
 
-uint64_t hash_xxh64(const void *p, size_t len, uint64_t seed)
+uint64_t hash64(const void *p, size_t len, uint64_t seed)
 {
-	return XXH64(p, len, seed);
+	return XXH3_64bits_withSeed(p, len, seed);
 }
 
-uint64_t hash_xxh3(const void *p, size_t len)
+struct hash128 hash128(const void *p, size_t len)
 {
-	return XXH3_64bits(p, len);
+	XXH128_hash_t h = XXH3_128bits(p, len);
+	struct hash128 r = { h.low64, h.high64 };
+
+	return r;
 }

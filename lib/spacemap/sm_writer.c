@@ -1,0 +1,208 @@
+#include "spacemap/sm_writer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "btree/btree_builder.h"
+
+uint64_t sm_data_blocks_needed(uint64_t nr_blocks)
+{
+	uint64_t nb = sm_nr_bitmaps(nr_blocks);
+
+	/* bitmaps, index leaves (168 a leaf), overflow root */
+	return nb + (nb + 167) / 168 + 1;
+}
+
+uint64_t sm_metadata_blocks_needed(uint64_t nr_blocks)
+{
+	return sm_nr_bitmaps(nr_blocks) + 2;
+}
+
+/* Encodes counts of blocks [base, base + n) into a bitmap; returns the hints. */
+static void encode_bitmap(const struct sm_core *counts, uint64_t base, uint64_t n, void *block,
+			  struct sm_index_entry *ie)
+{
+	const uint8_t *c = sm_core_bytes(counts) + base;
+	uint8_t *words = (uint8_t *)block + sizeof(struct disk_bitmap_header);
+	uint32_t nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
+
+	memset(block, 0, MD_BLOCK_SIZE);
+	for (uint64_t w = 0; w * 32 < n; w++) {
+		uint64_t word = 0;
+		unsigned lim = n - w * 32 < 32 ? (unsigned)(n - w * 32) : 32;
+
+		for (unsigned k = 0; k < lim; k++) {
+			unsigned v = c[w * 32 + k];
+			if (!v) {
+				if (first_free == SM_ENTRIES_PER_BITMAP)
+					first_free = (uint32_t)(w * 32 + k);
+				continue;
+			}
+			nonzero++;
+			if (v > 3)
+				v = 3;
+			word |= (uint64_t)(v >> 1) << (2 * k);
+			word |= (uint64_t)(v & 1) << (2 * k + 1);
+		}
+		put_le64(words + 8 * w, word);
+	}
+	if (first_free == SM_ENTRIES_PER_BITMAP && n < SM_ENTRIES_PER_BITMAP)
+		first_free = (uint32_t)n;
+	ie->nr_free = SM_ENTRIES_PER_BITMAP - nonzero;
+	ie->none_free_before = first_free;
+}
+
+static int write_overflow(struct tm *tm, const struct sm_core *counts, uint64_t nr_blocks,
+			  uint64_t *root)
+{
+	struct bt_builder_opts o = { .value_size = SM_OVERFLOW_VSIZE };
+	const uint8_t *c = sm_core_bytes(counts);
+	struct bt_builder *b;
+	int r;
+
+	r = bt_builder_create(tm, &o, &b);
+	if (r < 0)
+		return r;
+	for (uint64_t i = 0; i < nr_blocks && r >= 0; i++) {
+		if (c[i] >= 3) {
+			le32 v = cpu_to_le32(sm_core_get(counts, i));
+			r = bt_builder_add(b, i, &v);
+		}
+	}
+	if (r >= 0)
+		r = bt_builder_finish(b, root);
+	bt_builder_destroy(b);
+	return r;
+}
+
+static uint64_t count_nonzero(const struct sm_core *counts, uint64_t nr_blocks)
+{
+	const uint8_t *c = sm_core_bytes(counts);
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < nr_blocks; i++)
+		n += c[i] != 0;
+	return n;
+}
+
+/* Allocates and writes the bitmaps of counts[0, nr_blocks); entries get their index. */
+static int write_bitmaps(struct tm *tm, const struct sm_core *counts, uint64_t nr_blocks,
+			 struct sm_index_entry *entries, uint64_t nb, uint8_t *buf)
+{
+	int r;
+
+	for (uint64_t i = 0; i < nb; i++) {
+		r = tm_alloc(tm, &entries[i].blocknr);
+		if (r < 0)
+			return r;
+	}
+	for (uint64_t i = 0; i < nb; i++) {
+		uint64_t base = i * SM_ENTRIES_PER_BITMAP;
+		uint64_t n = nr_blocks - base < SM_ENTRIES_PER_BITMAP ? nr_blocks - base
+								      : SM_ENTRIES_PER_BITMAP;
+		encode_bitmap(counts, base, n, buf, &entries[i]);
+		r = tm_write(tm, entries[i].blocknr, &sm_bitmap_validator, buf);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int sm_write_data(struct tm *tm, const struct sm_core *counts, uint64_t nr_blocks,
+		  struct sm_disk_info *root)
+{
+	uint64_t nb = sm_nr_bitmaps(nr_blocks);
+	struct sm_index_entry *entries = calloc(nb ? nb : 1, sizeof(*entries));
+	uint8_t *buf = ioe_alloc_blocks(1);
+	struct bt_builder_opts o = { .value_size = SM_INDEX_ENTRY_SIZE };
+	struct bt_builder *b = NULL;
+	int r = -ENOMEM;
+
+	if (!entries || !buf)
+		goto out;
+	memset(root, 0, sizeof(*root));
+	root->kind = SM_DATA;
+	root->nr_blocks = nr_blocks;
+	root->nr_allocated = count_nonzero(counts, nr_blocks);
+	r = write_overflow(tm, counts, nr_blocks, &root->ref_count_root);
+	if (r < 0)
+		goto out;
+	r = write_bitmaps(tm, counts, nr_blocks, entries, nb, buf);
+	if (r < 0)
+		goto out;
+	r = bt_builder_create(tm, &o, &b);
+	if (r < 0)
+		goto out;
+	for (uint64_t i = 0; i < nb && r >= 0; i++) {
+		struct disk_index_entry ie = {
+			cpu_to_le64(entries[i].blocknr), cpu_to_le32(entries[i].nr_free),
+			cpu_to_le32(entries[i].none_free_before)
+		};
+		r = bt_builder_add(b, i, &ie);
+	}
+	if (r >= 0)
+		r = bt_builder_finish(b, &root->bitmap_root);
+out:
+	bt_builder_destroy(b);
+	free(entries);
+	free(buf);
+	return r;
+}
+
+int sm_write_metadata(struct tm *tm, struct sm_disk_info *root)
+{
+	uint64_t nr_blocks = tm_nr_blocks(tm), nb = sm_nr_bitmaps(nr_blocks), index_loc;
+	const struct sm_core *counts = tm_refs(tm);
+	struct sm_index_entry *entries = calloc(nb ? nb : 1, sizeof(*entries));
+	uint8_t *buf = ioe_alloc_blocks(1);
+	int r = -ENOMEM;
+
+	if (nb > SM_MAX_METADATA_BITMAPS)
+		r = -EINVAL;
+	if (!entries || !buf || nb > SM_MAX_METADATA_BITMAPS)
+		goto out;
+	memset(root, 0, sizeof(*root));
+	root->kind = SM_METADATA;
+	root->nr_blocks = nr_blocks;
+	/* the overflow tree's own nodes have count 1: they never enter it */
+	r = write_overflow(tm, counts, nr_blocks, &root->ref_count_root);
+	if (r < 0)
+		goto out;
+	/* bitmaps and the index block are allocated before any count is encoded */
+	for (uint64_t i = 0; i < nb; i++) {
+		r = tm_alloc(tm, &entries[i].blocknr);
+		if (r < 0)
+			goto out;
+	}
+	r = tm_alloc(tm, &index_loc);
+	if (r < 0)
+		goto out;
+	for (uint64_t i = 0; i < nb; i++) {
+		uint64_t base = i * SM_ENTRIES_PER_BITMAP;
+		uint64_t n = nr_blocks - base < SM_ENTRIES_PER_BITMAP ? nr_blocks - base
+								      : SM_ENTRIES_PER_BITMAP;
+		encode_bitmap(counts, base, n, buf, &entries[i]);
+		r = tm_write(tm, entries[i].blocknr, &sm_bitmap_validator, buf);
+		if (r < 0)
+			goto out;
+	}
+	{
+		struct disk_metadata_index *mi = (struct disk_metadata_index *)buf;
+		memset(buf, 0, MD_BLOCK_SIZE);
+		for (uint64_t i = 0; i < nb; i++) {
+			mi->index[i].blocknr = cpu_to_le64(entries[i].blocknr);
+			mi->index[i].nr_free = cpu_to_le32(entries[i].nr_free);
+			mi->index[i].none_free_before = cpu_to_le32(entries[i].none_free_before);
+		}
+		r = tm_write(tm, index_loc, &sm_index_validator, buf);
+		if (r < 0)
+			goto out;
+	}
+	root->bitmap_root = index_loc;
+	root->nr_allocated = count_nonzero(counts, nr_blocks);
+out:
+	free(entries);
+	free(buf);
+	return r;
+}
