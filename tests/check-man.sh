@@ -12,7 +12,7 @@ for t in tools/*.c; do
 	w=$(groff -man -ww -z "$m" 2>&1)
 	[ -z "$w" ] || { echo "groff warnings in $m: $w"; bad=1; }
 	for o in $("$BUILD/bin/$n" --help 2>/dev/null | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
-		grep -qF -- "$(echo "$o" | sed 's/-/\\\\-/g')" "$m" || grep -qF -- "$o" "$m" ||
+		grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" "$m" || grep -qF -- "$o" "$m" ||
 			{ echo "man/$n.8 does not document $o"; bad=1; }
 	done
 done
