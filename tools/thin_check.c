@@ -1,0 +1,196 @@
+/* thin_check: validate dm-thin pool metadata (see man/thin_check.8). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thin/check.h"
+#include "util/cli.h"
+#include "util/report.h"
+
+enum {
+	OPT_SUPER_BLOCK_ONLY = 256,
+	OPT_SKIP_MAPPINGS,
+	OPT_IGNORE_NON_FATAL,
+	OPT_AUTO_REPAIR,
+	OPT_CLEAR_NEEDS_CHECK,
+	OPT_OVERRIDE_MAPPING_ROOT,
+	OPT_OVERRIDE_DETAILS_ROOT,
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: thin_check [options] {device|file}\n"
+	      "Options:\n"
+	      "  {-q|--quiet}\n"
+	      "  {-h|--help}\n"
+	      "  {-V|--version}\n"
+	      "  {-m|--metadata-snap}\n"
+	      "  {--auto-repair}\n"
+	      "  {--override-mapping-root <block>}\n"
+	      "  {--override-details-root <block>}\n"
+	      "  {--clear-needs-check-flag}\n"
+	      "  {--ignore-non-fatal-errors}\n"
+	      "  {--skip-mappings}\n"
+	      "  {--super-block-only}\n",
+	      f);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fputs("thin_check: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int parse_block(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void print_info(void *ctx, const struct thin_check_result *res)
+{
+	if (*(int *)ctx)
+		return;
+	/* stderr first, so that the lines interleave as the reference prints them */
+	fflush(stderr);
+	printf("TRANSACTION_ID=%" PRIu64 "\n", res->transaction_id);
+	printf("METADATA_FREE_BLOCKS=%" PRIu64 "\n", res->metadata_free_blocks);
+	fflush(stdout);
+}
+
+/* Option combinations refused with a usage error (REFERENCE.md §1.4). */
+static const char *conflict(unsigned f)
+{
+	unsigned fix = f & (THIN_CHECK_AUTO_REPAIR | THIN_CHECK_CLEAR_NEEDS_CHECK);
+	unsigned over = THIN_CHECK_OVERRIDE_MAPPING_ROOT | THIN_CHECK_OVERRIDE_DETAILS_ROOT;
+
+	if ((f & THIN_CHECK_SUPER_BLOCK_ONLY) && (f & THIN_CHECK_SKIP_MAPPINGS))
+		return "--super-block-only and --skip-mappings cannot be combined";
+	if (fix && (f & THIN_CHECK_METADATA_SNAP))
+		return "cannot perform repair on a metadata snapshot (-m)";
+	if (fix && (f & over))
+		return "cannot perform repair with an overridden root";
+	if ((f & THIN_CHECK_AUTO_REPAIR) &&
+	    (f & (THIN_CHECK_IGNORE_NON_FATAL | THIN_CHECK_SUPER_BLOCK_ONLY |
+		  THIN_CHECK_SKIP_MAPPINGS)))
+		return "--auto-repair cannot be combined with --ignore-non-fatal-errors, "
+		       "--super-block-only or --skip-mappings";
+	if ((f & THIN_CHECK_METADATA_SNAP) && (f & over))
+		return "-m cannot be combined with an overridden root";
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "metadata-snap", no_argument, NULL, 'm' },
+		{ "super-block-only", no_argument, NULL, OPT_SUPER_BLOCK_ONLY },
+		{ "skip-mappings", no_argument, NULL, OPT_SKIP_MAPPINGS },
+		{ "ignore-non-fatal-errors", no_argument, NULL, OPT_IGNORE_NON_FATAL },
+		{ "auto-repair", no_argument, NULL, OPT_AUTO_REPAIR },
+		{ "clear-needs-check-flag", no_argument, NULL, OPT_CLEAR_NEEDS_CHECK },
+		{ "override-mapping-root", required_argument, NULL, OPT_OVERRIDE_MAPPING_ROOT },
+		{ "override-details-root", required_argument, NULL, OPT_OVERRIDE_DETAILS_ROOT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct thin_check_opts opts = { 0 };
+	struct thin_check_result res;
+	struct report *rep;
+	const char *why;
+	char msg[512];
+	int quiet = 0, c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qhVm", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			puts(THINMETA_VERSION);
+			return EXIT_OK;
+		case 'm':
+			opts.flags |= THIN_CHECK_METADATA_SNAP;
+			break;
+		case OPT_SUPER_BLOCK_ONLY:
+			opts.flags |= THIN_CHECK_SUPER_BLOCK_ONLY;
+			break;
+		case OPT_SKIP_MAPPINGS:
+			opts.flags |= THIN_CHECK_SKIP_MAPPINGS;
+			break;
+		case OPT_IGNORE_NON_FATAL:
+			opts.flags |= THIN_CHECK_IGNORE_NON_FATAL;
+			break;
+		case OPT_AUTO_REPAIR:
+			opts.flags |= THIN_CHECK_AUTO_REPAIR;
+			break;
+		case OPT_CLEAR_NEEDS_CHECK:
+			opts.flags |= THIN_CHECK_CLEAR_NEEDS_CHECK;
+			break;
+		case OPT_OVERRIDE_MAPPING_ROOT:
+			if (parse_block(optarg, &opts.override_mapping_root) < 0)
+				return usage_error("bad block number '%s'", optarg);
+			opts.flags |= THIN_CHECK_OVERRIDE_MAPPING_ROOT;
+			break;
+		case OPT_OVERRIDE_DETAILS_ROOT:
+			if (parse_block(optarg, &opts.override_details_root) < 0)
+				return usage_error("bad block number '%s'", optarg);
+			opts.flags |= THIN_CHECK_OVERRIDE_DETAILS_ROOT;
+			break;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt) {
+				char o[3] = { '-', (char)optopt, 0 };
+				return usage_error("unrecognised option '%s'", o);
+			}
+			return usage_error("unrecognised option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "No input file provided.");
+	if (optind + 1 < argc)
+		return usage_error("too many arguments ('%s')", argv[optind + 1]);
+	why = conflict(opts.flags);
+	if (why)
+		return usage_error("%s", why);
+
+	rep = rep_create(stderr, quiet);
+	if (!rep) {
+		fputs("thin_check: out of memory\n", stderr);
+		return EXIT_FAIL;
+	}
+	opts.on_superblock = print_info;
+	opts.ctx = &quiet;
+	r = thin_check(argv[optind], &opts, rep, &res, msg, sizeof(msg));
+	if (r < 0) {
+		if (!quiet)
+			fprintf(stderr, "%s\n", msg);
+		rep_destroy(rep);
+		return EXIT_FAIL;
+	}
+	r = thin_check_exit_status(&opts, &res);
+	rep_destroy(rep);
+	return r;
+}
