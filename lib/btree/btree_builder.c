@@ -320,8 +320,18 @@ int bt_builder_add_leaf(struct bt_builder *b, uint64_t block)
 	uint32_t i;
 
 	r = tm_read(b->tm, block, b->rbuf);
-	if (r < 0)
+	if (r == -ENOSPC && tm_overflowed(b->tm)) {
+		/*
+		 * A dry run dropped the block: only the number of blocks
+		 * matters now, so stand in a leaf of minimum fill.
+		 */
+		node_init(b->rbuf, BT_LEAF_NODE, b->max, b->o.value_size);
+		((struct disk_node_header *)b->rbuf)->nr_entries = cpu_to_le32(b->minfill);
+		for (i = 0; i < b->minfill; i++)
+			put_le64(key_ptr(b->rbuf, i), b->last_key + 1 + i);
+	} else if (r < 0) {
 		return r;
+	}
 	bt_node_view(b->rbuf, &n);
 	if (!bt_is_leaf(&n) || n.value_size != b->o.value_size || n.max_entries != b->max ||
 	    n.nr_entries > n.max_entries)

@@ -1,0 +1,455 @@
+#include "xml/xml_reader.h"
+
+#include <errno.h>
+#include <expat.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_CHUNK (1u << 20)
+#define MAX_DEPTH 8
+
+enum state { ST_TOP, ST_SB, ST_DEV, ST_DEF, ST_LEAF, ST_DONE };
+
+struct reader {
+	XML_Parser p;
+	const struct ir_visitor *v;
+	const char *name;
+	char *err;
+	size_t errlen;
+	int r;                    /* first error, or 0 */
+	int stopped;              /* IR_STOP */
+	enum state st[MAX_DEPTH];
+	int depth;
+};
+
+__attribute__((format(printf, 3, 4))) static void fail(struct reader *rd, int r, const char *fmt,
+							 ...)
+{
+	va_list ap;
+	int n;
+
+	if (rd->r)
+		return;
+	rd->r = r;
+	n = snprintf(rd->err, rd->errlen, "%s:%lu: ", rd->name,
+		     (unsigned long)XML_GetCurrentLineNumber(rd->p));
+	if (n < 0 || (size_t)n >= rd->errlen)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(rd->err + n, rd->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	XML_StopParser(rd->p, XML_FALSE);
+}
+
+/* A visitor callback's result: stop on IR_STOP or an error. */
+static void cb_result(struct reader *rd, int r)
+{
+	if (r == IR_STOP) {
+		rd->stopped = 1;
+		XML_StopParser(rd->p, XML_FALSE);
+	} else if (r < 0) {
+		if (rd->v->err && rd->v->err[0])
+			fail(rd, r, "%s", rd->v->err);
+		else
+			fail(rd, r, "%s", strerror(-r));
+	}
+}
+
+static void clear_cb_err(const struct reader *rd)
+{
+	if (rd->v->err && rd->v->errlen)
+		rd->v->err[0] = '\0';
+}
+
+/*----------------------------------------------------------------*/
+/* attributes */
+
+enum atype { A_U64, A_U32, A_STR };
+
+struct attr_spec {
+	const char *name;
+	enum atype type;
+	int required;
+};
+
+struct attr_val {
+	int present;
+	uint64_t u;
+	const char *s;
+};
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_attrs(struct reader *rd, const char *elt, const XML_Char **atts,
+		     const struct attr_spec *spec, unsigned n, struct attr_val *vals)
+{
+	memset(vals, 0, n * sizeof(*vals));
+	for (; atts[0]; atts += 2) {
+		unsigned i;
+		for (i = 0; i < n && strcmp(spec[i].name, atts[0]); i++)
+			;
+		if (i == n) {
+			fail(rd, -EINVAL, "unknown attribute '%s' in <%s>", atts[0], elt);
+			return -1;
+		}
+		vals[i].present = 1;
+		if (spec[i].type == A_STR) {
+			vals[i].s = atts[1];
+			continue;
+		}
+		if (parse_u64(atts[1], &vals[i].u) < 0 ||
+		    (spec[i].type == A_U32 && vals[i].u > UINT32_MAX)) {
+			fail(rd, -EINVAL, "bad value '%s' for attribute '%s' in <%s>", atts[1],
+			     atts[0], elt);
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (spec[i].required && !vals[i].present) {
+			fail(rd, -EINVAL, "missing attribute '%s' in <%s>", spec[i].name, elt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+/* elements */
+
+static const struct attr_spec sb_spec[] = {
+	{ "uuid", A_STR, 0 },          { "time", A_U32, 1 },
+	{ "transaction", A_U64, 1 },   { "flags", A_U32, 0 },
+	{ "version", A_U32, 0 },       { "data_block_size", A_U32, 1 },
+	{ "nr_data_blocks", A_U64, 1 }, { "metadata_snap", A_STR, 0 },
+};
+
+static const struct attr_spec dev_spec[] = {
+	{ "dev_id", A_U64, 1 },        { "mapped_blocks", A_U64, 1 },
+	{ "transaction", A_U64, 1 },   { "creation_time", A_U32, 1 },
+	{ "snap_time", A_U32, 1 },
+};
+
+static const struct attr_spec single_spec[] = {
+	{ "origin_block", A_U64, 1 }, { "data_block", A_U64, 1 }, { "time", A_U32, 1 },
+};
+
+static const struct attr_spec range_spec[] = {
+	{ "origin_begin", A_U64, 1 }, { "data_begin", A_U64, 1 },
+	{ "length", A_U64, 1 },       { "time", A_U32, 1 },
+};
+
+static const struct attr_spec name_spec[] = {
+	{ "name", A_STR, 1 },
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static void start_sb(struct reader *rd, const XML_Char **atts)
+{
+	struct attr_val a[NELEM(sb_spec)];
+	struct ir_superblock sb;
+	uint64_t snap;
+
+	if (get_attrs(rd, "superblock", atts, sb_spec, NELEM(sb_spec), a) < 0)
+		return;
+	memset(&sb, 0, sizeof(sb));
+	sb.uuid = a[0].present ? a[0].s : "";
+	sb.time = (uint32_t)a[1].u;
+	sb.transaction = a[2].u;
+	sb.has_flags = a[3].present;
+	sb.flags = (uint32_t)a[3].u;
+	sb.version = a[4].present ? (uint32_t)a[4].u : 2;
+	sb.data_block_size = (uint32_t)a[5].u;
+	sb.nr_data_blocks = a[6].u;
+	if (a[7].present && strcmp(a[7].s, "none") && strcmp(a[7].s, "")) {
+		if (parse_u64(a[7].s, &snap) < 0) {
+			fail(rd, -EINVAL, "bad value '%s' for attribute 'metadata_snap' in <superblock>",
+			     a[7].s);
+			return;
+		}
+		sb.has_metadata_snap = 1;
+		sb.metadata_snap = snap;
+	}
+	if (rd->v->begin_superblock) {
+		clear_cb_err(rd);
+		cb_result(rd, rd->v->begin_superblock(rd->v->ctx, &sb));
+	}
+}
+
+static void start_dev(struct reader *rd, const XML_Char **atts)
+{
+	struct attr_val a[NELEM(dev_spec)];
+	struct ir_device d;
+
+	if (get_attrs(rd, "device", atts, dev_spec, NELEM(dev_spec), a) < 0)
+		return;
+	d.dev_id = a[0].u;
+	d.mapped_blocks = a[1].u;
+	d.transaction = a[2].u;
+	d.creation_time = (uint32_t)a[3].u;
+	d.snap_time = (uint32_t)a[4].u;
+	if (rd->v->begin_device) {
+		clear_cb_err(rd);
+		cb_result(rd, rd->v->begin_device(rd->v->ctx, &d));
+	}
+}
+
+static void start_single(struct reader *rd, const XML_Char **atts)
+{
+	struct attr_val a[NELEM(single_spec)];
+
+	if (get_attrs(rd, "single_mapping", atts, single_spec, NELEM(single_spec), a) < 0)
+		return;
+	if (rd->v->single_map) {
+		clear_cb_err(rd);
+		cb_result(rd, rd->v->single_map(rd->v->ctx, a[0].u, a[1].u, (uint32_t)a[2].u));
+	}
+}
+
+static void start_range(struct reader *rd, const XML_Char **atts)
+{
+	struct attr_val a[NELEM(range_spec)];
+
+	if (get_attrs(rd, "range_mapping", atts, range_spec, NELEM(range_spec), a) < 0)
+		return;
+	if (rd->v->range_map) {
+		clear_cb_err(rd);
+		cb_result(rd, rd->v->range_map(rd->v->ctx, a[0].u, a[1].u, a[2].u,
+					       (uint32_t)a[3].u));
+	}
+}
+
+static void start_named(struct reader *rd, const char *elt, const XML_Char **atts,
+			int (*cb)(void *, const char *))
+{
+	struct attr_val a[1];
+
+	if (get_attrs(rd, elt, atts, name_spec, 1, a) < 0)
+		return;
+	if (cb) {
+		clear_cb_err(rd);
+		cb_result(rd, cb(rd->v->ctx, a[0].s));
+	}
+}
+
+static void XMLCALL on_start(void *ctx, const XML_Char *name, const XML_Char **atts)
+{
+	struct reader *rd = ctx;
+	enum state cur = rd->st[rd->depth], next;
+
+	if (rd->r || rd->stopped)
+		return;
+	if (rd->depth + 1 >= MAX_DEPTH) {
+		fail(rd, -EINVAL, "elements nested too deeply");
+		return;
+	}
+	if (!strcmp(name, "superblock") && cur == ST_TOP) {
+		next = ST_SB;
+		start_sb(rd, atts);
+	} else if (!strcmp(name, "device") && cur == ST_SB) {
+		next = ST_DEV;
+		start_dev(rd, atts);
+	} else if (!strcmp(name, "def") && cur == ST_SB) {
+		next = ST_DEF;
+		start_named(rd, "def", atts, rd->v->begin_def);
+	} else if (!strcmp(name, "range_mapping") && (cur == ST_DEV || cur == ST_DEF)) {
+		next = ST_LEAF;
+		start_range(rd, atts);
+	} else if (!strcmp(name, "single_mapping") && (cur == ST_DEV || cur == ST_DEF)) {
+		next = ST_LEAF;
+		start_single(rd, atts);
+	} else if (!strcmp(name, "ref") && cur == ST_DEV) {
+		next = ST_LEAF;
+		start_named(rd, "ref", atts, rd->v->ref);
+	} else {
+		static const char *const known[] = { "superblock", "device", "def", "range_mapping",
+						     "single_mapping", "ref" };
+		for (size_t i = 0; i < NELEM(known); i++)
+			if (!strcmp(name, known[i])) {
+				fail(rd, -EINVAL, "unexpected <%s> %s", name,
+				     cur == ST_DONE ? "after </superblock>"
+				     : cur == ST_TOP ? "outside <superblock>"
+						     : "here");
+				return;
+			}
+		fail(rd, -EINVAL, "unknown tag '%s'", name);
+		return;
+	}
+	rd->st[++rd->depth] = next;
+}
+
+static void XMLCALL on_end(void *ctx, const XML_Char *name)
+{
+	struct reader *rd = ctx;
+	enum state cur = rd->st[rd->depth];
+	int (*cb)(void *) = NULL;
+
+	(void)name;
+	if (rd->r || rd->stopped)
+		return;
+	if (cur == ST_SB)
+		cb = rd->v->end_superblock;
+	else if (cur == ST_DEV)
+		cb = rd->v->end_device;
+	else if (cur == ST_DEF)
+		cb = rd->v->end_def;
+	rd->depth--;
+	if (cur == ST_SB)
+		rd->st[rd->depth] = ST_DONE;
+	if (cb) {
+		clear_cb_err(rd);
+		cb_result(rd, cb(rd->v->ctx));
+	}
+}
+
+static void XMLCALL on_text(void *ctx, const XML_Char *s, int len)
+{
+	struct reader *rd = ctx;
+
+	if (rd->r || rd->stopped)
+		return;
+	for (int i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
+			fail(rd, -EINVAL, "unexpected text");
+			return;
+		}
+}
+
+/*----------------------------------------------------------------*/
+
+static int reader_init(struct reader *rd, const char *name, const struct ir_visitor *v, char *err,
+		       size_t errlen)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->name = name;
+	rd->v = v;
+	rd->err = err;
+	rd->errlen = errlen;
+	err[0] = '\0';
+	rd->p = XML_ParserCreate(NULL);
+	if (!rd->p) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	XML_SetUserData(rd->p, rd);
+	XML_SetElementHandler(rd->p, on_start, on_end);
+	XML_SetCharacterDataHandler(rd->p, on_text);
+	return 0;
+}
+
+/* After XML_Parse*: records expat's own errors; returns non-zero to stop. */
+static int check_status(struct reader *rd, enum XML_Status s)
+{
+	if (rd->r || rd->stopped)
+		return 1;
+	if (s == XML_STATUS_ERROR) {
+		rd->r = -EINVAL;
+		snprintf(rd->err, rd->errlen, "%s:%lu: %s", rd->name,
+			 (unsigned long)XML_GetCurrentLineNumber(rd->p),
+			 XML_ErrorString(XML_GetErrorCode(rd->p)));
+		return 1;
+	}
+	return 0;
+}
+
+static int reader_finish(struct reader *rd)
+{
+	int r = rd->r;
+
+	if (!r && !rd->stopped && rd->st[0] != ST_DONE) {
+		r = -EINVAL;
+		snprintf(rd->err, rd->errlen, "%s: incomplete source metadata", rd->name);
+	}
+	XML_ParserFree(rd->p);
+	return r;
+}
+
+int xml_read_mem(const char *name, const void *buf, size_t len, const struct ir_visitor *v,
+		 char *err, size_t errlen)
+{
+	struct reader rd;
+	const char *p = buf;
+	int r = reader_init(&rd, name, v, err, errlen);
+
+	if (r < 0)
+		return r;
+	while (len > 0) {
+		int n = len > READ_CHUNK ? (int)READ_CHUNK : (int)len;
+		if (check_status(&rd, XML_Parse(rd.p, p, n, XML_FALSE)))
+			return reader_finish(&rd);
+		p += n;
+		len -= (size_t)n;
+	}
+	check_status(&rd, XML_Parse(rd.p, "", 0, XML_TRUE));
+	return reader_finish(&rd);
+}
+
+int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_t errlen)
+{
+	struct reader rd;
+	struct stat st;
+	int fd, r;
+
+	err[0] = '\0';
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "Couldn't find input file '%s'", path);
+		return -ENOENT;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		snprintf(err, errlen, "Not a regular file '%s'.", path);
+		return -EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+		return r;
+	}
+	r = reader_init(&rd, path, v, err, errlen);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		void *b = XML_GetBuffer(rd.p, READ_CHUNK);
+		ssize_t n;
+
+		if (!b) {
+			rd.r = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			break;
+		}
+		n = read(fd, b, READ_CHUNK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rd.r = -errno;
+			snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+			break;
+		}
+		if (check_status(&rd, XML_ParseBuffer(rd.p, (int)n, n == 0)) || n == 0)
+			break;
+	}
+	close(fd);
+	return reader_finish(&rd);
+}
