@@ -1,0 +1,391 @@
+#include "thin/rmap.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thin/ls.h"
+
+/*----------------------------------------------------------------*/
+
+static int parse_dec(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **why)
+{
+	const char *dots = strstr(s, "..");
+
+	if (!dots) {
+		*why = "no dots";
+		return -EINVAL;
+	}
+	if (parse_dec(s, (size_t)(dots - s), &r->begin) < 0 ||
+	    parse_dec(dots + 2, strlen(dots + 2), &r->end) < 0) {
+		*why = "couldn't parse numbers";
+		return -EINVAL;
+	}
+	if (r->end <= r->begin) {
+		*why = "end <= begin";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+/* Runs */
+
+struct rrun {
+	uint64_t data_begin, len, thin_begin;
+	uint64_t dev;
+};
+
+struct rctx {
+	struct thin_region *regions;   /* sorted, disjoint, not adjacent */
+	size_t nr_regions;
+	struct rrun *runs;
+	size_t nr, cap;
+	uint64_t dev;
+	int damaged;
+	char damage[256];
+};
+
+static int in_regions(const struct rctx *c, uint64_t b)
+{
+	size_t lo = 0, hi = c->nr_regions;
+
+	/* first region with end > b */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->regions[mid].end <= b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nr_regions && c->regions[lo].begin <= b;
+}
+
+static int add_mapping(struct rctx *c, uint64_t v, uint64_t d)
+{
+	struct rrun *last = c->nr ? &c->runs[c->nr - 1] : NULL;
+
+	if (last && last->dev == c->dev && last->data_begin + last->len == d &&
+	    last->thin_begin + last->len == v) {
+		last->len++;
+		return 0;
+	}
+	if (c->nr == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+		struct rrun *n = realloc(c->runs, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->runs = n;
+		c->cap = cap;
+	}
+	c->runs[c->nr++] = (struct rrun){ d, 1, v, c->dev };
+	return 0;
+}
+
+static int rmap_leaf(void *ctx, const struct bt_node *n)
+{
+	struct rctx *c = ctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t d = thin_bt_block(get_le64(bt_value(n, i)));
+
+		if (in_regions(c, d)) {
+			int r = add_mapping(c, bt_key(n, i), d);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static void rmap_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *m)
+{
+	struct rctx *c = ctx;
+
+	(void)code;
+	(void)hi;
+	if (level < DMG_NON_FATAL || c->damaged)
+		return;
+	c->damaged = 1;
+	snprintf(c->damage, sizeof(c->damage),
+		 "thin device %" PRIu64 ": node %" PRIu64 ": %s, affecting keys from %" PRIu64,
+		 c->dev, block, m, lo);
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+	const struct thin_region *x = a, *y = b;
+
+	return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* Sorts and merges overlapping or adjacent regions. */
+static void merge_regions(struct rctx *c)
+{
+	size_t k = 0;
+
+	qsort(c->regions, c->nr_regions, sizeof(*c->regions), cmp_region);
+	for (size_t i = 0; i < c->nr_regions; i++) {
+		if (k && c->regions[i].begin <= c->regions[k - 1].end) {
+			if (c->regions[i].end > c->regions[k - 1].end)
+				c->regions[k - 1].end = c->regions[i].end;
+		} else {
+			c->regions[k++] = c->regions[i];
+		}
+	}
+	c->nr_regions = k;
+}
+
+/*----------------------------------------------------------------*/
+/*
+ * 0.9.0 orders its runs with std::sort on data_begin alone, which is not
+ * stable: runs with the same data_begin (a block shared by several devices)
+ * come out in the order that introsort leaves them.  To print them in the
+ * same order we sort with the same algorithm (GNU libstdc++'s introsort:
+ * median-of-three to first, unguarded partition, heapsort past 2*lg(n)
+ * levels, final insertion sort over blocks of 16), reimplemented here.
+ */
+
+typedef struct rrun elem;
+
+static inline int less(const elem *a, const elem *b)
+{
+	return a->data_begin < b->data_begin;
+}
+
+static inline void swap_elem(elem *a, elem *b)
+{
+	elem t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+static void median_to_first(elem *result, elem *a, elem *b, elem *c)
+{
+	if (less(a, b)) {
+		if (less(b, c))
+			swap_elem(result, b);
+		else if (less(a, c))
+			swap_elem(result, c);
+		else
+			swap_elem(result, a);
+	} else if (less(a, c)) {
+		swap_elem(result, a);
+	} else if (less(b, c)) {
+		swap_elem(result, c);
+	} else {
+		swap_elem(result, b);
+	}
+}
+
+static elem *unguarded_partition(elem *first, elem *last, const elem *pivot)
+{
+	for (;;) {
+		while (less(first, pivot))
+			first++;
+		last--;
+		while (less(pivot, last))
+			last--;
+		if (!(first < last))
+			return first;
+		swap_elem(first, last);
+		first++;
+	}
+}
+
+static void push_heap(elem *first, ptrdiff_t hole, ptrdiff_t top, elem value)
+{
+	ptrdiff_t parent = (hole - 1) / 2;
+
+	while (hole > top && less(&first[parent], &value)) {
+		first[hole] = first[parent];
+		hole = parent;
+		parent = (hole - 1) / 2;
+	}
+	first[hole] = value;
+}
+
+static void adjust_heap(elem *first, ptrdiff_t hole, ptrdiff_t len, elem value)
+{
+	ptrdiff_t top = hole, child = hole;
+
+	while (child < (len - 1) / 2) {
+		child = 2 * (child + 1);
+		if (less(&first[child], &first[child - 1]))
+			child--;
+		first[hole] = first[child];
+		hole = child;
+	}
+	if ((len & 1) == 0 && child == (len - 2) / 2) {
+		child = 2 * (child + 1);
+		first[hole] = first[child - 1];
+		hole = child - 1;
+	}
+	push_heap(first, hole, top, value);
+}
+
+static void heap_sort(elem *first, elem *last)
+{
+	ptrdiff_t len = last - first;
+
+	if (len >= 2)
+		for (ptrdiff_t parent = (len - 2) / 2;; parent--) {
+			adjust_heap(first, parent, len, first[parent]);
+			if (parent == 0)
+				break;
+		}
+	while (last - first > 1) {
+		elem value;
+
+		last--;
+		value = *last;
+		*last = *first;
+		adjust_heap(first, 0, last - first, value);
+	}
+}
+
+static void introsort_loop(elem *first, elem *last, int depth)
+{
+	while (last - first > 16) {
+		elem *cut;
+
+		if (depth == 0) {
+			heap_sort(first, last);
+			return;
+		}
+		depth--;
+		median_to_first(first, first + 1, first + (last - first) / 2, last - 1);
+		cut = unguarded_partition(first + 1, last, first);
+		introsort_loop(cut, last, depth);
+		last = cut;
+	}
+}
+
+static void linear_insert(elem *last)
+{
+	elem val = *last, *next = last - 1;
+
+	while (less(&val, next)) {
+		*last = *next;
+		last = next;
+		next--;
+	}
+	*last = val;
+}
+
+static void insertion_sort(elem *first, elem *last)
+{
+	if (first == last)
+		return;
+	for (elem *i = first + 1; i != last; i++) {
+		if (less(i, first)) {
+			elem val = *i;
+			memmove(first + 1, first, (size_t)(i - first) * sizeof(elem));
+			*first = val;
+		} else {
+			linear_insert(i);
+		}
+	}
+}
+
+static void sort_runs(elem *first, size_t n)
+{
+	elem *last = first + n;
+
+	if (n < 2)
+		return;
+	introsort_loop(first, last, 2 * (63 - __builtin_clzll(n)));
+	if (n > 16) {
+		insertion_sort(first, first + 16);
+		for (elem *i = first + 16; i != last; i++)
+			linear_insert(i);
+	} else {
+		insertion_sort(first, last);
+	}
+}
+
+/*----------------------------------------------------------------*/
+
+static int collect(struct rctx *c, const struct thin_view *v, char *msg, size_t msglen)
+{
+	struct bt_walk_ops ops = { .leaf = rmap_leaf, .damage = rmap_damage };
+
+	for (size_t i = 0; i < v->devs.nr; i++) {
+		const struct thin_dev *d = &v->devs.devs[i];
+		int r;
+
+		if (!d->has_root)
+			continue;
+		c->dev = d->dev_id;
+		r = thin_walk_mappings(v->md->bc, d->root, &ops, c);
+		if (r < 0) {
+			snprintf(msg, msglen, "cannot read the mapping trees: %s", strerror(-r));
+			return r;
+		}
+		if (c->damaged) {
+			snprintf(msg, msglen, "%s", c->damage);
+			return -EILSEQ;
+		}
+	}
+	return 0;
+}
+
+int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msglen)
+{
+	struct rctx c = { 0 };
+	struct thin_view v;
+	int r;
+
+	c.regions = malloc((o->nr_regions + 1) * sizeof(*c.regions));
+	if (!c.regions) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(c.regions, o->regions, o->nr_regions * sizeof(*c.regions));
+	c.nr_regions = o->nr_regions;
+	merge_regions(&c);
+	r = thin_view_open(o->path, o->use_snap, o->snap_block, &v, msg, msglen);
+	if (r < 0)
+		goto out_regions;
+	r = collect(&c, &v, msg, msglen);
+	if (r < 0)
+		goto out;
+	sort_runs(c.runs, c.nr);
+	for (size_t i = 0; i < c.nr; i++) {
+		const struct rrun *x = &c.runs[i];
+
+		fprintf(out, "data %" PRIu64 "..%" PRIu64 " -> thin(%" PRIu64 ") %" PRIu64 "..%" PRIu64
+			"\n", x->data_begin, x->data_begin + x->len, x->dev, x->thin_begin,
+			x->thin_begin + x->len);
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		snprintf(msg, msglen, "write error: %s", strerror(errno));
+		r = -EIO;
+	}
+out:
+	thin_view_close(&v);
+out_regions:
+	free(c.runs);
+	free(c.regions);
+	return r;
+}
