@@ -1,0 +1,26 @@
+/* thin_format: fresh, empty, valid metadata (no devices). */
+#ifndef THINMETA_THIN_FORMAT_H
+#define THINMETA_THIN_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "block-cache/io.h"
+
+struct thin_format_opts {
+	uint32_t data_block_size;   /* sectors */
+	uint64_t nr_data_blocks;
+	uint64_t trans_id;
+	int force;                  /* overwrite a valid thin superblock */
+};
+
+/*
+ * Formats an open engine / a path (existing file or block device, O_EXCL).
+ * Refuses (-EEXIST) when the output already holds a valid superblock,
+ * unless force.  0 or negative errno with a message in err.
+ */
+int thin_format_ioe(struct ioe *out, const struct thin_format_opts *o, char *err, size_t errlen);
+int thin_format_path(const char *path, const struct thin_format_opts *o, char *err,
+		     size_t errlen);
+
+#endif
