@@ -153,6 +153,7 @@ damage_case first_leaf flip "$WORK/d.bin" "$(md leaf "$last" 2 0)"
 damage_case last_leaf flip "$WORK/d.bin" "$(md leaf "$last" -1 -1)"
 damage_case dev_root flip "$WORK/d.bin" "$(md devroot "$last" 1)"
 damage_case keys_order swapkeys "$WORK/d.bin" "$(md leaf "$last" 0 1)"
+damage_case blocknr blocknr "$WORK/d.bin" "$(md leaf "$last" 3 1)"
 damage_case nr_entries nrentries "$WORK/d.bin" "$(md leaf "$last" 0 1)" 100000
 read -r mroot droot <<< "$(md roots "$last")"
 damage_case top_level flip "$WORK/d.bin" "$mroot"
