@@ -103,16 +103,26 @@ const struct thin_dev *thin_view_find(const struct thin_view *v, uint64_t dev_id
 struct leaf_rec {
 	uint64_t block;
 	uint64_t last_key;
-	uint32_t owner;    /* index of the first device that reached it */
 	uint16_t nr;
 	uint8_t mult;      /* 1, or 2 = reached more than once */
+};
+
+/*
+ * Per data block: the index of the only device mapping it so far, or
+ * OWN_FREE / OWN_SHARED.  One, two or four bytes a block depending on the
+ * number of devices.
+ */
+struct owners {
+	void *v;
+	unsigned width;
+	uint32_t free_mark, shared_mark;
 };
 
 struct uctx {
 	struct bc *bc;
 	const struct thin_dev_list *devs;
 	struct thin_usage *out;
-	uint8_t *counts;   /* 2 bits per data block: 0, 1, 2 = more than once */
+	struct owners own;
 	uint64_t nr_data_blocks;
 	struct leaf_rec *leaves;
 	size_t nr_leaves, cap_leaves;
@@ -124,22 +134,58 @@ struct uctx {
 	size_t msglen;
 };
 
-static inline unsigned cnt_get(const uint8_t *c, uint64_t b)
+static int owners_init(struct owners *o, uint64_t nr_blocks, size_t nr_devs)
 {
-	return (c[b >> 2] >> ((b & 3) * 2)) & 3;
+	o->width = nr_devs < 0xfe ? 1 : nr_devs < 0xfffe ? 2 : 4;
+	o->free_mark = o->width == 1 ? 0xff : o->width == 2 ? 0xffff : UINT32_MAX;
+	o->shared_mark = o->free_mark - 1;
+	if (nr_blocks > SIZE_MAX / o->width - 1)
+		return -ENOMEM;
+	o->v = malloc((size_t)nr_blocks * o->width + 1);
+	if (!o->v)
+		return -ENOMEM;
+	memset(o->v, 0xff, (size_t)nr_blocks * o->width + 1);
+	return 0;
 }
 
-static inline void cnt_inc(uint8_t *c, uint64_t b)
+static inline uint32_t own_get(const struct owners *o, uint64_t b)
 {
-	if (cnt_get(c, b) < 2)
-		c[b >> 2] += (uint8_t)(1u << ((b & 3) * 2));
+	switch (o->width) {
+	case 1:
+		return ((const uint8_t *)o->v)[b];
+	case 2:
+		return ((const uint16_t *)o->v)[b];
+	default:
+		return ((const uint32_t *)o->v)[b];
+	}
 }
 
-static inline void cnt_set2(uint8_t *c, uint64_t b)
+static inline void own_set(struct owners *o, uint64_t b, uint32_t x)
 {
-	unsigned sh = (b & 3) * 2;
+	switch (o->width) {
+	case 1:
+		((uint8_t *)o->v)[b] = (uint8_t)x;
+		break;
+	case 2:
+		((uint16_t *)o->v)[b] = (uint16_t)x;
+		break;
+	default:
+		((uint32_t *)o->v)[b] = x;
+	}
+}
 
-	c[b >> 2] = (uint8_t)((c[b >> 2] & ~(3u << sh)) | (2u << sh));
+/* One more mapping of data block b, by the device being walked. */
+static inline void map_block(struct uctx *c, uint64_t b)
+{
+	uint32_t o = own_get(&c->own, b);
+
+	if (o == c->own.free_mark) {
+		own_set(&c->own, b, (uint32_t)c->cur);
+		c->out[c->cur].exclusive++;
+	} else if (o != c->own.shared_mark) {
+		own_set(&c->own, b, c->own.shared_mark);
+		c->out[o].exclusive--;
+	}
 }
 
 static inline size_t hash_slot(uint64_t block, size_t size)
@@ -227,7 +273,6 @@ static int u_leaf(void *vctx, const struct bt_node *n)
 
 	if (!l)
 		return -ENOMEM;
-	l->owner = (uint32_t)c->cur;
 	l->nr = (uint16_t)n->nr_entries;
 	l->mult = 1;
 	l->last_key = n->nr_entries ? bt_key(n, n->nr_entries - 1) : 0;
@@ -241,22 +286,24 @@ static int u_leaf(void *vctx, const struct bt_node *n)
 			     dev_id, bt_key(n, i), b, c->nr_data_blocks);
 			continue;
 		}
-		cnt_inc(c->counts, b);
+		map_block(c, b);
 	}
 	note_leaf(&c->out[c->cur], l->nr, l->last_key);
 	return 0;
 }
 
-/* A leaf reached again: all its data blocks are now shared. */
+/*
+ * A leaf reached again: its mappings count once more.  Only the second
+ * visit changes anything (every block it maps is then shared), so the
+ * leaf is re-read at most once.
+ */
 static int leaf_again(struct uctx *c, struct leaf_rec *l)
 {
-	struct thin_usage *u = &c->out[c->cur];
 	struct bc_block *b;
 	struct bt_node n;
 	int r;
 
-	note_leaf(u, l->nr, l->last_key);
-	u->shared += l->nr;
+	note_leaf(&c->out[c->cur], l->nr, l->last_key);
 	if (l->mult > 1)
 		return 0;
 	l->mult = 2;
@@ -267,7 +314,7 @@ static int leaf_again(struct uctx *c, struct leaf_rec *l)
 	for (uint32_t i = 0; i < n.nr_entries && i < l->nr; i++) {
 		uint64_t db = thin_bt_block(get_le64(bt_value(&n, i)));
 		if (db < c->nr_data_blocks)
-			cnt_set2(c->counts, db);
+			map_block(c, db);
 	}
 	bc_put(c->bc, b);
 	return 0;
@@ -300,55 +347,6 @@ static void u_damage(void *vctx, enum dmg_level level, enum rep_code code, uint6
 	else
 		fail(c, -EILSEQ, "thin device %" PRIu64 ": node %" PRIu64 ": %s, affecting keys [%" PRIu64
 		     ", %" PRIu64 ")", c->devs->devs[c->cur].dev_id, block, m, lo, hi);
-}
-
-static int cmp_leaf_block(const void *a, const void *b)
-{
-	const struct leaf_rec *x = a, *y = b;
-
-	return x->block < y->block ? -1 : x->block > y->block;
-}
-
-/* Pass 2: shared mappings of the leaves reached once. */
-static int count_shared(struct uctx *c)
-{
-	enum { BATCH = 256 };
-	uint64_t pf[BATCH];
-
-	qsort(c->leaves, c->nr_leaves, sizeof(*c->leaves), cmp_leaf_block);
-	for (size_t i = 0; i < c->nr_leaves; i++) {
-		struct leaf_rec *l = &c->leaves[i];
-		struct bc_block *b;
-		struct bt_node n;
-		uint64_t shared = 0;
-		int r;
-
-		if (i % BATCH == 0) {
-			size_t k = 0;
-			for (size_t j = i; j < c->nr_leaves && j < i + BATCH; j++)
-				if (c->leaves[j].mult == 1 && c->leaves[j].nr)
-					pf[k++] = c->leaves[j].block;
-			bc_prefetch(c->bc, pf, k);
-		}
-		if (l->mult > 1) {
-			c->out[l->owner].shared += l->nr;
-			continue;
-		}
-		if (!l->nr)
-			continue;
-		r = bc_get(c->bc, l->block, &bt_node_validator, &b);
-		if (r < 0)
-			return r;
-		bt_node_view(bc_data(b), &n);
-		for (uint32_t k = 0; k < n.nr_entries && k < l->nr; k++) {
-			uint64_t db = thin_bt_block(get_le64(bt_value(&n, k)));
-			if (db < c->nr_data_blocks && cnt_get(c->counts, db) > 1)
-				shared++;
-		}
-		bc_put(c->bc, b);
-		c->out[l->owner].shared += shared;
-	}
-	return 0;
 }
 
 static int walk_devices(struct uctx *c)
@@ -387,22 +385,21 @@ int thin_usage_compute(struct bc *bc, const struct thin_dev_list *devs, uint64_t
 
 	msg[0] = '\0';
 	memset(out, 0, devs->nr * sizeof(*out));
-	c.counts = calloc(nr_data_blocks / 4 + 1, 1);
-	if (!c.counts)
+	if (owners_init(&c.own, nr_data_blocks, devs->nr) < 0) {
+		snprintf(msg, msglen, "out of memory");
 		return -ENOMEM;
+	}
 	r = walk_devices(&c);
-	if (r == 0 && !c.err)
-		r = count_shared(&c);
 	if (r == 0 && c.err)
 		r = c.err;
 	else if (r < 0 && !msg[0])
 		snprintf(msg, msglen, "cannot read the mapping trees: %s", strerror(-r));
 	for (size_t i = 0; i < devs->nr; i++) {
-		if (out[i].shared > out[i].mapped)
-			out[i].shared = out[i].mapped;
-		out[i].exclusive = out[i].mapped - out[i].shared;
+		if (out[i].exclusive > out[i].mapped)
+			out[i].exclusive = out[i].mapped;
+		out[i].shared = out[i].mapped - out[i].exclusive;
 	}
-	free(c.counts);
+	free(c.own.v);
 	free(c.leaves);
 	free(c.hash);
 	return r;

@@ -52,9 +52,11 @@ struct thin_usage {
  * and how many of them map a data block that is mapped exactly once in the
  * whole list of devices ("exclusive"; the rest are "shared").  A leaf
  * reached from k devices counts k times, as in thin_ls 0.9.0 and 1.x.
- * Each distinct leaf is decoded once; a leaf reached again is read a second
- * time at most once; internal nodes are re-read per device.  Memory: two
- * bits per data block plus 24 bytes per distinct leaf.
+ * Each distinct leaf is decoded once (one pass: every data block remembers
+ * the only device mapping it until a second mapping makes it shared); a
+ * leaf reached again is re-read once, on its second visit; internal nodes
+ * are re-read per device.  Memory: one byte per data block (two beyond
+ * 253 devices, four beyond 65533) plus 24 bytes per distinct leaf.
  * Damage (bad node, mapping beyond nr_data_blocks, device without a tree)
  * returns -EILSEQ with a message in msg.
  */
