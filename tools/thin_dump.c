@@ -130,7 +130,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'm':
 			o->dump.metadata_snap = 1;
 			if (optarg) {
-				if (parse_u64(optarg, &o->dump.snap_block) < 0)
+				/* -m5, -m=5 (Rust's spelling) and --metadata-snap=5 */
+				if (parse_u64(optarg + (*optarg == '='), &o->dump.snap_block) < 0)
 					return usage_error("couldn't parse <block#> '%s'", optarg);
 				o->dump.snap_block_given = 1;
 			}

@@ -49,6 +49,9 @@ for f in $(fixtures); do
 		same_as_ref -m --dev-id 1 "$img"
 		held=$(python3 -c 'import struct,sys; f=open(sys.argv[1],"rb"); f.seek(56); print(struct.unpack("<Q", f.read(8))[0])' "$img")
 		same_as_ref --metadata-snap="$held" "$img"
+		same_as_ref -m"$held" "$img"
+		expect_rc 0 "$TD" -m="$held" "$img"
+		assert_same "$WORK/want.xml" "$WORK/out"
 		expect_rc 1 "$TD" --metadata-snap=$((held + 1)) "$img"
 		assert_contains "$WORK/err" "metadata snapshot does not match that in superblock"
 	else
