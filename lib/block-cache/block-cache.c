@@ -180,6 +180,11 @@ static void shrink(struct bc *bc)
 	}
 }
 
+void bc_set_max_blocks(struct bc *bc, size_t max_blocks)
+{
+	bc->max_blocks = max_blocks < 16 ? 16 : max_blocks;
+}
+
 static struct bc_block *alloc_block(struct bc *bc, uint64_t loc)
 {
 	struct bc_block *b;

@@ -50,6 +50,13 @@ void bc_destroy(struct bc *bc);
 struct ioe *bc_engine(struct bc *bc);
 uint64_t bc_nr_blocks(const struct bc *bc);
 
+/*
+ * Changes the bound (at least 16); clean blocks beyond it are dropped on
+ * the next allocation.  Readers that visit each block about once (tree
+ * walks) use a small cache to keep their memory down.
+ */
+void bc_set_max_blocks(struct bc *bc, size_t max_blocks);
+
 /* Read (or find) block loc, validated by v (NULL: no validation). */
 int bc_get(struct bc *bc, uint64_t loc, const struct bc_validator *v, struct bc_block **out);
 /* A zero-filled block for writing; its old contents are not read. */

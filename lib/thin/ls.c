@@ -9,6 +9,8 @@
 /*----------------------------------------------------------------*/
 /* Opening a view */
 
+#define THIN_VIEW_CACHE_BLOCKS 1024
+
 int thin_view_open(const char *path, int use_snap, uint64_t snap_block, struct thin_view *v,
 		   char *msg, size_t msglen)
 {
@@ -31,6 +33,8 @@ int thin_view_open(const char *path, int use_snap, uint64_t snap_block, struct t
 		r = -EILSEQ;
 		goto fail;
 	}
+	/* tree walks read each block about once: a small cache is enough */
+	bc_set_max_blocks(v->md->bc, THIN_VIEW_CACHE_BLOCKS);
 	v->sb = v->md->sb;
 	v->nr_data_blocks = v->md->sb.data_sm.nr_blocks;
 	if (use_snap) {
