@@ -375,7 +375,9 @@ static int finish_leaf_level(struct bt_builder *b)
 	int r = 0;
 
 	if (b->cur.n) {
-		if (b->cur.n < b->minfill && b->have_pend)
+		/* the last two leaves become one when they fit (or the last is underfull) */
+		if (b->have_pend && (b->cur.n < b->minfill ||
+				     (!b->pend.shared && b->pend.n + b->cur.n <= b->max)))
 			r = merge_pend_cur(b);
 		else
 			r = close_cur(b);
