@@ -10,6 +10,8 @@
  *   --leaf-of DEV[:N]               Nth leaf (default 0) of DEV's mapping tree
  *   --node-info BLOCK               header of a btree node
  *   --mapping DEV:VBLOCK            "data time" of a mapping
+ *   --get-node-key BLOCK:INDEX      key INDEX of a node
+ *   --get-node-value BLOCK:INDEX    value INDEX of a node (first 8 bytes; 4 for value_size 4)
  *   --flip-byte BLOCK:OFFSET        xor the byte with 0xff (no re-checksum)
  *   --zero-block BLOCK
  *   --set-sb-field NAME=VALUE       (--sb-block B selects a snapshot copy)
@@ -524,13 +526,36 @@ static void op_mapping(struct dm *d, char *arg)
 enum {
 	O_INFO = 256, O_DEV_ROOT, O_LEAF_OF, O_NODE_INFO, O_MAPPING, O_FLIP, O_ZERO, O_SB_FIELD,
 	O_SB_BLOCK, O_KEY, O_VALUE, O_NFIELD, O_BITMAP, O_COUNT, O_INDEX, O_DETAILS, O_LEAK,
+	O_GET_KEY, O_GET_VALUE,
 };
+
+static void op_get(struct dm *d, char *arg, int key)
+{
+	char *p[2];
+	uint8_t buf[MD_BLOCK_SIZE];
+	struct bt_node n;
+	uint64_t i;
+
+	if (split(arg, p, 2) != 2)
+		die("expected BLOCK:INDEX");
+	rd(d, num(p[0]), buf);
+	bt_node_view(buf, &n);
+	i = num(p[1]);
+	if (n.max_entries > 336 || i >= n.max_entries)
+		die("index %s beyond max_entries", p[1]);
+	if (key)
+		printf("%" PRIu64 "\n", bt_key(&n, (uint32_t)i));
+	else
+		printf("%" PRIu64 "\n", n.value_size == 4 ? (uint64_t)get_le32(bt_value(&n, (uint32_t)i))
+						   : get_le64(bt_value(&n, (uint32_t)i)));
+}
 
 static void usage(FILE *f)
 {
 	fputs("Usage: thin_damage [operations] FILE\n"
 	      "Operations run in order (see the comment at the top of thin_damage.c):\n"
 	      "  --info  --dev-root DEV  --leaf-of DEV[:N]  --node-info BLOCK  --mapping DEV:VBLOCK\n"
+	      "  --get-node-key BLOCK:INDEX  --get-node-value BLOCK:INDEX\n"
 	      "  --flip-byte BLOCK:OFFSET  --zero-block BLOCK  --sb-block B\n"
 	      "  --set-sb-field NAME=V  --set-node-key BLOCK:INDEX=V  --set-node-value BLOCK:INDEX=V\n"
 	      "  --set-node-field BLOCK:FIELD=V  --set-bitmap-entry SM:BLOCK=C  --set-count SM:BLOCK=C\n"
@@ -564,6 +589,10 @@ static void run(struct dm *d, int op, char *arg, char *arg2)
 		break;
 	case O_MAPPING:
 		op_mapping(d, arg);
+		break;
+	case O_GET_KEY:
+	case O_GET_VALUE:
+		op_get(d, arg, op == O_GET_KEY);
 		break;
 	case O_FLIP:
 		if (split(arg, p, 2) != 2 || num(p[1]) >= MD_BLOCK_SIZE)
@@ -620,6 +649,8 @@ int main(int argc, char **argv)
 		{ "leaf-of", required_argument, NULL, O_LEAF_OF },
 		{ "node-info", required_argument, NULL, O_NODE_INFO },
 		{ "mapping", required_argument, NULL, O_MAPPING },
+		{ "get-node-key", required_argument, NULL, O_GET_KEY },
+		{ "get-node-value", required_argument, NULL, O_GET_VALUE },
 		{ "flip-byte", required_argument, NULL, O_FLIP },
 		{ "zero-block", required_argument, NULL, O_ZERO },
 		{ "sb-block", required_argument, NULL, O_SB_BLOCK },
