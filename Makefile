@@ -94,7 +94,7 @@ $(BUILD)/man/%.8: man/%.8
 
 $(BUILD)/thinmeta.pc: Makefile
 	@mkdir -p $(dir $@)
-	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: thinmeta\nDescription: dm-thin pool metadata library\nVersion: %s\nLibs: -L$${libdir} -lthinmeta\nLibs.private: %s\nCflags: -I$${includedir}/thinmeta\n' \
+	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: thinmeta\nDescription: dm-thin pool metadata library\nVersion: %s\nLibs: -L$${libdir} -lthinmeta %s\nCflags: -I$${includedir}/thinmeta\n' \
 		'$(PREFIX)' '$(VERSION)' '$(shell pkg-config --libs expat zlib libxxhash) -laio' > $@
 
 # ---------------------------------------------------------------- tests
