@@ -10,12 +10,12 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: thin_metadata_pack [options] -i {device|file} -o {pack file}\n"
 		   "Options:\n"
-		   "  -h|--help\n"
-		   "  -i|--input {device|file}   metadata to pack\n"
-		   "  -o|--output {file}         pack file to write\n"
-		   "  -f|--force                 accepted for compatibility\n"
-		   "  -q|--quiet                 print nothing\n"
-		   "  -V|--version\n");
+		   "  {-h|--help}\n"
+		   "  {-i|--input} <metadata device or file>\n"
+		   "  {-o|--output} <pack file>\n"
+		   "  {-f|--force}   (accepted for compatibility)\n"
+		   "  {-q|--quiet}\n"
+		   "  {-V|--version}\n");
 }
 
 int main(int argc, char **argv)

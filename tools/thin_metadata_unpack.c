@@ -10,12 +10,12 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: thin_metadata_unpack [options] -i {pack file} -o {device|file}\n"
 		   "Options:\n"
-		   "  -h|--help\n"
-		   "  -i|--input {file}          pack file to read\n"
-		   "  -o|--output {device|file}  where to write the metadata\n"
-		   "  -f|--force                 overwrite an output that holds metadata\n"
-		   "  -q|--quiet                 print nothing\n"
-		   "  -V|--version\n");
+		   "  {-h|--help}\n"
+		   "  {-i|--input} <pack file>\n"
+		   "  {-o|--output} <metadata device or file>\n"
+		   "  {-f|--force}   overwrite an output that holds metadata\n"
+		   "  {-q|--quiet}\n"
+		   "  {-V|--version}\n");
 }
 
 int main(int argc, char **argv)
