@@ -1,0 +1,232 @@
+/* tm allocator/queue, and crash safety of the restorer through write faults. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block-cache/io.h"
+#include "spacemap/spacemap.h"
+#include "thin/restore.h"
+#include "thin/superblock.h"
+#include "tm/tm.h"
+#include "xml/xml_reader.h"
+
+Test(tm, alloc_skips_reserved_and_counts)
+{
+	struct ioe *e = ioe_mem_create(16);
+	struct sm_core *old = sm_core_create(16);
+	struct tm *tm;
+	uint64_t b;
+
+	sm_core_set(old, 1, 1);
+	sm_core_set(old, 2, 5);
+	cr_assert_eq(tm_create(e, 16, &tm), 0);
+	tm_set_reserved(tm, old);
+	cr_assert_eq(tm_claim(tm, 0), 0);
+	cr_assert_eq(tm_alloc(tm, &b), 0);
+	cr_assert_eq(b, 3);
+	cr_assert_eq(tm_alloc(tm, &b), 0);
+	cr_assert_eq(b, 4);
+	cr_assert_eq(tm_ref(tm, 4), 1);
+	cr_assert_eq(tm_inc(tm, 4), 0);
+	cr_assert_eq(tm_ref(tm, 4), 2);
+	cr_assert_eq(tm_nr_used(tm), 3);
+	cr_assert(!tm_overflowed(tm));
+	tm_destroy(tm);
+	ioe_destroy(e);
+}
+
+Test(tm, overflow_goes_virtual_and_drops_writes)
+{
+	struct ioe *e = ioe_mem_create(4);
+	struct tm *tm;
+	uint8_t *buf = ioe_alloc_blocks(1);
+	uint64_t b;
+
+	cr_assert_eq(tm_create(e, 4, &tm), 0);
+	tm_reserve_all(tm);
+	cr_assert_eq(tm_alloc(tm, &b), 0);
+	cr_assert_geq(b, 4);
+	cr_assert(tm_overflowed(tm));
+	memset(buf, 0xab, 4096);
+	cr_assert_eq(tm_write(tm, b, NULL, buf), 0);
+	cr_assert_eq(tm_flush(tm), 0);
+	cr_assert_eq(ioe_mem_nr_writes(e), 0);
+	cr_assert_eq(tm_read(tm, b, buf), -ENOSPC);
+	tm_destroy(tm);
+	ioe_destroy(e);
+	free(buf);
+}
+
+Test(tm, queued_runs_are_written_in_one_write_and_read_back)
+{
+	struct ioe *e = ioe_mem_create(64);
+	struct tm *tm;
+	uint8_t *buf = ioe_alloc_blocks(1);
+	uint64_t b;
+
+	cr_assert_eq(tm_create(e, 64, &tm), 0);
+	for (int i = 0; i < 10; i++) {
+		cr_assert_eq(tm_alloc(tm, &b), 0);
+		memset(buf, i + 1, 4096);
+		cr_assert_eq(tm_write(tm, b, NULL, buf), 0);
+	}
+	cr_assert_eq(ioe_mem_nr_writes(e), 0);
+	cr_assert_eq(tm_read(tm, 3, buf), 0);
+	cr_assert_eq(buf[100], 4);
+	cr_assert_eq(tm_flush(tm), 0);
+	cr_assert_eq(ioe_mem_nr_writes(e), 1);
+	cr_assert_eq(ioe_mem_data(e)[9 * 4096 + 7], 10);
+	tm_destroy(tm);
+	ioe_destroy(e);
+	free(buf);
+}
+
+/*----------------------------------------------------------------*/
+
+struct xml_src {
+	const char *text;
+};
+
+static int produce(void *ctx, const struct ir_visitor *v, char *err, size_t errlen)
+{
+	struct xml_src *s = ctx;
+
+	return xml_read_mem("mem.xml", s->text, strlen(s->text), v, err, errlen);
+}
+
+/* A pool: n devices of len mappings; dev i maps j -> base + (i*len + j) */
+static char *make_xml(int ndev, int len, int base, int tid)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *s = malloc(cap);
+
+	n += (size_t)snprintf(s + n, cap - n,
+			      "<superblock uuid=\"\" time=\"1\" transaction=\"%d\" data_block_size=\"128\" nr_data_blocks=\"100000\">\n",
+			      tid);
+	for (int i = 0; i < ndev; i++) {
+		n += (size_t)snprintf(s + n, cap - n,
+				      "<device dev_id=\"%d\" mapped_blocks=\"%d\" transaction=\"0\" creation_time=\"0\" snap_time=\"1\">\n",
+				      i, len);
+		for (int j = 0; j < len; j += 2)
+			n += (size_t)snprintf(s + n, cap - n,
+					      "<single_mapping origin_block=\"%d\" data_block=\"%d\" time=\"1\"/>\n",
+					      j, base + (i * len + j) % 50000);
+		n += (size_t)snprintf(s + n, cap - n, "</device>\n");
+	}
+	snprintf(s + n, cap - n, "</superblock>\n");
+	return s;
+}
+
+static int restore_xml(struct ioe *e, const char *xml, char *err)
+{
+	struct thin_restore_opts o;
+	struct xml_src src = { xml };
+
+	memset(&o, 0, sizeof(o));
+	return thin_restore_ioe(e, &o, produce, &src, NULL, err, 512);
+}
+
+static uint64_t sb_trans(const uint8_t *blk0, int *valid)
+{
+	struct thin_sb sb;
+
+	*valid = thin_sb_validator.check(blk0, 0, 4096) == 0;
+	thin_sb_unpack((const struct disk_superblock *)blk0, &sb);
+	return sb.trans_id;
+}
+
+/*
+ * Restores B over a device holding A, failing the k-th write for every k:
+ * afterwards the superblock is A's with every block A uses unchanged, or
+ * the restore succeeded and it is B's.
+ */
+static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
+{
+	char *a = make_xml(3, 300, 0, 1), *b = make_xml(ndev_b, len_b, 7, 2);
+	struct ioe *e = ioe_mem_create(nr_blocks);
+	uint8_t *orig = malloc(nr_blocks * 4096);
+	struct sm_core *used;
+	struct bc *bc;
+	struct thin_sb sb;
+	char err[512];
+	unsigned long writes;
+	int valid, r, saw_old = 0, saw_invalid = 0;
+
+	cr_assert_eq(restore_xml(e, a, err), 0, "%s", err);
+	memcpy(orig, ioe_mem_data(e), nr_blocks * 4096);
+	used = sm_core_create(nr_blocks);
+	bc = bc_create(e, 64);
+	cr_assert_eq(thin_sb_read(bc, 0, &sb), 0);
+	cr_assert_eq(sm_disk_load(bc, &sb.metadata_sm, used, NULL, NULL), 0);
+	bc_destroy(bc);
+	/* how many writes does a full restore take? */
+	{
+		unsigned long w0 = ioe_mem_nr_writes(e);
+		cr_assert_eq(restore_xml(e, b, err), 0, "%s", err);
+		writes = ioe_mem_nr_writes(e) - w0;
+		cr_assert_eq(sb_trans(ioe_mem_data(e), &valid), 2);
+		cr_assert(valid);
+	}
+	for (unsigned long k = 0; k < writes; k++) {
+		memcpy(ioe_mem_data(e), orig, nr_blocks * 4096);
+		ioe_mem_fail_write(e, (long)k);
+		r = restore_xml(e, b, err);
+		ioe_mem_fail_write(e, -1);
+		cr_assert_lt(r, 0, "write %lu of %lu failed but the restore succeeded", k, writes);
+		if (sb_trans(ioe_mem_data(e), &valid) == 1 && valid) {
+			saw_old++;
+			for (uint64_t blk = 0; blk < nr_blocks; blk++)
+				if (sm_core_get(used, blk))
+					cr_assert(!memcmp(ioe_mem_data(e) + blk * 4096, orig + blk * 4096,
+							  4096),
+						  "write fault %lu: old block %llu changed", k,
+						  (unsigned long long)blk);
+		} else {
+			/* only allowed once the old superblock was deliberately zeroed */
+			cr_assert(!valid, "write fault %lu: a valid superblock that is not the old one", k);
+			for (int i = 0; i < 4096; i++)
+				cr_assert_eq(ioe_mem_data(e)[i], 0);
+			saw_invalid++;
+		}
+	}
+	cr_assert_gt(saw_old, 0);
+	if (nr_blocks > 200)
+		cr_assert_eq(saw_invalid, 0);
+	else
+		cr_assert_gt(saw_invalid, 0, "the second pass was not exercised");
+	sm_core_destroy(used);
+	ioe_destroy(e);
+	free(orig);
+	free(a);
+	free(b);
+}
+
+Test(restore, write_fault_at_every_write_leaves_old_metadata)
+{
+	kill_test(2048, 20, 400);
+}
+
+Test(restore, no_room_for_both_invalidates_first)
+{
+	/* A uses ~15 blocks; B needs most of the device: second pass over A */
+	kill_test(64, 7, 1800);
+}
+
+Test(restore, bad_xml_leaves_device_untouched)
+{
+	char *a = make_xml(2, 100, 0, 1);
+	struct ioe *e = ioe_mem_create(256);
+	uint8_t *orig = malloc(256 * 4096);
+	char err[512];
+
+	cr_assert_eq(restore_xml(e, a, err), 0);
+	memcpy(orig, ioe_mem_data(e), 256 * 4096);
+	cr_assert_lt(restore_xml(e, "<superblock uuid=\"\" time=\"1\" transaction=\"1\" data_block_size=\"128\" nr_data_blocks=\"10\">\n<device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n<single_mapping origin_block=\"1\" data_block=\"10\" time=\"0\"/>\n</device></superblock>", err), 0);
+	cr_assert(strstr(err, "mem.xml:3: mapping beyond end of data device"), "%s", err);
+	cr_assert(!memcmp(orig, ioe_mem_data(e), 256 * 4096));
+	ioe_destroy(e);
+	free(orig);
+	free(a);
+}
