@@ -28,6 +28,13 @@ struct ck_sm_fix {
 	uint32_t *index_slot;        /* data: slot of entry i in that leaf */
 	uint64_t next_key;
 	int bad_keys;
+	/*
+	 * Overflow tree: a bit per block that has an entry, and the entries
+	 * that disagree with the computed count (or are below 3), sorted.
+	 * Agreeing entries, the vast majority, are not stored.
+	 */
+	const struct sm_core *refs;
+	uint64_t *has_ovf;
 	struct ovf *ovf;
 	size_t nr_ovf, cap_ovf;
 	uint64_t *todo;              /* bitmaps to repair */
@@ -53,6 +60,7 @@ static void fix_free(struct ck_sm_fix *fx)
 	free(fx->index_leaf);
 	free(fx->index_slot);
 	free(fx->ovf);
+	free(fx->has_ovf);
 	free(fx->todo);
 	free(fx);
 }
@@ -103,20 +111,35 @@ static int ovf_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 	struct ck_sm_fix *fx = ctx;
 
 	(void)ck;
-	if (fx->nr_ovf + n->nr_entries > fx->cap_ovf) {
-		size_t cap = (fx->cap_ovf + n->nr_entries) * 2;
-		struct ovf *o = realloc(fx->ovf, cap * sizeof(*o));
-		if (!o)
-			return -ENOMEM;
-		fx->ovf = o;
-		fx->cap_ovf = cap;
-	}
 	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		fx->ovf[fx->nr_ovf].block = bt_key(n, i);
-		fx->ovf[fx->nr_ovf].count = get_le32(bt_value(n, i));
+		uint64_t b = bt_key(n, i);
+		uint32_t v = get_le32(bt_value(n, i));
+
+		if (b >= fx->info.nr_blocks)
+			continue; /* garbage the kernel ignores */
+		fx->has_ovf[b / 64] |= 1ull << (b % 64);
+		if (v >= 3 && v == sm_core_get(fx->refs, b))
+			continue;
+		if (fx->nr_ovf == fx->cap_ovf) {
+			size_t cap = fx->cap_ovf ? fx->cap_ovf * 2 : 64;
+			struct ovf *o = realloc(fx->ovf, cap * sizeof(*o));
+			if (!o)
+				return -ENOMEM;
+			fx->ovf = o;
+			fx->cap_ovf = cap;
+		}
+		fx->ovf[fx->nr_ovf].block = b;
+		fx->ovf[fx->nr_ovf].count = v;
 		fx->nr_ovf++;
 	}
 	return 0;
+}
+
+static int cmp_ovf(const void *a, const void *b)
+{
+	const struct ovf *x = a, *y = b;
+
+	return x->block < y->block ? -1 : x->block > y->block;
 }
 
 static int read_data_index(struct ck *ck, struct ck_sm_fix *fx)
@@ -182,9 +205,17 @@ static int read_overflow(struct ck *ck, struct ck_sm_fix *fx)
 	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx };
 	struct ck_sum s;
 
+	int r;
+
 	snprintf(name, sizeof(name), "%s space map ref count tree", fx->name);
+	fx->has_ovf = calloc(fx->info.nr_blocks / 64 + 1, sizeof(uint64_t));
+	if (!fx->has_ovf)
+		return -ENOMEM;
 	ck_meta_inc(ck, fx->info.ref_count_root);
-	return ck_walk_tree(ck, &t, fx->info.ref_count_root, &s);
+	r = ck_walk_tree(ck, &t, fx->info.ref_count_root, &s);
+	if (fx->nr_ovf > 1)
+		qsort(fx->ovf, fx->nr_ovf, sizeof(*fx->ovf), cmp_ovf);
+	return r;
 }
 
 static const struct ovf *ovf_find(const struct ck_sm_fix *fx, uint64_t b)
@@ -230,13 +261,16 @@ static void compare_entries(struct ck_sm_fix *fx, const struct sm_core *refs, ui
 		if (c == 255)
 			c = sm_core_get(refs, b);
 		if (d == 3) {
-			const struct ovf *o = ovf_find(fx, b);
-			if (!o) {
+			const struct ovf *o;
+			if (!(fx->has_ovf[b / 64] & (1ull << (b % 64)))) {
 				if (t->ovf_missing < CK_MAX_DETAILS)
 					t->ovf_blk[t->ovf_missing] = b;
 				t->ovf_missing++;
 				continue;
 			}
+			o = ovf_find(fx, b);
+			if (!o)
+				continue; /* the entry agrees with the computed count */
 			if (o->count < 3)
 				t->ovf_low++;
 			d = o->count;
@@ -415,9 +449,8 @@ static int check_sm(struct ck *ck, enum sm_kind kind, const struct sm_disk_info 
 	fx->entries = calloc(fx->nr_bitmaps ? fx->nr_bitmaps : 1, sizeof(*fx->entries));
 	if (!fx->entries)
 		return -ENOMEM;
+	fx->refs = kind == SM_DATA ? ck->data_refs : ck->meta_refs;
 	r = kind == SM_DATA ? read_data_index(ck, fx) : read_metadata_index(ck, fx);
-	if (r >= 0)
-		r = read_overflow(ck, fx);
 	if (r < 0)
 		return r;
 	/* every bitmap is one metadata reference; count them all before comparing */
@@ -436,6 +469,8 @@ int ck_check_space_maps(struct ck *ck)
 	r = check_sm(ck, SM_DATA, &sb->data_sm);
 	if (r >= 0)
 		r = check_sm(ck, SM_METADATA, &sb->metadata_sm);
+	for (int k = 0; k < 2 && r >= 0; k++)
+		r = read_overflow(ck, ck->fix[k]);
 	for (int k = 0; k < 2 && r >= 0; k++) {
 		struct ck_sm_fix *fx = ck->fix[k];
 
