@@ -9,7 +9,7 @@
 #include "thin/rmap.h"
 #include "util/cli.h"
 
-enum { OPT_REGION = 256 };
+enum { OPT_REGION = 256, OPT_ALL_DEVICES };
 
 static void usage(FILE *f)
 {
@@ -19,6 +19,7 @@ static void usage(FILE *f)
 		   "  {-V|--version}\n"
 		   "  {-m|--metadata-snap}[=block#]\n"
 		   "  {--region <block range>}*\n"
+		   "  {--all-devices}\n"
 		   "Where:\n"
 		   "  <block range> is of the form <begin>..<one-past-the-end>\n"
 		   "  for example 5..45 denotes blocks 5 to 44 inclusive, but not block 45\n");
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "metadata-snap", optional_argument, NULL, 'm' },
 		{ "region", required_argument, NULL, OPT_REGION },
+		{ "all-devices", no_argument, NULL, OPT_ALL_DEVICES },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct thin_rmap_opts o = { 0 };
@@ -88,6 +90,9 @@ int main(int argc, char **argv)
 			nr++;
 			break;
 		}
+		case OPT_ALL_DEVICES:
+			o.all_devices = 1;
+			break;
 		default:
 			rc = usage_error(NULL);
 			goto out;

@@ -60,9 +60,32 @@ struct rctx {
 	struct rrun *runs;
 	size_t nr, cap;
 	uint64_t dev;
+	uint8_t *visited;      /* one bit per metadata block; NULL: --all-devices */
+	uint64_t nr_meta_blocks;
 	int damaged;
 	char damage[256];
 };
+
+/*
+ * 0.9.0 walks the whole mapping tree once and never enters a node it has
+ * already visited, so a subtree shared by several devices is reported for
+ * the first of them only.  Default behaviour, for identical output.
+ */
+static int seen_before(struct rctx *c, uint64_t block)
+{
+	if (!c->visited || block >= c->nr_meta_blocks)
+		return 0;
+	if (c->visited[block >> 3] & (1u << (block & 7)))
+		return 1;
+	c->visited[block >> 3] |= (uint8_t)(1u << (block & 7));
+	return 0;
+}
+
+static int rmap_skip(void *ctx, uint64_t block, int is_root)
+{
+	(void)is_root;
+	return seen_before(ctx, block);
+}
 
 static int in_regions(const struct rctx *c, uint64_t b)
 {
@@ -328,13 +351,13 @@ static void sort_runs(elem *first, size_t n)
 
 static int collect(struct rctx *c, const struct thin_view *v, char *msg, size_t msglen)
 {
-	struct bt_walk_ops ops = { .leaf = rmap_leaf, .damage = rmap_damage };
+	struct bt_walk_ops ops = { .leaf = rmap_leaf, .damage = rmap_damage, .skip = rmap_skip };
 
 	for (size_t i = 0; i < v->devs.nr; i++) {
 		const struct thin_dev *d = &v->devs.devs[i];
 		int r;
 
-		if (!d->has_root)
+		if (!d->has_root || seen_before(c, d->root))
 			continue;
 		c->dev = d->dev_id;
 		r = thin_walk_mappings(v->md->bc, d->root, &ops, c);
@@ -367,6 +390,15 @@ int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msgle
 	r = thin_view_open(o->path, o->use_snap, o->snap_block, &v, msg, msglen);
 	if (r < 0)
 		goto out_regions;
+	if (!o->all_devices) {
+		c.nr_meta_blocks = bc_nr_blocks(v.md->bc);
+		c.visited = calloc(c.nr_meta_blocks / 8 + 1, 1);
+		if (!c.visited) {
+			snprintf(msg, msglen, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+	}
 	r = collect(&c, &v, msg, msglen);
 	if (r < 0)
 		goto out;
@@ -385,6 +417,7 @@ int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msgle
 out:
 	thin_view_close(&v);
 out_regions:
+	free(c.visited);
 	free(c.runs);
 	free(c.regions);
 	return r;

@@ -27,6 +27,12 @@ struct thin_rmap_opts {
 	size_t nr_regions;
 	int use_snap;
 	uint64_t snap_block;   /* 0: the superblock's held_root */
+	/*
+	 * 0: as 0.9.0, a node shared by several devices (snapshots) is
+	 * entered once, so its mappings are reported for the first device
+	 * only.  1: every device is reported (thinmeta extension).
+	 */
+	int all_devices;
 };
 
 /*
