@@ -1,0 +1,171 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "block-cache/block-cache.h"
+#include "btree/btree.h"
+#include "crc/crc32c.h"
+#include "spacemap/spacemap.h"
+#include "util/endian.h"
+
+Test(spacemap, bitmap_entries_round_trip_at_every_position_of_a_word)
+{
+	uint8_t b[MD_BLOCK_SIZE] = { 0 };
+
+	for (unsigned j = 0; j < 96; j++)
+		sm_bitmap_set(b, j, j % 4);
+	for (unsigned j = 0; j < 96; j++)
+		cr_assert_eq(sm_bitmap_get(b, j), j % 4, "entry %u", j);
+	sm_bitmap_set(b, 16319, 3);
+	cr_assert_eq(sm_bitmap_get(b, 16319), 3);
+	sm_bitmap_set(b, 5, 0);
+	cr_assert_eq(sm_bitmap_get(b, 5), 0);
+	cr_assert_eq(sm_bitmap_get(b, 4), 0);
+	cr_assert_eq(sm_bitmap_get(b, 6), 2);
+}
+
+Test(spacemap, bitmap_encoding_matches_the_format)
+{
+	uint8_t b[MD_BLOCK_SIZE] = { 0 };
+
+	for (unsigned j = 0; j < 4; j++)
+		sm_bitmap_set(b, j, 1);
+	cr_assert_eq(b[16], 0xAA, "four counts of 1");
+	sm_bitmap_set(b, 0, 3);
+	cr_assert_eq(b[16], 0xAB, "an overflow entry at position 0");
+	memset(b, 0, sizeof(b));
+	sm_bitmap_set(b, 5, 2);
+	cr_assert_eq(b[17], 0x04, "count 2 on entry 1 of a byte");
+}
+
+Test(spacemap, decode_agrees_with_get)
+{
+	uint8_t b[MD_BLOCK_SIZE], out[SM_ENTRIES_PER_BITMAP];
+
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 37 + 11);
+	sm_bitmap_decode(b, SM_ENTRIES_PER_BITMAP, out);
+	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++)
+		cr_assert_eq(out[j], sm_bitmap_get(b, j), "entry %u", j);
+}
+
+Test(spacemap, nr_bitmaps_rounds_up)
+{
+	cr_assert_eq(sm_nr_bitmaps(0), 0);
+	cr_assert_eq(sm_nr_bitmaps(1), 1);
+	cr_assert_eq(sm_nr_bitmaps(16320), 1);
+	cr_assert_eq(sm_nr_bitmaps(16321), 2);
+	cr_assert_eq(sm_nr_bitmaps(40000), 3);
+}
+
+Test(spacemap, core_counts_and_allocation)
+{
+	struct sm_core *sm = sm_core_create(100);
+
+	cr_assert_eq(sm_core_get(sm, 7), 0);
+	cr_assert_eq(sm_core_inc(sm, 7), 0);
+	cr_assert_eq(sm_core_inc(sm, 7), 0);
+	cr_assert_eq(sm_core_inc(sm, 9), 0);
+	cr_assert_eq(sm_core_get(sm, 7), 2);
+	cr_assert_eq(sm_core_nr_allocated(sm), 2);
+	cr_assert_eq(sm_core_find_free(sm, 7), 8);
+	cr_assert_eq(sm_core_dec(sm, 9), 0);
+	cr_assert_eq(sm_core_nr_allocated(sm), 1);
+	cr_assert_eq(sm_core_dec(sm, 9), -EINVAL, "no count to drop");
+	cr_assert_eq(sm_core_inc(sm, 100), -EINVAL, "beyond the end");
+	cr_assert_eq(sm_core_get(sm, 1000), 0);
+	sm_core_destroy(sm);
+}
+
+Test(spacemap, core_counts_beyond_254_use_the_side_table)
+{
+	struct sm_core *sm = sm_core_create(4096);
+
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(sm_core_inc(sm, 5), 0);
+	cr_assert_eq(sm_core_get(sm, 5), 300);
+	cr_assert_eq(sm_core_bytes(sm)[5], 255);
+	/* many saturated blocks, then drop some back below 255 */
+	for (uint64_t b = 100; b < 1100; b++)
+		cr_assert_eq(sm_core_set(sm, b, 1000 + (uint32_t)b), 0);
+	for (uint64_t b = 100; b < 1100; b += 3)
+		cr_assert_eq(sm_core_set(sm, b, 2), 0);
+	for (uint64_t b = 100; b < 1100; b++)
+		cr_assert_eq(sm_core_get(sm, b), (b - 100) % 3 ? 1000 + b : 2, "block %lu",
+			     (unsigned long)b);
+	for (int i = 0; i < 46; i++)
+		cr_assert_eq(sm_core_dec(sm, 5), 0);
+	cr_assert_eq(sm_core_get(sm, 5), 254);
+	cr_assert_eq(sm_core_nr_allocated(sm), 1001);
+	sm_core_destroy(sm);
+}
+
+/* A metadata space map of 64 blocks: index block 1, bitmap 2, overflow leaf 3. */
+static struct ioe *small_metadata_sm(struct sm_disk_info *info)
+{
+	struct ioe *e = ioe_mem_create(64);
+	uint8_t *d = ioe_mem_data(e);
+	uint8_t *idx = d + 1 * MD_BLOCK_SIZE, *bm = d + 2 * MD_BLOCK_SIZE, *ov = d + 3 * MD_BLOCK_SIZE;
+
+	for (unsigned j = 0; j < 4; j++)
+		sm_bitmap_set(bm, j, 1);
+	sm_bitmap_set(bm, 10, 2);
+	sm_bitmap_set(bm, 11, 3);
+	bc_csum_prepare(bm, 2, MD_BLOCK_SIZE, BITMAP_CSUM_XOR);
+	put_le64(idx + 16, 2);
+	put_le32(idx + 24, SM_ENTRIES_PER_BITMAP - 6);
+	put_le32(idx + 28, 4);
+	bc_csum_prepare(idx, 1, MD_BLOCK_SIZE, INDEX_CSUM_XOR);
+	put_le32(ov + 4, BT_LEAF_NODE);
+	put_le32(ov + 16, 1);
+	put_le32(ov + 20, bt_calc_max_entries(4));
+	put_le32(ov + 24, 4);
+	put_le64(ov + 32, 11);
+	put_le32(ov + 32 + 8 * bt_calc_max_entries(4), 7);
+	bc_csum_prepare(ov, 3, MD_BLOCK_SIZE, BTREE_CSUM_XOR);
+	*info = (struct sm_disk_info){ SM_METADATA, 64, 6, 1, 3 };
+	return e;
+}
+
+Test(spacemap, disk_load_reads_bitmaps_and_overflow_counts)
+{
+	struct sm_disk_info info;
+	struct ioe *e = small_metadata_sm(&info);
+	struct bc *bc = bc_create(e, 16);
+	struct sm_core *out = sm_core_create(64), *refs = sm_core_create(64);
+	struct report *rep = rep_create(NULL, 1);
+
+	cr_assert_eq(sm_disk_load(bc, &info, out, rep, refs), 0);
+	cr_assert_eq(rep_nr_findings(rep), 0);
+	cr_assert_eq(sm_core_get(out, 0), 1);
+	cr_assert_eq(sm_core_get(out, 10), 2);
+	cr_assert_eq(sm_core_get(out, 11), 7);
+	cr_assert_eq(sm_core_get(out, 12), 0);
+	cr_assert_eq(sm_core_nr_allocated(out), 6);
+	cr_assert_eq(sm_core_get(refs, 1), 1, "index block counted");
+	cr_assert_eq(sm_core_get(refs, 2), 1, "bitmap counted");
+	cr_assert_eq(sm_core_get(refs, 3), 1, "overflow leaf counted");
+	rep_destroy(rep);
+	sm_core_destroy(out);
+	sm_core_destroy(refs);
+	bc_destroy(bc);
+	ioe_destroy(e);
+}
+
+Test(spacemap, disk_load_reports_a_bad_bitmap_checksum)
+{
+	struct sm_disk_info info;
+	struct ioe *e = small_metadata_sm(&info);
+	struct bc *bc = bc_create(e, 16);
+	struct sm_core *out = sm_core_create(64);
+	struct report *rep = rep_create(NULL, 1);
+
+	ioe_mem_data(e)[2 * MD_BLOCK_SIZE + 300] ^= 0xff;
+	cr_assert_eq(sm_disk_load(bc, &info, out, rep, NULL), 0);
+	cr_assert_eq(rep_count_code(rep, RC_SM_BITMAP_CSUM), 1);
+	cr_assert_eq(rep_outcome(rep), DMG_FATAL);
+	rep_destroy(rep);
+	sm_core_destroy(out);
+	bc_destroy(bc);
+	ioe_destroy(e);
+}
