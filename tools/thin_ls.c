@@ -84,8 +84,10 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			if (thin_ls_parse_fields(optarg, fields, sizeof(fields) / sizeof(fields[0]),
-						 &o.nr_fields, msg, sizeof(msg)) < 0)
-				return usage_error(msg);
+						 &o.nr_fields, msg, sizeof(msg)) < 0) {
+				fprintf(stderr, "thin_ls: %s (see --help for the fields)\n", msg);
+				return EXIT_USAGE;
+			}
 			break;
 		case OPT_NO_HEADERS:
 			o.no_headers = 1;

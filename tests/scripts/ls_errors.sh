@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# thin_ls: command line and bad input.  Usage errors exit 2 (unknown field
+# included), every other failure 1 with one line on stderr.
+source "$TOP/tests/lib.sh"
+T=$BIN/thin_ls
+md=$(fixture_copy snapshots)
+
+expect_rc 0 $T --help; assert_contains "$WORK/out" "Usage: thin_ls"
+assert_contains "$WORK/out" "HIGHEST_MAPPED"
+expect_rc 0 $T -V; [ -s "$WORK/out" ] || die "-V printed nothing"
+expect_rc 2 $T --bogus "$md"; assert_contains "$WORK/err" "Usage:"
+expect_rc 2 $T; assert_contains "$WORK/err" "No input file provided."
+expect_rc 2 $T -o; assert_contains "$WORK/err" "Usage:"
+expect_rc 2 $T "$md" "$md"
+expect_rc 2 $T -o DEV,BOGUS "$md"; assert_contains "$WORK/err" "unknown field 'BOGUS'"
+expect_rc 2 $T -o DEV,,MAPPED "$md"; assert_contains "$WORK/err" "unknown field ''"
+expect_rc 2 $T -o dev "$md"; assert_contains "$WORK/err" "unknown field 'dev'"
+expect_rc 2 $T -m=x "$md"
+
+expect_rc 1 $T "$WORK/nonexistent"; assert_contains "$WORK/err" "Couldn't find input file"
+expect_rc 1 $T "$WORK"; assert_contains "$WORK/err" "Not a block device or regular file"
+head -c 100 /dev/zero > "$WORK/tiny"
+expect_rc 1 $T "$WORK/tiny"; assert_contains "$WORK/err" "too small"
+{ /usr/sbin/thin_dump "$md"; printf "%5000s\n" ""; } > "$WORK/x.xml"   # >= 4 KiB
+expect_rc 1 $T "$WORK/x.xml"; assert_contains "$WORK/err" "This looks like XML"
+head -c 1M /dev/zero > "$WORK/zero"
+expect_rc 1 $T "$WORK/zero"; assert_contains "$WORK/err" "superblock"
+[ "$(wc -l < "$WORK/err")" = 1 ] || die "more than one line on stderr"
+expect_rc 1 $T -m "$md"; assert_contains "$WORK/err" "no current metadata snap"
+expect_rc 1 $T -m=1 "$md"; assert_contains "$WORK/err" "metadata snapshot at block 1"
+
+# a damaged leaf: fields that need the mappings fail, details-only ones do not
+[ -x "$DEVBIN/thin_damage" ] || die "$DEVBIN/thin_damage not built"
+leaf=$("$DEVBIN/thin_damage" --leaf-of 1 "$md")
+"$DEVBIN/thin_damage" --flip-byte "$leaf:100" "$md"
+expect_rc 1 $T -o DEV,EXCLUSIVE_BLOCKS "$md"
+assert_contains "$WORK/err" "thin device 1: node $leaf: bad checksum"
+[ ! -s "$WORK/out" ] || die "partial table printed on failure"
+expect_rc 1 $T -o DEV,HIGHEST_BLOCK "$md"
+expect_rc 0 $T -o DEV,MAPPED_BLOCKS,TRANSACTION "$md"
+assert_contains "$WORK/out" "DEV MAPPED_BLOCKS TRANSACTION"
+
+# -m on the fixture that holds a snapshot; explicit block = the one recorded
+md=$(fixture_copy held_root)
+expect_rc 0 $T -m -o DEV,MAPPED_BLOCKS "$md"; cp "$WORK/out" "$WORK/m1"
+held=$("$DEVBIN/thin_damage" --info "$md" | sed -n "s/^held_root=//p")
+[ -n "$held" ] && [ "$held" != 0 ] || die "no held_root in thin_damage --info"
+expect_rc 0 $T --metadata-snap=$held -o DEV,MAPPED_BLOCKS "$md"
+assert_same "$WORK/m1" "$WORK/out"
+echo "errors ok"
