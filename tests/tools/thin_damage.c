@@ -392,6 +392,10 @@ static void op_node(struct dm *d, char *arg, int what)
 	v = num(p[2]);
 	rd(d, b, buf);
 	bt_node_view(buf, &n);
+	if (what != 'f' && (n.max_entries > 336 || n.value_size > 24 || num(p[1]) >= n.max_entries ||
+			    (uint64_t)n.max_entries * (8 + n.value_size) + BT_HEADER_SIZE >
+				    MD_BLOCK_SIZE))
+		die("block %" PRIu64 " is not a node with slot %s", b, p[1]);
 	if (what == 'k') {
 		put_le64(buf + BT_HEADER_SIZE + 8 * num(p[1]), v);
 	} else if (what == 'v') {
