@@ -26,7 +26,16 @@ struct reader {
 	int stopped;              /* IR_STOP */
 	enum state st[MAX_DEPTH];
 	int depth;
+	unsigned long skipped;    /* lines handled by the fast path, never seen by expat */
+	unsigned long fast_line;  /* line of the fast-path element being handled, or 0 */
 };
+
+static unsigned long cur_line(const struct reader *rd)
+{
+	if (rd->fast_line)
+		return rd->fast_line;
+	return (unsigned long)XML_GetCurrentLineNumber(rd->p) + rd->skipped;
+}
 
 __attribute__((format(printf, 3, 4))) static void fail(struct reader *rd, int r, const char *fmt,
 							 ...)
@@ -37,8 +46,7 @@ __attribute__((format(printf, 3, 4))) static void fail(struct reader *rd, int r,
 	if (rd->r)
 		return;
 	rd->r = r;
-	n = snprintf(rd->err, rd->errlen, "%s:%lu: ", rd->name,
-		     (unsigned long)XML_GetCurrentLineNumber(rd->p));
+	n = snprintf(rd->err, rd->errlen, "%s:%lu: ", rd->name, cur_line(rd));
 	if (n < 0 || (size_t)n >= rd->errlen)
 		n = 0;
 	va_start(ap, fmt);
@@ -364,8 +372,7 @@ static int check_status(struct reader *rd, enum XML_Status s)
 		return 1;
 	if (s == XML_STATUS_ERROR) {
 		rd->r = -EINVAL;
-		snprintf(rd->err, rd->errlen, "%s:%lu: %s", rd->name,
-			 (unsigned long)XML_GetCurrentLineNumber(rd->p),
+		snprintf(rd->err, rd->errlen, "%s:%lu: %s", rd->name, cur_line(rd),
 			 XML_ErrorString(XML_GetErrorCode(rd->p)));
 		return 1;
 	}
@@ -404,10 +411,146 @@ int xml_read_mem(const char *name, const void *buf, size_t len, const struct ir_
 	return reader_finish(&rd);
 }
 
+/*----------------------------------------------------------------*/
+/*
+ * Fast path.  The bulk of a dump is one mapping element per line in the
+ * exact form thin_dump writes.  Such a line, met while expat has consumed
+ * everything before it and stands inside <device> or <def>, is decoded
+ * here and never given to expat; every other byte goes through expat, so
+ * expat still judges the document's well-formedness (a skipped line is an
+ * empty element that cannot change it).  Line numbers in messages count
+ * the skipped lines.
+ */
+
+static const char *num(const char *p, const char *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *s = p;
+
+	while (p < end && *p >= '0' && *p <= '9') {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return NULL;
+		v = v * 10 + d;
+		p++;
+	}
+	if (p == s || p >= end || *p != '"')
+		return NULL;
+	*out = v;
+	return p + 1;
+}
+
+static const char *lit(const char *p, const char *end, const char *s, size_t n)
+{
+	if ((size_t)(end - p) < n || memcmp(p, s, n))
+		return NULL;
+	return p + n;
+}
+
+#define LIT(p, end, s) lit(p, end, s, sizeof(s) - 1)
+
+/* Parses one line [p, end) (end at the newline); 1 = mapping, 0 = not. */
+static int fast_line(const char *p, const char *end, int *range, uint64_t v[4])
+{
+	const char *q;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		end--;
+	if ((q = LIT(p, end, "<single_mapping origin_block=\""))) {
+		*range = 0;
+		if (!(q = num(q, end, &v[0])) || !(q = LIT(q, end, " data_block=\"")) ||
+		    !(q = num(q, end, &v[1])) || !(q = LIT(q, end, " time=\"")) ||
+		    !(q = num(q, end, &v[2])))
+			return 0;
+	} else if ((q = LIT(p, end, "<range_mapping origin_begin=\""))) {
+		*range = 1;
+		if (!(q = num(q, end, &v[0])) || !(q = LIT(q, end, " data_begin=\"")) ||
+		    !(q = num(q, end, &v[1])) || !(q = LIT(q, end, " length=\"")) ||
+		    !(q = num(q, end, &v[2])) || !(q = LIT(q, end, " time=\"")) ||
+		    !(q = num(q, end, &v[3])))
+			return 0;
+	} else {
+		return 0;
+	}
+	return end - q == 2 && q[0] == '/' && q[1] == '>' && v[*range ? 3 : 2] <= UINT32_MAX;
+}
+
+static void fast_emit(struct reader *rd, int range, const uint64_t v[4])
+{
+	clear_cb_err(rd);
+	if (range) {
+		if (rd->v->range_map)
+			cb_result(rd, rd->v->range_map(rd->v->ctx, v[0], v[1], v[2], (uint32_t)v[3]));
+	} else if (rd->v->single_map) {
+		cb_result(rd, rd->v->single_map(rd->v->ctx, v[0], v[1], (uint32_t)v[2]));
+	}
+}
+
+struct feeder {
+	struct reader *rd;
+	unsigned long line;       /* current line number (1-based) */
+};
+
+
+static int feed(struct reader *rd, const char *p, size_t n, int final)
+{
+	while (n > 0 || final) {
+		int k = n > READ_CHUNK ? (int)READ_CHUNK : (int)n;
+		int last = final && (size_t)k == n;
+		if (check_status(rd, XML_Parse(rd->p, p, k, last ? XML_TRUE : XML_FALSE)))
+			return 1;
+		p += k;
+		n -= (size_t)k;
+		if (last)
+			break;
+	}
+	return 0;
+}
+
+/* Processes the complete lines of buf[0, len); returns bytes consumed or -1 to stop. */
+static ssize_t process_lines(struct feeder *f, const char *buf, size_t len)
+{
+	struct reader *rd = f->rd;
+	const char *pending = buf, *p = buf, *end = buf + len;
+
+	for (;;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		uint64_t v[4];
+		int range;
+
+		if (!nl)
+			break;
+		if (fast_line(p, nl, &range, v)) {
+			if (pending < p && feed(rd, pending, (size_t)(p - pending), 0))
+				return -1;
+			pending = p;
+			if (rd->st[rd->depth] == ST_DEV || rd->st[rd->depth] == ST_DEF) {
+				rd->fast_line = f->line;
+				fast_emit(rd, range, v);
+				rd->fast_line = 0;
+				if (rd->r || rd->stopped)
+					return -1;
+				rd->skipped++;
+				pending = nl + 1;
+			}
+		}
+		f->line++;
+		p = nl + 1;
+	}
+	if (pending < p && feed(rd, pending, (size_t)(p - pending), 0))
+		return -1;
+	return p - buf;
+}
+
 int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_t errlen)
 {
 	struct reader rd;
+	struct feeder f = { &rd, 1 };
 	struct stat st;
+	char *buf;
+	size_t have = 0, cap = 2 * READ_CHUNK;
 	int fd, r;
 
 	err[0] = '\0';
@@ -425,21 +568,19 @@ int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
 		return r;
 	}
-	r = reader_init(&rd, path, v, err, errlen);
+	buf = malloc(cap);
+	r = buf ? reader_init(&rd, path, v, err, errlen) : -ENOMEM;
 	if (r < 0) {
+		if (!buf)
+			snprintf(err, errlen, "out of memory");
+		free(buf);
 		close(fd);
 		return r;
 	}
 	for (;;) {
-		void *b = XML_GetBuffer(rd.p, READ_CHUNK);
-		ssize_t n;
+		ssize_t n = read(fd, buf + have, cap - have);
+		ssize_t used;
 
-		if (!b) {
-			rd.r = -ENOMEM;
-			snprintf(err, errlen, "out of memory");
-			break;
-		}
-		n = read(fd, b, READ_CHUNK);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -447,9 +588,27 @@ int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_
 			snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
 			break;
 		}
-		if (check_status(&rd, XML_ParseBuffer(rd.p, (int)n, n == 0)) || n == 0)
+		if (n == 0) {
+			/* the last (unterminated) line goes to expat as is */
+			feed(&rd, buf, have, 1);
 			break;
+		}
+		have += (size_t)n;
+		used = process_lines(&f, buf, have);
+		if (used < 0)
+			break;
+		memmove(buf, buf + used, have - (size_t)used);
+		have -= (size_t)used;
+		if (have > READ_CHUNK) {
+			/* a very long line: hand it to expat without the fast path */
+			if (feed(&rd, buf, have, 0))
+				break;
+			for (size_t i = 0; i < have; i++)
+				f.line += buf[i] == '\n';
+			have = 0;
+		}
 	}
+	free(buf);
 	close(fd);
 	return reader_finish(&rd);
 }
