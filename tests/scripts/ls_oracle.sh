@@ -133,4 +133,23 @@ bin=$(units_pool 2097152 1 7 8 9 10 9727 9728)
 same_as_ref -o DEV,MAPPED,MAPPED_BYTES "$bin"
 assert_contains "$WORK/out" "10TiB"
 note "pretty units: same as 0.9.0"
+# 300 devices sharing data blocks (two-byte owner per data block)
+python3 - "$WORK/many.xml" <<'PY'
+import random, sys
+random.seed(5)
+out = ['<superblock uuid="" time="1" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="2000">']
+for d in range(300):
+    blocks = sorted(random.sample(range(500), 6))
+    out.append('  <device dev_id="%d" mapped_blocks="6" transaction="0" creation_time="0" snap_time="0">' % (d * 3))
+    for i, b in enumerate(blocks):
+        out.append('    <single_mapping origin_block="%d" data_block="%d" time="0"/>' % (i * 2, random.randrange(1500) if d % 2 else b))
+    out.append('  </device>')
+out.append('</superblock>')
+open(sys.argv[1], 'w').write('\n'.join(out) + '\n')
+PY
+bin=$(restore "$WORK/many.xml")
+same_as_ref -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS,EXCLUSIVE "$bin"
+[ "$(wc -l < "$WORK/out")" = 301 ] || die "300 devices expected"
+check_highest_json "$bin"
+note "300 devices: same as 0.9.0"
 echo "$n generated pools compared"
