@@ -106,7 +106,17 @@ unit-tests: $(UNIT_BINS)
 image-tests: all
 	$(Q)BUILD=$(BUILD) tests/run-tests.sh
 
-check: all unit-tests check-layers check-headers check-man image-tests
+# Runs every stage even when one fails; the tool/image runner's
+# "N passed, N failed" line comes last.
+check: all $(UNIT_BINS)
+	$(Q)failed=; \
+	$(MAKE) -s unit-tests || failed="$$failed unit-tests"; \
+	$(MAKE) -s check-layers || failed="$$failed check-layers"; \
+	$(MAKE) -s check-headers || failed="$$failed check-headers"; \
+	$(MAKE) -s check-man || failed="$$failed check-man"; \
+	[ -z "$$failed" ] || echo "make check: FAILED stages:$$failed"; \
+	$(MAKE) -s image-tests || failed="$$failed image-tests"; \
+	[ -z "$$failed" ] || { echo "make check: FAILED stages:$$failed"; exit 1; }
 
 check-layers:
 	$(Q)tests/check-layers.sh
