@@ -108,7 +108,9 @@ struct leaf_rec {
 	uint64_t block;
 	uint64_t last_key;
 	uint16_t nr;
+	uint16_t nr_live;  /* split walk: entries whose block a live device maps */
 	uint8_t mult;      /* 1, or 2 = reached more than once */
+	uint8_t live;      /* split walk: first reached by a live device */
 };
 
 /*
@@ -133,6 +135,9 @@ struct uctx {
 	uint32_t *hash;    /* leaf index + 1, 0 = empty */
 	size_t hash_size;  /* power of two */
 	size_t cur;        /* device being walked */
+	struct thin_usage_split *split;   /* NULL: plain walk */
+	uint64_t *live_bm, *orph_bm;      /* split walk: per data block */
+	size_t *order;                    /* split walk: live devices first */
 	int err;
 	char *msg;
 	size_t msglen;
@@ -269,6 +274,29 @@ static void note_leaf(struct thin_usage *u, uint64_t nr, uint64_t last_key)
 	u->mapped += nr;
 }
 
+static inline int bm_test_set(uint64_t *bm, uint64_t b)
+{
+	uint64_t m = 1ull << (b & 63);
+	int was = !!(bm[b >> 6] & m);
+
+	bm[b >> 6] |= m;
+	return was;
+}
+
+/* Split walk, first decode of a leaf: live marks, orphan-only blocks. */
+static inline void split_block(struct uctx *c, struct leaf_rec *l, uint64_t b)
+{
+	if (!c->split->orphan[c->cur]) {
+		l->live = 1;
+		bm_test_set(c->live_bm, b);
+		return;
+	}
+	if (c->live_bm[b >> 6] & (1ull << (b & 63)))
+		l->nr_live++;
+	else if (!bm_test_set(c->orph_bm, b))
+		c->split->reclaimable++;
+}
+
 static int u_leaf(void *vctx, const struct bt_node *n)
 {
 	struct uctx *c = vctx;
@@ -291,7 +319,11 @@ static int u_leaf(void *vctx, const struct bt_node *n)
 			continue;
 		}
 		map_block(c, b);
+		if (c->split)
+			split_block(c, l, b);
 	}
+	if (c->split && c->split->orphan[c->cur])
+		c->split->with_live[c->cur] += l->nr_live;
 	note_leaf(&c->out[c->cur], l->nr, l->last_key);
 	return 0;
 }
@@ -308,6 +340,8 @@ static int leaf_again(struct uctx *c, struct leaf_rec *l)
 	int r;
 
 	note_leaf(&c->out[c->cur], l->nr, l->last_key);
+	if (c->split && c->split->orphan[c->cur])
+		c->split->with_live[c->cur] += l->live ? l->nr : l->nr_live;
 	if (l->mult > 1)
 		return 0;
 	l->mult = 2;
@@ -357,10 +391,13 @@ static int walk_devices(struct uctx *c)
 {
 	struct bt_walk_ops ops = { .leaf = u_leaf, .damage = u_damage, .skip = u_skip };
 
-	for (c->cur = 0; c->cur < c->devs->nr; c->cur++) {
-		const struct thin_dev *d = &c->devs->devs[c->cur];
+	for (size_t k = 0; k < c->devs->nr; k++) {
+		const struct thin_dev *d;
 		struct leaf_rec *l;
 		int r;
+
+		c->cur = c->order ? c->order[k] : k;
+		d = &c->devs->devs[c->cur];
 
 		if (!d->has_root) {
 			fail(c, -EILSEQ, "thin device %" PRIu64 " has no mapping tree", d->dev_id);
@@ -380,13 +417,65 @@ static int walk_devices(struct uctx *c)
 	return 0;
 }
 
+static int split_init(struct uctx *c)
+{
+	const struct thin_dev_list *devs = c->devs;
+	size_t words = (size_t)(c->nr_data_blocks / 64 + 1), k = 0;
+
+	c->split->reclaimable = 0;
+	memset(c->split->with_live, 0, devs->nr * sizeof(uint64_t));
+	c->live_bm = calloc(words, sizeof(uint64_t));
+	c->orph_bm = calloc(words, sizeof(uint64_t));
+	c->order = malloc((devs->nr + 1) * sizeof(size_t));
+	if (!c->live_bm || !c->orph_bm || !c->order)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < devs->nr; i++)
+			if (!!c->split->orphan[i] == pass)
+				c->order[k++] = i;
+	return 0;
+}
+
+static int usage_walk(struct uctx *c, const struct thin_dev_list *devs, uint64_t nr_data_blocks,
+		      struct thin_usage *out, char *msg, size_t msglen);
+
 int thin_usage_compute(struct bc *bc, const struct thin_dev_list *devs, uint64_t nr_data_blocks,
 		       struct thin_usage *out, char *msg, size_t msglen)
 {
-	struct uctx c = { .bc = bc, .devs = devs, .out = out, .nr_data_blocks = nr_data_blocks,
-			  .msg = msg, .msglen = msglen };
+	struct uctx c = { .bc = bc, .devs = devs };
+
+	return usage_walk(&c, devs, nr_data_blocks, out, msg, msglen);
+}
+
+int thin_usage_compute_split(struct bc *bc, const struct thin_dev_list *devs,
+			     uint64_t nr_data_blocks, struct thin_usage *out,
+			     struct thin_usage_split *split, char *msg, size_t msglen)
+{
+	struct uctx c = { .bc = bc, .devs = devs, .split = split };
 	int r;
 
+	c.nr_data_blocks = nr_data_blocks;
+	r = split_init(&c);
+	if (r == 0)
+		r = usage_walk(&c, devs, nr_data_blocks, out, msg, msglen);
+	else
+		snprintf(msg, msglen, "out of memory");
+	free(c.live_bm);
+	free(c.orph_bm);
+	free(c.order);
+	return r;
+}
+
+static int usage_walk(struct uctx *c_, const struct thin_dev_list *devs, uint64_t nr_data_blocks,
+		      struct thin_usage *out, char *msg, size_t msglen)
+{
+	struct uctx c = *c_;
+	int r;
+
+	c.out = out;
+	c.nr_data_blocks = nr_data_blocks;
+	c.msg = msg;
+	c.msglen = msglen;
 	msg[0] = '\0';
 	memset(out, 0, devs->nr * sizeof(*out));
 	if (owners_init(&c.own, nr_data_blocks, devs->nr) < 0) {

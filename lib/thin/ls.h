@@ -63,6 +63,25 @@ struct thin_usage {
 int thin_usage_compute(struct bc *bc, const struct thin_dev_list *devs, uint64_t nr_data_blocks,
 		       struct thin_usage *out, char *msg, size_t msglen);
 
+/*
+ * The same walk with the devices split into "live" and "orphan" classes
+ * (thin_reconcile, NAMES.md §3).  Live devices are walked first, so when
+ * an orphan is walked every live reference is already known.  Besides
+ * out[], fills with_live[i] for every orphan i (its mappings of data blocks
+ * also mapped by a live device; 0 for live devices) and *reclaimable (data
+ * blocks mapped only by orphans: what deleting every orphan frees).
+ * Memory: two more bits per data block.
+ */
+struct thin_usage_split {
+	const uint8_t *orphan;     /* in: per device of devs, non-zero = orphan */
+	uint64_t *with_live;       /* out: per device (caller allocates devs->nr) */
+	uint64_t reclaimable;      /* out */
+};
+
+int thin_usage_compute_split(struct bc *bc, const struct thin_dev_list *devs,
+			     uint64_t nr_data_blocks, struct thin_usage *out,
+			     struct thin_usage_split *split, char *msg, size_t msglen);
+
 /*----------------------------------------------------------------*/
 /* thin_ls */
 
