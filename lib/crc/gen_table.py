@@ -18,5 +18,30 @@ for s in range(8):
     for i in range(0, 256, 6):
         out.append("\t\t" + " ".join("0x%08xu," % v for v in t[s][i:i + 6]))
     out.append("\t},")
+out += ["};", ""]
+
+
+def step0(c):
+    for _ in range(8):
+        c = (c >> 1) ^ (P if c & 1 else 0)
+    return c
+
+
+def shift(x, n):
+    for _ in range(n):
+        x = step0(x)
+    return x
+
+
+# advancing a CRC register over SHIFT zero bytes, by byte of the register
+SHIFT = 1360
+out += ["#define CRC32C_SHIFT_BYTES %du" % SHIFT, "",
+        "static const uint32_t crc32c_shift_table[4][256] = {"]
+for k in range(4):
+    out.append("\t{")
+    vals = [shift(b << (8 * k), SHIFT) for b in range(256)]
+    for i in range(0, 256, 6):
+        out.append("\t\t" + " ".join("0x%08xu," % v for v in vals[i:i + 6]))
+    out.append("\t},")
 out += ["};", "", "#endif"]
 open("lib/crc/crc32c_table.h", "w").write("\n".join(out) + "\n")

@@ -40,6 +40,22 @@ Test(crc, hardware_and_table_agree_on_all_lengths_and_alignments)
 	cr_assert_eq(crc_crc32c(~0u, buf, 4096), crc_crc32c_sw(~0u, buf, 4096));
 }
 
+/* The three-stream path (>= 3 * 1360 bytes) combines registers: check
+ * lengths around its boundaries and several rounds. */
+Test(crc, three_stream_path_agrees_with_table)
+{
+	static uint8_t buf[3 * 4096 + 64];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7919 + (i >> 5));
+	for (size_t len = 4070; len < 4100; len++)
+		cr_assert_eq(crc_crc32c(0xffffffffu, buf + 3, len),
+			     crc_crc32c_sw(0xffffffffu, buf + 3, len), "len %zu", len);
+	for (size_t len = 8150; len < 8170; len++)
+		cr_assert_eq(crc_crc32c(0x1u, buf, len), crc_crc32c_sw(0x1u, buf, len), "len %zu", len);
+	cr_assert_eq(crc_crc32c(0u, buf, sizeof(buf)), crc_crc32c_sw(0u, buf, sizeof(buf)));
+}
+
 /* FORMAT.md §12.1: superblock checksum example relation. */
 Test(crc, block_salt_roundtrip)
 {
