@@ -1,0 +1,1420 @@
+#include "thin/repair.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block-cache/io.h"
+#include "crc/crc32c.h"
+#include "spacemap/spacemap.h"
+
+/*----------------------------------------------------------------*/
+/* Notes */
+
+struct notes {
+	char **s;
+	size_t nr, cap;
+};
+
+static void note_add(struct notes *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_add(struct notes *n, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (n->nr == n->cap) {
+		size_t cap = n->cap ? n->cap * 2 : 16;
+		char **ns = realloc(n->s, cap * sizeof(*ns));
+		if (!ns)
+			return;
+		n->s = ns;
+		n->cap = cap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) >= 0)
+		n->s[n->nr++] = s;
+	va_end(ap);
+}
+
+static void notes_clear(struct notes *n, size_t keep)
+{
+	while (n->nr > keep)
+		free(n->s[--n->nr]);
+}
+
+/*----------------------------------------------------------------*/
+/* Growable arrays */
+
+static int grow(void **p, size_t *cap, size_t nr, size_t size)
+{
+	void *np;
+	size_t c;
+
+	if (nr < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 16;
+	np = realloc(*p, c * size);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = c;
+	return 0;
+}
+
+struct range {
+	uint64_t lo, hi;   /* [lo, hi) */
+};
+
+struct ranges {
+	struct range *r;
+	size_t nr, cap;
+};
+
+static int ranges_add(struct ranges *rs, uint64_t lo, uint64_t hi)
+{
+	if (rs->nr && rs->r[rs->nr - 1].hi >= lo && rs->r[rs->nr - 1].lo <= lo) {
+		if (hi > rs->r[rs->nr - 1].hi)
+			rs->r[rs->nr - 1].hi = hi;
+		return 0;
+	}
+	if (grow((void **)&rs->r, &rs->cap, rs->nr, sizeof(*rs->r)))
+		return -ENOMEM;
+	rs->r[rs->nr].lo = lo;
+	rs->r[rs->nr].hi = hi;
+	rs->nr++;
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+/* Scan table: every checksum-valid B-tree node */
+
+enum { S_UNKNOWN = 0, S_VALID = 1, S_INVALID = -1, S_BUSY = 2 };
+
+struct summ {
+	int8_t state;
+	uint8_t depth;
+	uint8_t any_free;    /* some node of the tree is free in the space map */
+	uint64_t count;      /* mappings (mapping/top), devices (details) */
+	uint64_t devs;       /* top/details: number of devices */
+	uint64_t hash;       /* top/details: hash of the device id set */
+	uint64_t hi;         /* highest key */
+	uint64_t max_data;   /* mapping/top: highest data block; details: highest tid */
+	uint32_t time;       /* newest mapping time (mapping/top); newest details time */
+};
+
+struct snode {
+	uint64_t block, first, last, hash;
+	uint64_t sum;        /* details leaf: sum of mapped_blocks */
+	uint64_t max_data;   /* mapping leaf: highest data block; details leaf: highest tid */
+	uint32_t nr, max_time;
+	uint32_t ent;        /* first entry in the pool (internal and top-looking leaves) */
+	uint8_t flags, vsize, looks_top, t_ref, d_ref;
+	struct summ m, t, d;
+};
+
+struct scan {
+	struct snode *n;
+	size_t nr, cap;
+	uint64_t *pool;      /* key, value pairs */
+	size_t pool_nr, pool_cap;
+	uint32_t *idx;       /* block -> node index + 1 (0: none) */
+	uint64_t nr_blocks;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static struct snode *scan_node(struct scan *s, uint64_t b)
+{
+	if (b >= s->nr_blocks || !s->idx[b])
+		return NULL;
+	return &s->n[s->idx[b] - 1];
+}
+
+static int scan_add(struct scan *s, const uint8_t *data, uint64_t b)
+{
+	struct bt_node n;
+	struct snode *sn;
+	int keep_entries;
+
+	bt_node_view(data, &n);
+	if (grow((void **)&s->n, &s->cap, s->nr, sizeof(*s->n)))
+		return -ENOMEM;
+	sn = &s->n[s->nr];
+	memset(sn, 0, sizeof(*sn));
+	sn->block = b;
+	sn->nr = n.nr_entries;
+	sn->flags = (uint8_t)n.flags;
+	sn->vsize = (uint8_t)n.value_size;
+	sn->ent = UINT32_MAX;
+	if (n.nr_entries) {
+		sn->first = bt_key(&n, 0);
+		sn->last = bt_key(&n, n.nr_entries - 1);
+	}
+	for (uint32_t i = 0; i < n.nr_entries; i++)
+		sn->hash += mix64(bt_key(&n, i));
+	keep_entries = !bt_is_leaf(&n);
+	if (bt_is_leaf(&n) && n.value_size == THIN_MAPPING_VSIZE) {
+		int top = n.nr_entries > 0 && sn->last <= THIN_MAX_DEV_ID;
+
+		for (uint32_t i = 0; i < n.nr_entries; i++) {
+			uint64_t v = get_le64(bt_value(&n, i));
+			uint32_t t = thin_bt_time(v);
+
+			if (v >= s->nr_blocks)
+				top = 0;
+			if (t > sn->max_time)
+				sn->max_time = t;
+			if (thin_bt_block(v) > sn->max_data)
+				sn->max_data = thin_bt_block(v);
+		}
+		sn->looks_top = (uint8_t)top;
+		keep_entries = top;
+	} else if (bt_is_leaf(&n) && n.value_size == THIN_DETAILS_VSIZE) {
+		for (uint32_t i = 0; i < n.nr_entries; i++) {
+			struct thin_details d;
+
+			thin_details_unpack(bt_value(&n, i), &d);
+			sn->sum += d.mapped_blocks;
+			if (d.transaction_id > sn->max_data)
+				sn->max_data = d.transaction_id;
+			if (d.creation_time > sn->max_time)
+				sn->max_time = d.creation_time;
+			if (d.snapshotted_time > sn->max_time)
+				sn->max_time = d.snapshotted_time;
+		}
+	}
+	if (keep_entries) {
+		while (s->pool_nr + 2 * (size_t)n.nr_entries > s->pool_cap) {
+			size_t c = s->pool_cap ? s->pool_cap * 2 : 4096;
+			uint64_t *np = realloc(s->pool, c * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			s->pool = np;
+			s->pool_cap = c;
+		}
+		sn->ent = (uint32_t)(s->pool_nr / 2);
+		for (uint32_t i = 0; i < n.nr_entries; i++) {
+			s->pool[s->pool_nr++] = bt_key(&n, i);
+			s->pool[s->pool_nr++] = get_le64(bt_value(&n, i));
+		}
+	}
+	s->nr++;
+	s->idx[b] = (uint32_t)s->nr;
+	return 0;
+}
+
+#define SCAN_CHUNK 256u   /* blocks per read (1 MiB) */
+
+static int scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
+{
+	uint8_t *buf = ioe_alloc_blocks(SCAN_CHUNK);
+	int r = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->nr_blocks = nr_blocks;
+	s->idx = calloc(nr_blocks ? nr_blocks : 1, sizeof(*s->idx));
+	if (!buf || !s->idx) {
+		free(buf);
+		return -ENOMEM;
+	}
+	for (uint64_t b = 0; b < nr_blocks && !r; b += SCAN_CHUNK) {
+		unsigned n = nr_blocks - b < SCAN_CHUNK ? (unsigned)(nr_blocks - b) : SCAN_CHUNK;
+
+		if (ioe_read(e, b, n, buf) < 0) {
+			/* a bad sector: go block by block */
+			for (unsigned i = 0; i < n && !r; i++) {
+				uint8_t *d = buf + (size_t)i * MD_BLOCK_SIZE;
+				if (ioe_read(e, b + i, 1, d) < 0)
+					continue;
+				if (get_le64(d + 8) == b + i && bt_node_check_raw(d, b + i, NULL) == 0)
+					r = scan_add(s, d, b + i);
+			}
+			continue;
+		}
+		for (unsigned i = 0; i < n && !r; i++) {
+			const uint8_t *d = buf + (size_t)i * MD_BLOCK_SIZE;
+			uint32_t flags = get_le32(d + 4);
+
+			/* cheap header tests before the checksum */
+			if (get_le64(d + 8) != b + i || (flags != BT_LEAF_NODE && flags != BT_INTERNAL_NODE))
+				continue;
+			if (bt_node_check_raw(d, b + i, NULL) == 0)
+				r = scan_add(s, d, b + i);
+		}
+	}
+	free(buf);
+	return r;
+}
+
+static void scan_release(struct scan *s)
+{
+	free(s->n);
+	free(s->pool);
+	free(s->idx);
+	memset(s, 0, sizeof(*s));
+}
+
+/*----------------------------------------------------------------*/
+/* Tree summaries over the scan table (memoised) */
+
+enum tkind { K_MAP, K_TOP, K_DETAILS };
+
+struct summ_ctx {
+	struct scan *s;
+	const struct sm_core *msm;   /* NULL: unknown */
+};
+
+static struct summ *summ_of(struct snode *n, enum tkind k)
+{
+	return k == K_MAP ? &n->m : k == K_TOP ? &n->t : &n->d;
+}
+
+static int is_free(const struct summ_ctx *c, uint64_t b)
+{
+	return c->msm && b < sm_core_nr_blocks(c->msm) && sm_core_get(c->msm, b) == 0;
+}
+
+static const struct summ *summarise(struct summ_ctx *c, struct snode *n, enum tkind k, int level);
+
+static int summ_leaf(struct summ_ctx *c, struct snode *n, enum tkind k, struct summ *sm, int level)
+{
+	switch (k) {
+	case K_MAP:
+		if (n->vsize != THIN_MAPPING_VSIZE)
+			return -1;
+		sm->count = n->nr;
+		sm->max_data = n->max_data;
+		sm->time = n->max_time;
+		return 0;
+	case K_DETAILS:
+		if (n->vsize != THIN_DETAILS_VSIZE)
+			return -1;
+		sm->count = n->sum;
+		sm->devs = n->nr;
+		sm->hash = n->hash;
+		sm->max_data = n->max_data;
+		sm->time = n->max_time;
+		return 0;
+	case K_TOP:
+		if (n->vsize != THIN_MAPPING_VSIZE || !n->looks_top)
+			return -1;
+		sm->devs = n->nr;
+		sm->hash = n->hash;
+		for (uint32_t i = 0; i < n->nr; i++) {
+			struct snode *ch = scan_node(c->s, c->s->pool[2 * ((size_t)n->ent + i) + 1]);
+			const struct summ *cs;
+
+			if (!ch)
+				return -1;
+			cs = summarise(c, ch, K_MAP, level + 1);
+			if (cs->state != S_VALID)
+				return -1;
+			sm->count += cs->count;
+			sm->any_free |= cs->any_free;
+			if (cs->max_data > sm->max_data)
+				sm->max_data = cs->max_data;
+			if (cs->time > sm->time)
+				sm->time = cs->time;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static int summ_internal(struct summ_ctx *c, struct snode *n, enum tkind k, struct summ *sm,
+			 int level)
+{
+	int depth = -1;
+
+	if (n->vsize != 8 || !n->nr || n->ent == UINT32_MAX)
+		return -1;
+	for (uint32_t i = 0; i < n->nr; i++) {
+		uint64_t key = c->s->pool[2 * ((size_t)n->ent + i)];
+		struct snode *ch = scan_node(c->s, c->s->pool[2 * ((size_t)n->ent + i) + 1]);
+		const struct summ *cs;
+
+		if (!ch || ch == n || !ch->nr)
+			return -1;
+		cs = summarise(c, ch, k, level + 1);
+		if (cs->state != S_VALID)
+			return -1;
+		if (depth >= 0 && cs->depth != depth)
+			return -1;
+		depth = cs->depth;
+		if (ch->first < key)
+			return -1;
+		if (i + 1 < n->nr && cs->hi >= c->s->pool[2 * ((size_t)n->ent + i + 1)])
+			return -1;
+		sm->count += cs->count;
+		sm->devs += cs->devs;
+		sm->hash += cs->hash;
+		sm->any_free |= cs->any_free;
+		if (cs->max_data > sm->max_data)
+			sm->max_data = cs->max_data;
+		if (cs->time > sm->time)
+			sm->time = cs->time;
+		sm->hi = cs->hi;
+	}
+	sm->depth = (uint8_t)(depth + 1);
+	/* children belong to this tree: they are not roots */
+	for (uint32_t i = 0; i < n->nr; i++) {
+		struct snode *ch = scan_node(c->s, c->s->pool[2 * ((size_t)n->ent + i) + 1]);
+		if (k == K_TOP)
+			ch->t_ref = 1;
+		else if (k == K_DETAILS)
+			ch->d_ref = 1;
+	}
+	return 0;
+}
+
+static const struct summ *summarise(struct summ_ctx *c, struct snode *n, enum tkind k, int level)
+{
+	struct summ *sm = summ_of(n, k);
+	int r;
+
+	if (sm->state == S_VALID || sm->state == S_INVALID)
+		return sm;
+	if (sm->state == S_BUSY || level > BT_MAX_DEPTH) {
+		/* a cycle */
+		static const struct summ invalid = { .state = S_INVALID };
+		return &invalid;
+	}
+	sm->state = S_BUSY;
+	sm->hi = n->last;
+	sm->any_free = (uint8_t)is_free(c, n->block);
+	r = n->flags == BT_LEAF_NODE ? summ_leaf(c, n, k, sm, level)
+				     : summ_internal(c, n, k, sm, level);
+	sm->state = r ? S_INVALID : S_VALID;
+	return sm;
+}
+
+/*----------------------------------------------------------------*/
+/* The plan */
+
+struct rdev {
+	uint64_t id, root;
+	int has_details;
+	struct thin_details d;
+	struct ranges lost;     /* internal damage found by the structure walk */
+	uint64_t *salv;         /* salvaged leaf blocks, by first key */
+	size_t nr_salv, cap_salv;
+};
+
+struct thin_repair {
+	struct thin_md *md;
+	struct thin_repair_opts o;
+	struct ir_superblock sb;
+	uint64_t mapping_root, details_root;
+	struct rdev *devs;
+	size_t nr_devs, cap_devs;
+	struct notes notes;
+	size_t plan_notes;      /* notes from the plan (kept across emits) */
+	struct sm_core *msm;    /* the input's metadata space map, or NULL */
+	struct sm_core *expected;
+	uint8_t *visited;       /* internal nodes walked (bitset) */
+	struct scan scan;
+	int scanned, used_sb_roots, synthesised;
+	uint64_t salvaged, max_data_seen;
+	uint32_t max_time_seen;
+	uint64_t nr_mappings, nr_lost;
+};
+
+/* Reads a whole (details or top-level) tree into dev entries. */
+struct table_walk {
+	struct thin_repair *rp;
+	int details;
+	int damaged;
+	struct ranges lost;
+	struct rdev *devs;      /* details: collected separately */
+	size_t nr, cap;
+	uint64_t nr_free;       /* leaves free in the space map */
+};
+
+static int table_leaf(void *ctx, const struct bt_node *n)
+{
+	struct table_walk *t = ctx;
+
+	if (t->rp->msm && sm_core_get(t->rp->msm, n->blocknr) == 0)
+		t->nr_free++;
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		struct rdev *d;
+
+		if (grow((void **)&t->devs, &t->cap, t->nr, sizeof(*t->devs)))
+			return -ENOMEM;
+		d = &t->devs[t->nr++];
+		memset(d, 0, sizeof(*d));
+		d->id = bt_key(n, i);
+		if (t->details) {
+			d->has_details = 1;
+			thin_details_unpack(bt_value(n, i), &d->d);
+		} else {
+			d->root = get_le64(bt_value(n, i));
+		}
+	}
+	return 0;
+}
+
+static void table_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			 uint64_t lo, uint64_t hi, const char *m)
+{
+	struct table_walk *t = ctx;
+
+	(void)code, (void)block, (void)m;
+	if (level < DMG_FATAL)
+		return;
+	t->damaged = 1;
+	ranges_add(&t->lost, lo, hi);
+}
+
+static int read_table(struct thin_repair *rp, uint64_t root, int details, struct table_walk *t)
+{
+	const struct bt_walk_ops ops = { .leaf = table_leaf, .damage = table_damage };
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->rp = rp;
+	t->details = details;
+	if (root >= bc_nr_blocks(rp->md->bc)) {
+		t->damaged = 1;
+		return ranges_add(&t->lost, 0, UINT64_MAX);
+	}
+	r = bt_walk(rp->md->bc, root, details ? THIN_DETAILS_VSIZE : THIN_MAPPING_VSIZE, &ops, t);
+	return r < 0 ? r : 0;
+}
+
+static void table_release(struct table_walk *t)
+{
+	free(t->devs);
+	free(t->lost.r);
+}
+
+/*
+ * Structure walk of one device's tree: internal nodes only (leaves are
+ * recognised by depth and not read).  Counts the references it sees into
+ * rp->expected, records lost key ranges, counts referenced blocks that
+ * the space map says are free.
+ */
+struct swalk {
+	struct thin_repair *rp;
+	struct ranges *lost;    /* NULL: just count */
+	int leaf_depth;
+	uint64_t nr_free;
+};
+
+static void swalk_node(struct swalk *w, uint64_t b, uint64_t lo, uint64_t hi, int depth)
+{
+	struct bc *bc = w->rp->md->bc;
+	struct bc_block *blk;
+	struct bt_node n;
+	uint64_t *kids;
+	uint32_t nr;
+
+	if (w->rp->expected && b < sm_core_nr_blocks(w->rp->expected))
+		sm_core_inc(w->rp->expected, b);
+	if (w->rp->msm && b < sm_core_nr_blocks(w->rp->msm) && sm_core_get(w->rp->msm, b) == 0)
+		w->nr_free++;
+	if (w->leaf_depth >= 0 && depth == w->leaf_depth)
+		return;
+	if (b < bc_nr_blocks(bc) && (w->rp->visited[b / 8] & (1u << (b % 8))))
+		return;
+	if (depth > BT_MAX_DEPTH || b >= bc_nr_blocks(bc) ||
+	    bc_get(bc, b, &bt_node_validator, &blk) < 0)
+		goto lost;
+	bt_node_view(bc_data(blk), &n);
+	if (bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK ||
+	    (n.nr_entries && (bt_key(&n, 0) < lo || bt_key(&n, n.nr_entries - 1) >= hi))) {
+		bc_put(bc, blk);
+		goto lost;
+	}
+	if (bt_is_leaf(&n)) {
+		bc_put(bc, blk);
+		bc_forget(bc, b);
+		if (w->leaf_depth < 0)
+			w->leaf_depth = depth;
+		else if (w->leaf_depth != depth)
+			goto lost;
+		return;
+	}
+	if (w->leaf_depth >= 0 && depth >= w->leaf_depth) {
+		bc_put(bc, blk);
+		goto lost;
+	}
+	w->rp->visited[b / 8] |= (uint8_t)(1u << (b % 8));
+	nr = n.nr_entries;
+	kids = malloc(2 * (size_t)nr * sizeof(*kids) + 1);
+	if (!kids) {
+		bc_put(bc, blk);
+		goto lost;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		kids[2 * i] = bt_key(&n, i);
+		kids[2 * i + 1] = get_le64(bt_value(&n, i));
+	}
+	bc_put(bc, blk);
+	for (uint32_t i = 0; i < nr; i++)
+		swalk_node(w, kids[2 * i + 1], kids[2 * i], i + 1 < nr ? kids[2 * i + 2] : hi,
+			   depth + 1);
+	free(kids);
+	return;
+lost:
+	if (w->lost)
+		ranges_add(w->lost, lo, hi);
+}
+
+static uint64_t swalk_device(struct thin_repair *rp, uint64_t root, struct ranges *lost)
+{
+	struct swalk w = { .rp = rp, .lost = lost, .leaf_depth = -1 };
+
+	swalk_node(&w, root, 0, UINT64_MAX, 0);
+	return w.nr_free;
+}
+
+static int rdev_cmp(const void *a, const void *b)
+{
+	const struct rdev *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void devs_release(struct thin_repair *rp)
+{
+	for (size_t i = 0; i < rp->nr_devs; i++) {
+		free(rp->devs[i].lost.r);
+		free(rp->devs[i].salv);
+	}
+	free(rp->devs);
+	rp->devs = NULL;
+	rp->nr_devs = rp->cap_devs = 0;
+}
+
+/*
+ * Builds rp->devs from (mapping_root, details_root): devices of the
+ * top-level tree, with details where found.  Returns the number of
+ * referenced blocks that are free in the space map (staleness), or -errno.
+ * *damaged: the details or top-level tree had damage.
+ */
+static int64_t load_roots(struct thin_repair *rp, uint64_t mroot, uint64_t droot, int *damaged,
+			  int record)
+{
+	struct table_walk top, det;
+	int64_t nr_free = 0;
+	int r;
+	size_t j = 0;
+
+	devs_release(rp);
+	*damaged = 0;
+	r = read_table(rp, mroot, 0, &top);
+	if (!r)
+		r = read_table(rp, droot, 1, &det);
+	else
+		memset(&det, 0, sizeof(det));
+	if (r < 0)
+		goto out;
+	*damaged = top.damaged || det.damaged;
+	nr_free = (int64_t)(top.nr_free + det.nr_free);
+	if (record && top.damaged)
+		for (size_t i = 0; i < top.lost.nr; i++)
+			note_add(&rp->notes, "top-level mapping tree damaged: devices with ids in "
+					     "[%llu, %llu) are lost",
+				 (unsigned long long)top.lost.r[i].lo,
+				 (unsigned long long)top.lost.r[i].hi);
+	rp->devs = top.devs;
+	rp->nr_devs = rp->cap_devs = top.nr;
+	rp->cap_devs = top.cap;
+	top.devs = NULL;
+	qsort(det.devs, det.nr, sizeof(*det.devs), rdev_cmp);
+	for (size_t i = 0; i < rp->nr_devs; i++) {
+		struct rdev *d = &rp->devs[i];
+
+		while (j < det.nr && det.devs[j].id < d->id)
+			j++;
+		if (j < det.nr && det.devs[j].id == d->id) {
+			d->has_details = 1;
+			d->d = det.devs[j].d;
+		}
+	}
+	/* details naming devices that the top-level tree lacks also mean damage */
+	if (det.nr != rp->nr_devs)
+		*damaged = 1;
+	for (size_t i = 0; i < rp->nr_devs; i++)
+		if (!rp->devs[i].has_details)
+			*damaged = 1;
+out:
+	table_release(&top);
+	table_release(&det);
+	return r < 0 ? r : nr_free;
+}
+
+static int sb_usable(const struct thin_md *md)
+{
+	return md->sb_err == 0 && md->sb.magic == THIN_MAGIC;
+}
+
+static void load_msm(struct thin_repair *rp)
+{
+	struct thin_md *md = rp->md;
+	struct sm_core *sm;
+
+	if (!sb_usable(md) || md->sb.metadata_sm.nr_blocks == 0 ||
+	    md->sb.metadata_sm.nr_blocks > bc_nr_blocks(md->bc))
+		return;
+	sm = sm_core_create(md->sb.metadata_sm.nr_blocks);
+	if (!sm)
+		return;
+	struct report *rep = rep_create(NULL, 1);
+	int r = sm_disk_load(md->bc, &md->sb.metadata_sm, sm, rep, NULL);
+	int bad = 0;
+
+	/* any damage: the counts are not trustworthy (salvage needs them) */
+	if (rep) {
+		bad = rep_outcome(rep) >= DMG_NON_FATAL;
+		rep_destroy(rep);
+	}
+	if (r < 0 || bad) {
+		sm_core_destroy(sm);
+		note_add(&rp->notes, "metadata space map unusable: orphan leaves cannot be "
+				     "attributed");
+		return;
+	}
+	rp->msm = sm;
+}
+
+static int cand_top_cmp(const void *a, const void *b)
+{
+	const struct snode *x = *(struct snode *const *)a, *y = *(struct snode *const *)b;
+
+	if (x->t.any_free != y->t.any_free)
+		return x->t.any_free - y->t.any_free;
+	if (x->t.time != y->t.time)
+		return x->t.time > y->t.time ? -1 : 1;
+	if (x->t.count != y->t.count)
+		return x->t.count > y->t.count ? -1 : 1;
+	return x->block > y->block ? -1 : x->block < y->block;
+}
+
+static int cand_det_cmp(const void *a, const void *b)
+{
+	const struct snode *x = *(struct snode *const *)a, *y = *(struct snode *const *)b;
+
+	if (x->d.any_free != y->d.any_free)
+		return x->d.any_free - y->d.any_free;
+	if (x->d.max_data != y->d.max_data)
+		return x->d.max_data > y->d.max_data ? -1 : 1;
+	if (x->d.time != y->d.time)
+		return x->d.time > y->d.time ? -1 : 1;
+	if (x->d.count != y->d.count)
+		return x->d.count > y->d.count ? -1 : 1;
+	return x->block > y->block ? -1 : x->block < y->block;
+}
+
+static int do_scan(struct thin_repair *rp)
+{
+	int r;
+
+	if (rp->scanned)
+		return 0;
+	r = scan_run(rp->md->ioe, bc_nr_blocks(rp->md->bc), &rp->scan);
+	if (r < 0)
+		return r;
+	rp->scanned = 1;
+	return 0;
+}
+
+/* Root finding over the scan.  Returns 0 (roots set; droot may be 0: none) or -ENOENT. */
+static int find_roots(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot)
+{
+	struct summ_ctx c = { .s = &rp->scan, .msm = rp->msm };
+	struct snode **tops = NULL, **dets = NULL;
+	size_t nt = 0, nd = 0;
+	int r = -ENOENT;
+
+	for (size_t i = 0; i < rp->scan.nr; i++) {
+		summarise(&c, &rp->scan.n[i], K_TOP, 0);
+		summarise(&c, &rp->scan.n[i], K_DETAILS, 0);
+	}
+	tops = calloc(rp->scan.nr + 1, sizeof(*tops));
+	dets = calloc(rp->scan.nr + 1, sizeof(*dets));
+	if (!tops || !dets) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < rp->scan.nr; i++) {
+		struct snode *n = &rp->scan.n[i];
+
+		if (n->t.state == S_VALID && !n->t_ref)
+			tops[nt++] = n;
+		if (n->d.state == S_VALID && !n->d_ref)
+			dets[nd++] = n;
+	}
+	qsort(tops, nt, sizeof(*tops), cand_top_cmp);
+	qsort(dets, nd, sizeof(*dets), cand_det_cmp);
+	note_add(&rp->notes, "scanned %llu metadata blocks: %zu valid nodes, %zu mapping tree "
+			     "candidates, %zu device details candidates",
+		 (unsigned long long)rp->scan.nr_blocks, rp->scan.nr, nt, nd);
+	for (int pass = 0; pass < 2 && r; pass++)
+		for (size_t i = 0; i < nt && r; i++)
+			for (size_t j = 0; j < nd && r; j++) {
+				const struct summ *t = &tops[i]->t, *d = &dets[j]->d;
+				if (t->devs != d->devs || t->hash != d->hash)
+					continue;
+				if (pass == 0 && t->count != d->count)
+					continue;
+				*mroot = tops[i]->block;
+				*droot = dets[j]->block;
+				r = 0;
+			}
+	if (r && nt) {
+		*mroot = tops[0]->block;
+		*droot = 0;
+		note_add(&rp->notes, "found %zu mapping trees without device details", nt);
+		r = 0;
+	}
+	for (size_t i = 0; i < rp->scan.nr; i++) {
+		const struct summ *t = &rp->scan.n[i].t;
+		if (t->state == S_VALID) {
+			if (t->time > rp->max_time_seen)
+				rp->max_time_seen = t->time;
+		}
+	}
+	if (!r) {
+		struct snode *t = scan_node(&rp->scan, *mroot);
+		if (t->t.max_data > rp->max_data_seen)
+			rp->max_data_seen = t->t.max_data;
+		if (t->t.time > rp->max_time_seen)
+			rp->max_time_seen = t->t.time;
+	}
+out:
+	free(tops);
+	free(dets);
+	return r;
+}
+
+static int salv_cmp_ctx_first(struct scan *s, uint64_t a, uint64_t b)
+{
+	uint64_t fa = scan_node(s, a)->first, fb = scan_node(s, b)->first;
+	return fa < fb ? -1 : fa > fb;
+}
+
+static void sort_salv(struct scan *s, uint64_t *v, size_t n)
+{
+	/* insertion sort: few salvaged leaves per device */
+	for (size_t i = 1; i < n; i++) {
+		uint64_t x = v[i];
+		size_t j = i;
+		while (j > 0 && salv_cmp_ctx_first(s, v[j - 1], x) > 0) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
+}
+
+static int range_covers(const struct ranges *rs, uint64_t lo, uint64_t hi_incl)
+{
+	for (size_t i = 0; i < rs->nr; i++)
+		if (rs->r[i].lo <= lo && hi_incl < rs->r[i].hi)
+			return 1;
+	return 0;
+}
+
+/*
+ * Structure walks of all devices (lost ranges, reference counts) and, if
+ * some device lost part of its tree, salvage from the scan.
+ */
+static int64_t structure_walk(struct thin_repair *rp)
+{
+	uint64_t nr_blocks = bc_nr_blocks(rp->md->bc);
+	int64_t nr_free = 0;
+
+	free(rp->visited);
+	sm_core_destroy(rp->expected);
+	rp->expected = NULL;
+	rp->visited = calloc(nr_blocks / 8 + 1, 1);
+	if (!rp->visited)
+		return -ENOMEM;
+	if (rp->msm) {
+		rp->expected = sm_core_create(nr_blocks);
+		if (!rp->expected)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < rp->nr_devs; i++)
+		nr_free += (int64_t)swalk_device(rp, rp->devs[i].root, &rp->devs[i].lost);
+	return nr_free;
+}
+
+static int plan_salvage(struct thin_repair *rp)
+{
+	uint64_t nr_blocks = bc_nr_blocks(rp->md->bc);
+	size_t damaged = 0;
+	int r;
+
+	for (size_t i = 0; i < rp->nr_devs; i++)
+		if (rp->devs[i].lost.nr)
+			damaged++;
+	if (!damaged)
+		return 0;
+	if (!rp->msm)
+		return 0;
+	/* the metadata snapshot's trees reference nodes too */
+	if (rp->md->sb.held_root && sb_usable(rp->md) &&
+	    rp->md->sb.held_root < nr_blocks) {
+		struct thin_sb snap;
+		if (thin_sb_read(rp->md->bc, rp->md->sb.held_root, &snap) == 0) {
+			struct table_walk t;
+			if (read_table(rp, snap.data_mapping_root, 0, &t) == 0)
+				for (size_t i = 0; i < t.nr; i++)
+					swalk_device(rp, t.devs[i].root, NULL);
+			table_release(&t);
+		}
+	}
+	r = do_scan(rp);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < rp->scan.nr; i++) {
+		struct snode *n = &rp->scan.n[i];
+		uint32_t have, want;
+		size_t cover = 0;
+
+		if (n->flags != BT_LEAF_NODE || n->vsize != THIN_MAPPING_VSIZE || n->looks_top ||
+		    !n->nr || n->block >= sm_core_nr_blocks(rp->msm))
+			continue;
+		have = sm_core_get(rp->msm, n->block);
+		want = sm_core_get(rp->expected, n->block);
+		if (have <= want)
+			continue;
+		for (size_t j = 0; j < rp->nr_devs; j++)
+			if (range_covers(&rp->devs[j].lost, n->first, n->last))
+				cover++;
+		if (!cover)
+			continue;
+		if (cover > have - want) {
+			note_add(&rp->notes, "orphan leaf %llu (virtual blocks %llu..%llu) fits %zu "
+					     "damaged devices: not attributed",
+				 (unsigned long long)n->block, (unsigned long long)n->first,
+				 (unsigned long long)n->last, cover);
+			continue;
+		}
+		for (size_t j = 0; j < rp->nr_devs; j++) {
+			struct rdev *d = &rp->devs[j];
+			if (!range_covers(&d->lost, n->first, n->last))
+				continue;
+			if (grow((void **)&d->salv, &d->cap_salv, d->nr_salv, sizeof(*d->salv)))
+				return -ENOMEM;
+			d->salv[d->nr_salv++] = n->block;
+		}
+	}
+	for (size_t j = 0; j < rp->nr_devs; j++) {
+		struct rdev *d = &rp->devs[j];
+		size_t k = 0;
+
+		sort_salv(&rp->scan, d->salv, d->nr_salv);
+		/* overlapping orphans: keep the first */
+		for (size_t i = 0; i < d->nr_salv; i++) {
+			if (k && scan_node(&rp->scan, d->salv[i])->first <=
+					 scan_node(&rp->scan, d->salv[k - 1])->last) {
+				note_add(&rp->notes, "device %llu: orphan leaf %llu overlaps leaf "
+						     "%llu: dropped",
+					 (unsigned long long)d->id, (unsigned long long)d->salv[i],
+					 (unsigned long long)d->salv[k - 1]);
+				continue;
+			}
+			d->salv[k++] = d->salv[i];
+		}
+		d->nr_salv = k;
+		if (k) {
+			rp->salvaged += k;
+			note_add(&rp->notes, "device %llu: %zu orphan leaves salvaged",
+				 (unsigned long long)d->id, k);
+		}
+	}
+	return 0;
+}
+
+static int need_field(char *msg, size_t msglen, const char *field)
+{
+	snprintf(msg, msglen,
+		 "The following field needs to be provided on the command line due to corruption "
+		 "in the superblock: %s",
+		 field);
+	return -EINVAL;
+}
+
+static int plan_superblock(struct thin_repair *rp, char *msg, size_t msglen)
+{
+	struct thin_md *md = rp->md;
+	const struct thin_repair_opts *o = &rp->o;
+	struct ir_superblock *sb = &rp->sb;
+	uint64_t max_tid = 0;
+	uint32_t max_time = rp->max_time_seen;
+
+	memset(sb, 0, sizeof(*sb));
+	sb->uuid = "";
+	sb->has_flags = 1;
+	sb->flags = 0;
+	sb->version = THIN_VERSION;
+	for (size_t i = 0; i < rp->nr_devs; i++) {
+		const struct rdev *d = &rp->devs[i];
+		if (!d->has_details)
+			continue;
+		if (d->d.transaction_id > max_tid)
+			max_tid = d->d.transaction_id;
+		if (d->d.creation_time > max_time)
+			max_time = d->d.creation_time;
+		if (d->d.snapshotted_time > max_time)
+			max_time = d->d.snapshotted_time;
+	}
+	if (sb_usable(md)) {
+		sb->time = md->sb.time > max_time ? md->sb.time : max_time;
+		sb->transaction = md->sb.trans_id;
+		sb->data_block_size = md->sb.data_block_size;
+		sb->nr_data_blocks = md->sb.data_sm.nr_blocks;
+	} else {
+		sb->time = max_time;
+		if (!o->set_data_block_size)
+			return need_field(msg, msglen, "data block size");
+		sb->transaction = max_tid + 1;
+		if (!o->set_transaction_id)
+			note_add(&rp->notes, "superblock lost: transaction id %llu inferred from the "
+					     "devices (set it with --transaction-id)",
+				 (unsigned long long)sb->transaction);
+		sb->nr_data_blocks = rp->max_data_seen + 1;
+		if (!o->set_nr_data_blocks)
+			note_add(&rp->notes, "superblock lost: nr_data_blocks %llu inferred from the "
+					     "highest mapped block (set it with --nr-data-blocks)",
+				 (unsigned long long)sb->nr_data_blocks);
+	}
+	if (o->set_transaction_id)
+		sb->transaction = o->transaction_id;
+	if (o->set_data_block_size)
+		sb->data_block_size = o->data_block_size;
+	if (o->set_nr_data_blocks)
+		sb->nr_data_blocks = o->nr_data_blocks;
+	if (sb->data_block_size < THIN_MIN_DATA_BLOCK_SIZE ||
+	    sb->data_block_size > THIN_MAX_DATA_BLOCK_SIZE ||
+	    sb->data_block_size % THIN_MIN_DATA_BLOCK_SIZE) {
+		if (!o->set_data_block_size)
+			return need_field(msg, msglen, "data block size");
+		snprintf(msg, msglen, "invalid data block size %u (must be a multiple of 128 "
+				      "between 128 and 2097152 sectors)",
+			 sb->data_block_size);
+		return -EINVAL;
+	}
+	/* devices without details: data-safe synthesised ones (all mappings shared) */
+	for (size_t i = 0; i < rp->nr_devs; i++) {
+		struct rdev *d = &rp->devs[i];
+		if (d->has_details)
+			continue;
+		if (!rp->synthesised) {
+			if (sb->time < max_time + 1)
+				sb->time = max_time + 1;
+		}
+		rp->synthesised = 1;
+		d->d.transaction_id = sb->transaction ? sb->transaction - 1 : 0;
+		d->d.creation_time = sb->time;
+		d->d.snapshotted_time = sb->time;
+		note_add(&rp->notes, "device %llu: details lost, synthesised (mappings treated as "
+				     "shared)",
+			 (unsigned long long)d->id);
+	}
+	return 0;
+}
+
+int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
+		     struct thin_repair **out, char *msg, size_t msglen)
+{
+	struct thin_repair *rp = calloc(1, sizeof(*rp));
+	uint64_t mroot = 0, droot = 0;
+	int damaged = 1, r;
+	int64_t nr_free = 0;
+
+	msg[0] = '\0';
+	*out = NULL;
+	if (!rp) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	rp->md = md;
+	rp->o = *o;
+	bc_set_max_blocks(md->bc, 1024);
+	load_msm(rp);
+	if (sb_usable(md)) {
+		nr_free = load_roots(rp, md->sb.data_mapping_root, md->sb.device_details_root,
+				     &damaged, 0);
+		/* device trees pointing at freed blocks: stale roots */
+		if (nr_free >= 0 && !damaged)
+			nr_free = structure_walk(rp);
+		if (nr_free < 0) {
+			r = (int)nr_free;
+			goto fail;
+		}
+	} else {
+		note_add(&rp->notes, "superblock %s: searching for roots",
+			 md->sb_err ? "unreadable" : "has a bad magic number");
+	}
+	if (!sb_usable(md) || damaged || nr_free || o->force_scan) {
+		if (sb_usable(md))
+			note_add(&rp->notes, "superblock roots (mapping %llu, details %llu) are %s: "
+					     "searching for roots",
+				 (unsigned long long)md->sb.data_mapping_root,
+				 (unsigned long long)md->sb.device_details_root,
+				 damaged ? "damaged" : nr_free ? "stale" : "ignored");
+		r = do_scan(rp);
+		if (r < 0)
+			goto fail;
+		r = find_roots(rp, &mroot, &droot);
+		if (r == -ENOENT && sb_usable(md)) {
+			/* nothing better on the disk: what is left of the superblock's trees */
+			mroot = md->sb.data_mapping_root;
+			droot = md->sb.device_details_root;
+			note_add(&rp->notes, "no other roots found: using what remains of the "
+					     "superblock's trees");
+		} else if (r == -ENOENT) {
+			snprintf(msg, msglen, "no compatible roots found");
+			goto fail;
+		} else if (r < 0) {
+			goto fail;
+		}
+		/* no details tree found: what the superblock's one still holds */
+		if (!droot && sb_usable(md))
+			droot = md->sb.device_details_root;
+		rp->used_sb_roots = sb_usable(md) && mroot == md->sb.data_mapping_root &&
+				    droot == md->sb.device_details_root;
+		note_add(&rp->notes, "using mapping root %llu and details root %llu",
+			 (unsigned long long)mroot, (unsigned long long)droot);
+		nr_free = load_roots(rp, mroot, droot, &damaged, 1);
+		if (nr_free >= 0)
+			nr_free = structure_walk(rp);
+		if (nr_free < 0) {
+			r = (int)nr_free;
+			goto fail;
+		}
+	} else {
+		mroot = md->sb.data_mapping_root;
+		droot = md->sb.device_details_root;
+		rp->used_sb_roots = 1;
+	}
+	rp->mapping_root = mroot;
+	rp->details_root = droot;
+	r = plan_salvage(rp);
+	if (r < 0)
+		goto fail;
+	r = plan_superblock(rp, msg, msglen);
+	if (r < 0)
+		goto fail_msg;
+	rp->plan_notes = rp->notes.nr;
+	*out = rp;
+	return 0;
+fail:
+	if (!msg[0])
+		snprintf(msg, msglen, "cannot repair: %s", strerror(-r));
+fail_msg:
+	thin_repair_destroy(rp);
+	return r;
+}
+
+void thin_repair_destroy(struct thin_repair *rp)
+{
+	if (!rp)
+		return;
+	devs_release(rp);
+	notes_clear(&rp->notes, 0);
+	free(rp->notes.s);
+	sm_core_destroy(rp->msm);
+	sm_core_destroy(rp->expected);
+	free(rp->visited);
+	scan_release(&rp->scan);
+	free(rp);
+}
+
+/*----------------------------------------------------------------*/
+/* Emission */
+
+struct emit {
+	struct thin_repair *rp;
+	const struct ir_visitor *v;   /* NULL: count only */
+	struct rdev *dev;
+	size_t next_salv;
+	int have_run, have_last;
+	uint64_t origin, data, len, last_key;
+	uint32_t time;
+	uint64_t count, dropped;
+	struct ranges lost;
+	int vret;
+};
+
+static int emit_flush(struct emit *e)
+{
+	const struct ir_visitor *v = e->v;
+	int r = 0;
+
+	if (!e->have_run)
+		return 0;
+	e->have_run = 0;
+	if (!v)
+		return 0;
+	if (e->len == 1) {
+		if (v->single_map)
+			r = v->single_map(v->ctx, e->origin, e->data, e->time);
+	} else if (v->range_map) {
+		r = v->range_map(v->ctx, e->origin, e->data, e->len, e->time);
+	}
+	if (r)
+		e->vret = r;
+	return r;
+}
+
+#define EMIT_STOP (-ECANCELED)
+
+static int emit_entries(struct emit *e, const struct bt_node *n)
+{
+	uint64_t nr_data = e->rp->sb.nr_data_blocks;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t key = bt_key(n, i);
+		uint64_t bt = get_le64(bt_value(n, i));
+		uint64_t data = thin_bt_block(bt);
+		uint32_t time = thin_bt_time(bt);
+
+		if (e->have_last && key <= e->last_key)
+			continue;
+		if (data >= nr_data) {
+			e->dropped++;
+			continue;
+		}
+		e->have_last = 1;
+		e->last_key = key;
+		e->count++;
+		if (e->have_run && key == e->origin + e->len && data == e->data + e->len &&
+		    time == e->time) {
+			e->len++;
+			continue;
+		}
+		if (emit_flush(e))
+			return EMIT_STOP;
+		e->have_run = 1;
+		e->origin = key;
+		e->data = data;
+		e->len = 1;
+		e->time = time;
+	}
+	return 0;
+}
+
+static int emit_salvaged(struct emit *e, uint64_t below)
+{
+	struct bc *bc = e->rp->md->bc;
+
+	while (e->next_salv < e->dev->nr_salv) {
+		uint64_t b = e->dev->salv[e->next_salv];
+		struct bc_block *blk;
+		struct bt_node n;
+		int r;
+
+		if (scan_node(&e->rp->scan, b)->first >= below)
+			break;
+		e->next_salv++;
+		if (bc_get(bc, b, &bt_node_validator, &blk) < 0)
+			continue;
+		bt_node_view(bc_data(blk), &n);
+		r = emit_entries(e, &n);
+		bc_put(bc, blk);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int emit_leaf(void *ctx, const struct bt_node *n)
+{
+	struct emit *e = ctx;
+	int r;
+
+	if (n->nr_entries) {
+		r = emit_salvaged(e, bt_key(n, 0));
+		if (r)
+			return r;
+	}
+	r = emit_entries(e, n);
+	bc_forget(e->rp->md->bc, n->blocknr);
+	return r;
+}
+
+static void emit_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *m)
+{
+	struct emit *e = ctx;
+
+	(void)code, (void)block, (void)m;
+	if (level >= DMG_FATAL)
+		ranges_add(&e->lost, lo, hi);
+}
+
+static int walk_device(struct emit *e)
+{
+	const struct bt_walk_ops ops = { .leaf = emit_leaf, .damage = emit_damage };
+	int r;
+
+	e->next_salv = 0;
+	e->have_run = e->have_last = 0;
+	e->count = e->dropped = 0;
+	e->lost.nr = 0;
+	if (e->dev->root >= bc_nr_blocks(e->rp->md->bc)) {
+		ranges_add(&e->lost, 0, UINT64_MAX);
+		r = 0;
+	} else {
+		r = thin_walk_mappings(e->rp->md->bc, e->dev->root, &ops, e);
+	}
+	if (!r)
+		r = emit_salvaged(e, UINT64_MAX);
+	if (!r)
+		r = emit_flush(e) ? EMIT_STOP : 0;
+	return r;
+}
+
+/* Lost ranges minus the salvaged leaves' spans. */
+static void note_lost(struct emit *e)
+{
+	struct thin_repair *rp = e->rp;
+	struct rdev *d = e->dev;
+
+	for (size_t i = 0; i < e->lost.nr; i++) {
+		uint64_t lo = e->lost.r[i].lo, hi = e->lost.r[i].hi;
+
+		for (size_t k = 0; k < d->nr_salv; k++) {
+			const struct snode *s = scan_node(&rp->scan, d->salv[k]);
+			if (s->last < lo || s->first >= hi)
+				continue;
+			if (s->first > lo) {
+				note_add(&rp->notes, "device %llu: mappings may be lost in virtual "
+						     "blocks [%llu, %llu) (between salvaged leaves)",
+					 (unsigned long long)d->id, (unsigned long long)lo,
+					 (unsigned long long)s->first);
+				rp->nr_lost++;
+			}
+			lo = s->last + 1;
+		}
+		if (lo < hi && lo != e->lost.r[i].lo) {
+			char his[32];
+
+			if (hi == UINT64_MAX)
+				snprintf(his, sizeof(his), "end");
+			else
+				snprintf(his, sizeof(his), "%llu", (unsigned long long)hi);
+			note_add(&rp->notes, "device %llu: mappings may be lost in virtual blocks "
+					     "[%llu, %s) (after salvaged leaves)",
+				 (unsigned long long)d->id, (unsigned long long)lo, his);
+			rp->nr_lost++;
+		} else if (lo < hi) {
+			if (hi == UINT64_MAX)
+				note_add(&rp->notes, "device %llu: mappings lost in virtual blocks "
+						     "[%llu, end)",
+					 (unsigned long long)d->id, (unsigned long long)lo);
+			else
+				note_add(&rp->notes, "device %llu: mappings lost in virtual blocks "
+						     "[%llu, %llu)",
+					 (unsigned long long)d->id, (unsigned long long)lo,
+					 (unsigned long long)hi);
+			rp->nr_lost++;
+		}
+	}
+	if (e->dropped) {
+		note_add(&rp->notes, "device %llu: %llu mappings beyond nr_data_blocks (%llu) dropped",
+			 (unsigned long long)d->id, (unsigned long long)e->dropped,
+			 (unsigned long long)rp->sb.nr_data_blocks);
+	}
+}
+
+static int visited(int r, char *err, size_t errlen)
+{
+	if (r > 0)
+		return IR_STOP;
+	if (r < 0)
+		snprintf(err, errlen, "cannot write output: %s", strerror(-r));
+	return r;
+}
+
+int thin_repair_emit(struct thin_repair *rp, const struct ir_visitor *v, int exact_counts,
+		     char *err, size_t errlen)
+{
+	struct emit e = { .rp = rp };
+	int r;
+
+	err[0] = '\0';
+	notes_clear(&rp->notes, rp->plan_notes);
+	rp->nr_mappings = rp->nr_lost = 0;
+	r = v->begin_superblock ? visited(v->begin_superblock(v->ctx, &rp->sb), err, errlen) : 0;
+	for (size_t i = 0; i < rp->nr_devs && !r; i++) {
+		struct ir_device dev;
+
+		e.dev = &rp->devs[i];
+		dev.dev_id = e.dev->id;
+		dev.mapped_blocks = e.dev->d.mapped_blocks;
+		dev.transaction = e.dev->d.transaction_id;
+		dev.creation_time = e.dev->d.creation_time;
+		dev.snap_time = e.dev->d.snapshotted_time;
+		if (exact_counts) {
+			e.v = NULL;
+			r = walk_device(&e);
+			if (r < 0)
+				break;
+			dev.mapped_blocks = e.count;
+		}
+		e.v = v;
+		e.vret = 0;
+		r = v->begin_device ? visited(v->begin_device(v->ctx, &dev), err, errlen) : 0;
+		if (r)
+			break;
+		r = walk_device(&e);
+		if (r == EMIT_STOP && e.vret) {
+			r = visited(e.vret, err, errlen);
+			break;
+		}
+		if (r < 0)
+			break;
+		rp->nr_mappings += e.count;
+		note_lost(&e);
+		r = v->end_device ? visited(v->end_device(v->ctx), err, errlen) : 0;
+	}
+	if (!r)
+		r = v->end_superblock ? visited(v->end_superblock(v->ctx), err, errlen) : 0;
+	if (r < 0 && !err[0])
+		snprintf(err, errlen, "cannot read the metadata: %s", strerror(-r));
+	free(e.lost.r);
+	return r == IR_STOP ? 0 : r;
+}
+
+int thin_repair_produce(void *ctx, const struct ir_visitor *v, char *err, size_t errlen)
+{
+	return thin_repair_emit(ctx, v, 0, err, errlen);
+}
+
+size_t thin_repair_nr_notes(const struct thin_repair *rp)
+{
+	return rp->notes.nr;
+}
+
+const char *thin_repair_note(const struct thin_repair *rp, size_t i)
+{
+	return i < rp->notes.nr ? rp->notes.s[i] : "";
+}
+
+void thin_repair_get_stats(const struct thin_repair *rp, struct thin_repair_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->scanned = rp->scanned;
+	st->used_sb_roots = rp->used_sb_roots;
+	st->synthesised_details = rp->synthesised;
+	st->nr_devices = rp->nr_devs;
+	st->nr_mappings = rp->nr_mappings;
+	st->salvaged_leaves = rp->salvaged;
+	st->lost_ranges = rp->nr_lost;
+	st->mapping_root = rp->mapping_root;
+	st->details_root = rp->details_root;
+}

@@ -1,0 +1,171 @@
+/* thin_repair: damaged pool metadata -> repaired metadata on another device. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "thin/metadata.h"
+#include "thin/repair.h"
+#include "thin/restore.h"
+#include "util/cli.h"
+
+enum {
+	OPT_TRANSACTION_ID = 256,
+	OPT_DATA_BLOCK_SIZE,
+	OPT_NR_DATA_BLOCKS,
+	OPT_FORCE_SCAN,
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: thin_repair [options] {device|file}\n"
+	      "Options:\n"
+	      "  {-h|--help}\n"
+	      "  {-i|--input} <input metadata (binary format)>\n"
+	      "  {-o|--output} <output metadata (binary format)>\n"
+	      "  {--transaction-id} <natural>\n"
+	      "  {--data-block-size} <natural>\n"
+	      "  {--nr-data-blocks} <natural>\n"
+	      "  {-q|--quiet}\n"
+	      "  {-V|--version}\n",
+	      f);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fputs("thin_repair: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int parse_natural(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end ? -1 : 0;
+}
+
+/* Same file or device (the output must never be the input). */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+		return 0;
+	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+		return sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "input", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "transaction-id", required_argument, NULL, OPT_TRANSACTION_ID },
+		{ "data-block-size", required_argument, NULL, OPT_DATA_BLOCK_SIZE },
+		{ "nr-data-blocks", required_argument, NULL, OPT_NR_DATA_BLOCKS },
+		{ "force-scan", no_argument, NULL, OPT_FORCE_SCAN },   /* testing, undocumented */
+		{ NULL, 0, NULL, 0 },
+	};
+	struct thin_repair_opts o;
+	struct thin_restore_opts ro;
+	struct thin_md *md = NULL;
+	struct thin_repair *rp = NULL;
+	const char *input = NULL, *output = NULL;
+	char msg[THIN_REPAIR_MSG_LEN];
+	int c, r, quiet = 0;
+	uint64_t v;
+
+	memset(&o, 0, sizeof(o));
+	memset(&ro, 0, sizeof(ro));
+	while ((c = getopt_long(argc, argv, "hVi:o:q", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			puts(THINMETA_VERSION);
+			return EXIT_OK;
+		case 'i':
+			input = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case OPT_TRANSACTION_ID:
+			if (parse_natural(optarg, &o.transaction_id) < 0)
+				return usage_error("couldn't parse <transaction-id> '%s'", optarg);
+			o.set_transaction_id = 1;
+			break;
+		case OPT_DATA_BLOCK_SIZE:
+			if (parse_natural(optarg, &v) < 0 || v > UINT32_MAX)
+				return usage_error("couldn't parse <data-block-size> '%s'", optarg);
+			o.set_data_block_size = 1;
+			o.data_block_size = (uint32_t)v;
+			break;
+		case OPT_NR_DATA_BLOCKS:
+			if (parse_natural(optarg, &o.nr_data_blocks) < 0)
+				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
+			o.set_nr_data_blocks = 1;
+			break;
+		case OPT_FORCE_SCAN:
+			o.force_scan = 1;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	/* lvconvert --repair passes one stray positional argument: ignored */
+	if (argc - optind > 1)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (!input)
+		return usage_error("%s", "No input file provided.");
+	if (!output)
+		return usage_error("%s", "No output file provided.");
+	if (o.set_data_block_size && !thin_valid_data_block_size(o.data_block_size)) {
+		fprintf(stderr, "invalid data block size %u (must be a multiple of 128 between "
+				"128 and 2097152 sectors)\n",
+			o.data_block_size);
+		return EXIT_FAIL;
+	}
+	if (same_file(input, output)) {
+		fprintf(stderr, "thin_repair: the output must not be the input ('%s')\n", output);
+		return EXIT_FAIL;
+	}
+	r = thin_md_open(input, 0, &md, msg, sizeof(msg));
+	if (r < 0) {
+		fprintf(stderr, "%s\n", msg);
+		return EXIT_FAIL;
+	}
+	r = thin_repair_plan(md, &o, &rp, msg, sizeof(msg));
+	if (r < 0) {
+		fprintf(stderr, "%s\n", msg);
+		thin_md_close(md);
+		return EXIT_FAIL;
+	}
+	r = thin_restore_path(output, &ro, thin_repair_produce, rp, NULL, msg, sizeof(msg));
+	if (!quiet)
+		for (size_t i = 0; i < thin_repair_nr_notes(rp); i++)
+			fprintf(stderr, "%s\n", thin_repair_note(rp, i));
+	if (r < 0)
+		fprintf(stderr, "%s\n", msg);
+	thin_repair_destroy(rp);
+	thin_md_close(md);
+	return r < 0 ? EXIT_FAIL : EXIT_OK;
+}
