@@ -9,6 +9,7 @@
 #include "thin/dump.h"
 #include "thin/human_readable.h"
 #include "thin/metadata.h"
+#include "thin/repair.h"
 #include "util/cli.h"
 #include "xml/xml_writer.h"
 
@@ -27,6 +28,7 @@ struct options {
 	enum format format;
 	const char *input, *output;
 	int quiet;
+	int repair;
 	uint64_t *dev_ids;
 	size_t nr_dev_ids;
 };
@@ -181,11 +183,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind + 1 < argc)
 		return usage_error("unexpected argument '%s'", argv[optind + 1]);
-	if (repair) {
-		fprintf(stderr, "thin_dump: --repair is not yet supported by this version; "
-				"use thin_repair\n");
-		return EXIT_FAIL;
-	}
+	if (repair && o->dump.metadata_snap)
+		return usage_error("%s", "--repair cannot be used with --metadata-snap");
+	if (repair && (o->nr_dev_ids || o->dump.skip_mappings))
+		return usage_error("%s", "--repair cannot be used with --dev-id or --skip-mappings");
+	o->repair = repair;
 	o->input = argv[optind];
 	o->dump.dev_ids = o->dev_ids;
 	o->dump.nr_dev_ids = o->nr_dev_ids;
@@ -224,6 +226,48 @@ static int writer_finish(struct writer *w)
 	xml_writer_destroy(w->xml);
 	thin_hr_writer_destroy(w->hr);
 	return r;
+}
+
+/* --repair: the content thin_repair would write, as XML or text. */
+static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
+{
+	struct thin_repair_opts ro = { 0 };
+	struct thin_repair *rp;
+	char msg[THIN_REPAIR_MSG_LEN];
+	struct writer w;
+	int r, wr;
+
+	ro.set_transaction_id = o->dump.set_transaction_id;
+	ro.transaction_id = o->dump.transaction_id;
+	ro.set_data_block_size = o->dump.set_data_block_size;
+	ro.data_block_size = o->dump.data_block_size;
+	ro.set_nr_data_blocks = o->dump.set_nr_data_blocks;
+	ro.nr_data_blocks = o->dump.nr_data_blocks;
+	r = thin_repair_plan(md, &ro, &rp, msg, sizeof(msg));
+	if (r < 0) {
+		fprintf(stderr, "%s\n", msg);
+		return EXIT_FAIL;
+	}
+	if (writer_init(&w, o->format, out) < 0) {
+		thin_repair_destroy(rp);
+		fprintf(stderr, "thin_dump: out of memory\n");
+		return EXIT_FAIL;
+	}
+	r = thin_repair_emit(rp, &w.v, 1, msg, sizeof(msg));
+	wr = writer_finish(&w);
+	if (!o->quiet)
+		for (size_t i = 0; i < thin_repair_nr_notes(rp); i++)
+			fprintf(stderr, "%s\n", thin_repair_note(rp, i));
+	thin_repair_destroy(rp);
+	if (r < 0) {
+		fprintf(stderr, "%s\n", msg);
+		return EXIT_FAIL;
+	}
+	if (wr < 0) {
+		fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
 }
 
 static int dump(struct options *o, struct thin_md *md, FILE *out)
@@ -281,7 +325,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	r = dump(&o, md, out);
+	r = o.repair ? dump_repair(&o, md, out) : dump(&o, md, out);
 	if (out != stdout && fclose(out) != 0 && r == EXIT_OK) {
 		if (!o.quiet)
 			fprintf(stderr, "thin_dump: cannot write '%s': %s\n", o.output,
