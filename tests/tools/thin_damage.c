@@ -12,6 +12,9 @@
  *   --mapping DEV:VBLOCK            "data time" of a mapping
  *   --get-node-key BLOCK:INDEX      key INDEX of a node
  *   --get-node-value BLOCK:INDEX    value INDEX of a node (first 8 bytes; 4 for value_size 4)
+ *   --find-nodes KIND               checksum-valid nodes not in the live trees' roots, one
+ *                                   block a line; KIND: top (leaf, value_size 8, values
+ *                                   look like block numbers) or details (leaf, value_size 24)
  *   --flip-byte BLOCK:OFFSET        xor the byte with 0xff (no re-checksum)
  *   --zero-block BLOCK
  *   --set-sb-field NAME=VALUE       (--sb-block B selects a snapshot copy)
@@ -530,7 +533,7 @@ static void op_mapping(struct dm *d, char *arg)
 enum {
 	O_INFO = 256, O_DEV_ROOT, O_LEAF_OF, O_NODE_INFO, O_MAPPING, O_FLIP, O_ZERO, O_SB_FIELD,
 	O_SB_BLOCK, O_KEY, O_VALUE, O_NFIELD, O_BITMAP, O_COUNT, O_INDEX, O_DETAILS, O_LEAK,
-	O_GET_KEY, O_GET_VALUE,
+	O_GET_KEY, O_GET_VALUE, O_FIND_NODES,
 };
 
 static void op_get(struct dm *d, char *arg, int key)
@@ -554,12 +557,42 @@ static void op_get(struct dm *d, char *arg, int key)
 						   : get_le64(bt_value(&n, (uint32_t)i)));
 }
 
+/* Stale tree roots for "superblock points at an older root" damage. */
+static void op_find_nodes(struct dm *d, const char *kind)
+{
+	uint8_t buf[MD_BLOCK_SIZE];
+	struct thin_sb sb;
+	int top = !strcmp(kind, "top");
+
+	if (!top && strcmp(kind, "details"))
+		die("--find-nodes top|details");
+	read_sb(d, &sb);
+	for (uint64_t b = 1; b < d->nr_blocks; b++) {
+		struct bt_node n;
+		uint32_t vs;
+		int ok = 1;
+
+		rd(d, b, buf);
+		if (get_le64(buf + 8) != b || bt_node_check_raw(buf, b, &vs) != 0)
+			continue;
+		bt_node_view(buf, &n);
+		if (!bt_is_leaf(&n) || !n.nr_entries || b == sb.data_mapping_root ||
+		    b == sb.device_details_root || vs != (top ? 8u : 24u))
+			continue;
+		for (uint32_t i = 0; top && i < n.nr_entries; i++)
+			if (get_le64(bt_value(&n, i)) >= d->nr_blocks)
+				ok = 0;
+		if (ok)
+			printf("%" PRIu64 "\n", b);
+	}
+}
+
 static void usage(FILE *f)
 {
 	fputs("Usage: thin_damage [operations] FILE\n"
 	      "Operations run in order (see the comment at the top of thin_damage.c):\n"
 	      "  --info  --dev-root DEV  --leaf-of DEV[:N]  --node-info BLOCK  --mapping DEV:VBLOCK\n"
-	      "  --get-node-key BLOCK:INDEX  --get-node-value BLOCK:INDEX\n"
+	      "  --get-node-key BLOCK:INDEX  --get-node-value BLOCK:INDEX  --find-nodes top|details\n"
 	      "  --flip-byte BLOCK:OFFSET  --zero-block BLOCK  --sb-block B\n"
 	      "  --set-sb-field NAME=V  --set-node-key BLOCK:INDEX=V  --set-node-value BLOCK:INDEX=V\n"
 	      "  --set-node-field BLOCK:FIELD=V  --set-bitmap-entry SM:BLOCK=C  --set-count SM:BLOCK=C\n"
@@ -593,6 +626,9 @@ static void run(struct dm *d, int op, char *arg, char *arg2)
 		break;
 	case O_MAPPING:
 		op_mapping(d, arg);
+		break;
+	case O_FIND_NODES:
+		op_find_nodes(d, arg);
 		break;
 	case O_GET_KEY:
 	case O_GET_VALUE:
@@ -655,6 +691,7 @@ int main(int argc, char **argv)
 		{ "mapping", required_argument, NULL, O_MAPPING },
 		{ "get-node-key", required_argument, NULL, O_GET_KEY },
 		{ "get-node-value", required_argument, NULL, O_GET_VALUE },
+		{ "find-nodes", required_argument, NULL, O_FIND_NODES },
 		{ "flip-byte", required_argument, NULL, O_FLIP },
 		{ "zero-block", required_argument, NULL, O_ZERO },
 		{ "sb-block", required_argument, NULL, O_SB_BLOCK },
