@@ -38,9 +38,16 @@ measure() {
 	tf=$(mktemp)
 	for ((i = 0; i < WARMUP; i++)); do "$@" >/dev/null 2>&1 || true; done
 	for ((i = 0; i < RUNS; i++)); do
-		/usr/bin/time -f '%e %M' -a -o "$tf" "$@" >/dev/null 2>&1 ||
+		local t0 t1 rss
+		t0=$(date +%s%N)
+		/usr/bin/time -f '%M' -o "$tf.rss" "$@" >/dev/null 2>&1 ||
 			echo "  (command failed: $*)" >&2
+		t1=$(date +%s%N)
+		rss=$(tail -1 "$tf.rss")
+		# wall time in ms resolution (GNU time's %e has only 10 ms)
+		echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') $rss" >> "$tf"
 	done
+	rm -f "$tf.rss"
 	echo "$(cut -d' ' -f1 "$tf" | med) $(cut -d' ' -f2 "$tf" | med)"
 	rm -f "$tf"
 }

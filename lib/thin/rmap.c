@@ -373,6 +373,49 @@ static int collect(struct rctx *c, const struct thin_view *v, char *msg, size_t 
 	return 0;
 }
 
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* "data A..B -> thin(D) X..Y" lines, formatted by hand (hot at scale). */
+static void print_runs(FILE *out, const struct rrun *runs, size_t nr)
+{
+	char line[160];
+
+	for (size_t i = 0; i < nr; i++) {
+		const struct rrun *x = &runs[i];
+		char *p = put_str(line, "data ", 5);
+
+		p = put_u64(p, x->data_begin);
+		p = put_str(p, "..", 2);
+		p = put_u64(p, x->data_begin + x->len);
+		p = put_str(p, " -> thin(", 9);
+		p = put_u64(p, x->dev);
+		p = put_str(p, ") ", 2);
+		p = put_u64(p, x->thin_begin);
+		p = put_str(p, "..", 2);
+		p = put_u64(p, x->thin_begin + x->len);
+		*p++ = '\n';
+		fwrite(line, 1, (size_t)(p - line), out);
+	}
+}
+
 int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msglen)
 {
 	struct rctx c = { 0 };
@@ -403,13 +446,7 @@ int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msgle
 	if (r < 0)
 		goto out;
 	sort_runs(c.runs, c.nr);
-	for (size_t i = 0; i < c.nr; i++) {
-		const struct rrun *x = &c.runs[i];
-
-		fprintf(out, "data %" PRIu64 "..%" PRIu64 " -> thin(%" PRIu64 ") %" PRIu64 "..%" PRIu64
-			"\n", x->data_begin, x->data_begin + x->len, x->dev, x->thin_begin,
-			x->thin_begin + x->len);
-	}
+	print_runs(out, c.runs, c.nr);
 	if (fflush(out) != 0 || ferror(out)) {
 		snprintf(msg, msglen, "write error: %s", strerror(errno));
 		r = -EIO;
