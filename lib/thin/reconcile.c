@@ -12,6 +12,17 @@
 /*----------------------------------------------------------------*/
 /* Records (TSV) */
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static int unescape(const char *s, size_t n, char **out, size_t *outlen)
 {
 	char *d = malloc(n + 1);
@@ -32,6 +43,18 @@ static int unescape(const char *s, size_t n, char **out, size_t *outlen)
 		case 't': d[k++] = '\t'; break;
 		case 'n': d[k++] = '\n'; break;
 		case '\\': d[k++] = '\\'; break;
+		case 'x':
+			if (i + 2 >= n) {
+				free(d);
+				return -EINVAL;
+			}
+			if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+				free(d);
+				return -EINVAL;
+			}
+			d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+			break;
 		default:
 			free(d);
 			return -EINVAL;
@@ -123,7 +146,7 @@ static int parse_line(const char *s, size_t n, struct thin_record *rec, const ch
 		rec->creation_time = (uint32_t)c;
 	}
 	if (unescape(col[1], clen[1], &rec->name, &rec->name_len) < 0) {
-		*why = "bad escape in name (only \\t, \\n and \\\\)";
+		*why = "bad escape in name (only \\t, \\n, \\\\ and \\xNN)";
 		return -EINVAL;
 	}
 	return 0;

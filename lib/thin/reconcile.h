@@ -37,8 +37,8 @@ struct thin_records {
 /*
  * Parses records, one per line:
  *   dev_id TAB name [TAB transaction TAB creation_time] [TAB pending]
- * '#' starts a comment line, blank lines are skipped, "\t", "\n" and "\\"
- * are the escapes in names; transaction and creation_time may be "-"
+ * '#' starts a comment line, blank lines are skipped, "\t", "\n", "\\"
+ * and "\xNN" are the escapes in names; transaction and creation_time may be "-"
  * (unknown).  dev_id must be < 2^24.  A bad line: -EINVAL with
  * "line N: reason" in msg.
  */
