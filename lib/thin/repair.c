@@ -110,7 +110,7 @@ struct snode {
 	uint64_t max_data;   /* mapping leaf: highest data block; details leaf: highest tid */
 	uint32_t nr, max_time;
 	uint32_t ent;        /* first entry in the pool (internal and top-looking leaves) */
-	uint8_t flags, vsize, looks_top, t_ref, d_ref;
+	uint8_t flags, vsize, looks_top, m_ref, t_ref, d_ref;
 	struct summ m, t, d;
 };
 
@@ -367,7 +367,9 @@ static int summ_internal(struct summ_ctx *c, struct snode *n, enum tkind k, stru
 	/* children belong to this tree: they are not roots */
 	for (uint32_t i = 0; i < n->nr; i++) {
 		struct snode *ch = scan_node(c->s, c->s->pool[2 * ((size_t)n->ent + i) + 1]);
-		if (k == K_TOP)
+		if (k == K_MAP)
+			ch->m_ref = 1;
+		else if (k == K_TOP)
 			ch->t_ref = 1;
 		else if (k == K_DETAILS)
 			ch->d_ref = 1;
@@ -758,11 +760,21 @@ static int find_roots(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot)
 	note_add(&rp->notes, "scanned %llu metadata blocks: %zu valid nodes, %zu mapping tree "
 			     "candidates, %zu device details candidates",
 		 (unsigned long long)rp->scan.nr_blocks, rp->scan.nr, nt, nd);
-	for (int pass = 0; pass < 2 && r; pass++)
-		for (size_t i = 0; i < nt && r; i++)
+	/*
+	 * Trees whose nodes are all in use in the space map are the live
+	 * ones: never fall back to freed (older) trees when one exists, nor
+	 * pair a live mapping tree with freed details (stale times).
+	 */
+	if (nt && !tops[0]->t.any_free)
+		while (nt && tops[nt - 1]->t.any_free)
+			nt--;
+	for (size_t i = 0; i < nt && r; i++)
+		for (int pass = 0; pass < 2 && r; pass++)
 			for (size_t j = 0; j < nd && r; j++) {
 				const struct summ *t = &tops[i]->t, *d = &dets[j]->d;
 				if (t->devs != d->devs || t->hash != d->hash)
+					continue;
+				if (!t->any_free && d->any_free)
 					continue;
 				if (pass == 0 && t->count != d->count)
 					continue;
@@ -1026,6 +1038,74 @@ static int plan_superblock(struct thin_repair *rp, char *msg, size_t msglen)
 	return 0;
 }
 
+/*
+ * The live top-level tree is lost but the superblock's details tree is
+ * whole: give each device the unreferenced, in-use mapping tree holding
+ * exactly its mapped_blocks (a tree may serve as many devices as the
+ * space map counts references to its root).  Returns 0 when every device
+ * got a tree.
+ */
+static int rebuild_top(struct thin_repair *rp)
+{
+	struct summ_ctx c = { .s = &rp->scan, .msm = rp->msm };
+	struct table_walk det;
+	struct rdev *devs;
+	size_t found = 0;
+	int r;
+
+	if (!rp->msm || !sb_usable(rp->md))
+		return -ENOENT;
+	r = read_table(rp, rp->md->sb.device_details_root, 1, &det);
+	if (r < 0 || det.damaged || !det.nr) {
+		table_release(&det);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < rp->scan.nr; i++)
+		summarise(&c, &rp->scan.n[i], K_MAP, 0);
+	devs = calloc(det.nr, sizeof(*devs));
+	if (!devs) {
+		table_release(&det);
+		return -ENOMEM;
+	}
+	for (size_t j = 0; j < det.nr; j++) {
+		size_t hits = 0;
+		struct snode *pick = NULL;
+
+		for (size_t i = 0; i < rp->scan.nr; i++) {
+			struct snode *n = &rp->scan.n[i];
+			if (n->m.state != S_VALID || n->m_ref || n->m.any_free ||
+			    n->t.state == S_VALID || n->m.count != det.devs[j].d.mapped_blocks)
+				continue;
+			if (pick != n)
+				hits++;
+			pick = n;
+		}
+		if (hits != 1)
+			break;
+		for (size_t k = 0; k < j; k++)
+			if (devs[k].root == pick->block && sm_core_get(rp->msm, pick->block) < 2)
+				hits = 0;
+		if (!hits)
+			break;
+		devs[j] = det.devs[j];
+		devs[j].root = pick->block;
+		found++;
+	}
+	if (found != det.nr) {
+		free(devs);
+		table_release(&det);
+		return -ENOENT;
+	}
+	devs_release(rp);
+	rp->devs = devs;
+	rp->nr_devs = rp->cap_devs = det.nr;
+	note_add(&rp->notes, "top-level mapping tree lost: rebuilt from %zu orphan device trees "
+			     "matched by mapped_blocks",
+		 det.nr);
+	table_release(&det);
+	return 0;
+}
+
 int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		     struct thin_repair **out, char *msg, size_t msglen)
 {
@@ -1081,6 +1161,28 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		} else if (r < 0) {
 			goto fail;
 		}
+		if (sb_usable(md) && (r == -ENOENT || scan_node(&rp->scan, mroot)->t.any_free) &&
+		    rebuild_top(rp) == 0) {
+			rp->mapping_root = 0;
+			rp->details_root = md->sb.device_details_root;
+			nr_free = structure_walk(rp);
+			if (nr_free < 0) {
+				r = (int)nr_free;
+				goto fail;
+			}
+			goto planned;
+		}
+		/*
+		 * Only freed (older) mapping trees left: their mappings may point
+		 * at reused data blocks.  What remains of the superblock's trees
+		 * is the data-safe choice.
+		 */
+		if (r == 0 && sb_usable(md) && scan_node(&rp->scan, mroot)->t.any_free) {
+			mroot = md->sb.data_mapping_root;
+			droot = md->sb.device_details_root;
+			note_add(&rp->notes, "only freed (older) mapping trees found: using what "
+					     "remains of the superblock's trees");
+		}
 		/* no details tree found: what the superblock's one still holds */
 		if (!droot && sb_usable(md))
 			droot = md->sb.device_details_root;
@@ -1102,6 +1204,7 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 	}
 	rp->mapping_root = mroot;
 	rp->details_root = droot;
+planned:
 	r = plan_salvage(rp);
 	if (r < 0)
 		goto fail;
