@@ -120,9 +120,11 @@ expect_rc 2 "$TD" -m=x "$img"
 expect_rc 2 "$TD" -o
 expect_rc 1 "$TD" -f custom=/nonexistent.so "$img"
 assert_contains "$WORK/err" "not supported"
-expect_rc 1 "$TD" --repair "$img"
-assert_contains "$WORK/err" "--repair is not yet supported"
-[ ! -s "$WORK/out" ] || die "--repair wrote output"
+# --repair on a healthy input: the plain dump (repair cases: repair_matrix.sh)
+expect_rc 0 "$TD" --repair "$img"
+"$TD" "$img" > "$WORK/plain.xml"
+assert_same "$WORK/plain.xml" "$WORK/out"
+expect_rc 2 "$TD" --repair --skip-mappings "$img"
 expect_rc 1 "$TD" -o "$WORK/no/such/dir/out.xml" "$img"
 assert_contains "$WORK/err" "cannot open output file"
 if [ -w /dev/full ]; then
