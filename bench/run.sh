@@ -106,14 +106,7 @@ for s in "${SCALES[@]}"; do
 	done
 	# metadata blocks used: reference restore vs ours (sm root nr_allocated)
 	if [ -s "$WORK/$s/restore-ours.bin" ] && [ -x "$OURS/thin_check" ]; then
-		used() { python3 - "$1" <<'PY'
-import struct, sys
-with open(sys.argv[1], 'rb') as f:
-    sb = f.read(4096)
-nb, na = struct.unpack_from('<QQ', sb, 192)
-print(na)
-PY
-		}
+		used() { python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.argv[1],"rb").read(4096), 200)[0])' "$1"; }
 		echo "$s: metadata blocks used: reference restore $(used "$WORK/$s/meta.bin"), ours $(used "$WORK/$s/restore-ours.bin")"
 	fi
 done
