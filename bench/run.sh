@@ -9,7 +9,7 @@
 #   WORK=/tmp/bench       scratch: WORK/SCALE/{SCALE.xml,SCALE.json,meta.bin}
 #                         (meta.bin = the reference's restore of the XML)
 #   RUNS=3 WARMUP=1       timed runs (median) after untimed warm-up runs
-#   TOOLS="check dump ..." subset of: check check-skip dump restore ls-excl rmap delta
+#   TOOLS="check dump ..." subset of: check check-skip dump restore repair ls-excl rmap delta
 #   BUILD=build           where our binaries are
 # Needs python3, GNU time and the reference tools (make deps installs them).
 set -euo pipefail
@@ -22,7 +22,7 @@ RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-1}
 BUILD=${BUILD:-$TOP/build}
 OURS=$BUILD/bin
-TOOLS=${TOOLS:-"check check-skip dump restore ls-excl rmap delta"}
+TOOLS=${TOOLS:-"check check-skip dump restore repair ls-excl rmap delta"}
 SCALES=("$@")
 [ ${#SCALES[@]} -eq 0 ] && SCALES=(small medium)
 RES=$WORK/results.tsv
@@ -81,6 +81,7 @@ cmd() {
 	check-skip) CMD=("$p/thin_check" --skip-mappings "$M") ;;
 	dump)       CMD=(sh -c "exec '$p/thin_dump' '$M' >/dev/null") ;;
 	restore)    CMD=(sh -c "rm -f '$d/restore-$w.bin' && truncate -s $size '$d/restore-$w.bin' && exec '$p/thin_restore' -q -i '$d/$s.xml' -o '$d/restore-$w.bin'") ;;
+	repair)     CMD=(sh -c "rm -f '$d/repair-$w.bin' && truncate -s $size '$d/repair-$w.bin' && exec '$p/thin_repair' -i '$M' -o '$d/repair-$w.bin'") ;;
 	ls-excl)    CMD=(sh -c "exec '$p/thin_ls' -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS '$M' >/dev/null") ;;
 	rmap)       CMD=(sh -c "exec '$p/thin_rmap' --region 0..$((nr / 10)) '$M' >/dev/null") ;;
 	delta)      CMD=(sh -c "exec '$p/thin_delta' --thin1 $1 --thin2 $2 '$M' >/dev/null") ;;
