@@ -7,6 +7,7 @@
 
 #include "thin/format.h"
 #include "thin/metadata_size.h"
+#include "thin/pool_tag.h"
 #include "util/cli.h"
 
 enum {
@@ -14,6 +15,7 @@ enum {
 	OPT_NR_DATA_BLOCKS,
 	OPT_DATA_SIZE,
 	OPT_TRANSACTION_ID,
+	OPT_TAG,
 };
 
 static void usage(FILE *f)
@@ -25,6 +27,7 @@ static void usage(FILE *f)
 	      "  {--nr-data-blocks} <natural>\n"
 	      "  {--data-size} <size>[bskmgtp]\n"
 	      "  {--transaction-id} <natural>\n"
+	      "  {--tag}[=TM...]      write a pool tag (an existing one is always kept)\n"
 	      "  {-f|--force}\n"
 	      "  {-q|--quiet}\n"
 	      "  {-h|--help}\n"
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
 		{ "nr-data-blocks", required_argument, NULL, OPT_NR_DATA_BLOCKS },
 		{ "data-size", required_argument, NULL, OPT_DATA_SIZE },
 		{ "transaction-id", required_argument, NULL, OPT_TRANSACTION_ID },
+		{ "tag", optional_argument, NULL, OPT_TAG },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -55,7 +59,7 @@ int main(int argc, char **argv)
 	};
 	struct thin_format_opts o = { .data_block_size = 128 };
 	const char *output = NULL;
-	int have_nr = 0, have_size = 0, c, r;
+	int have_nr = 0, have_size = 0, want_tag = 0, c, r;
 	uint64_t v, data_bytes = 0;
 	char err[512];
 
@@ -84,6 +88,12 @@ int main(int argc, char **argv)
 			if (thin_parse_size(optarg, "", 1, &o.trans_id) < 0)
 				return usage_error("bad --transaction-id");
 			break;
+		case OPT_TAG:
+			want_tag = 1;
+			if (optarg && thin_tag_parse(optarg, o.tag) < 0)
+				return usage_error("bad --tag (TM and 14 of 0-9A-HJKMNP-TV-Z)");
+			o.have_tag = !!optarg;
+			break;
 		case 'f':
 			o.force = 1;
 			break;
@@ -110,6 +120,14 @@ int main(int argc, char **argv)
 		return usage_error("give exactly one of --nr-data-blocks and --data-size");
 	if (have_size)
 		o.nr_data_blocks = data_bytes / ((uint64_t)o.data_block_size * 512);
+	/* keep the tag of the pool being reformatted (NAMES.md §7.4) */
+	if (!o.have_tag && thin_tag_existing(output, o.tag))
+		o.have_tag = 1;
+	if (want_tag && !o.have_tag) {
+		if (thin_tag_generate(o.tag) < 0)
+			return fprintf(stderr, "getrandom failed\n"), EXIT_FAIL;
+		o.have_tag = 1;
+	}
 	r = thin_format_path(output, &o, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "%s\n", err);

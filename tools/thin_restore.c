@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "thin/restore.h"
+#include "thin/pool_tag.h"
 #include "util/cli.h"
 #include "xml/xml_reader.h"
 
@@ -128,6 +129,9 @@ int main(int argc, char **argv)
 			o.data_block_size);
 		return EXIT_FAIL;
 	}
+	/* keep the pool tag the output carries now (NAMES.md §7.4) */
+	if (thin_tag_existing(output, o.uuid))
+		o.have_uuid = 1;
 	r = thin_restore_path(output, &o, produce_xml, (void *)input, NULL, err, sizeof(err));
 	if (r < 0) {
 		/* errors are printed even with -q: the exit status alone hides the cause */

@@ -60,6 +60,8 @@ int thin_format_ioe(struct ioe *out, const struct thin_format_opts *o, char *err
 		return -EEXIST;
 	}
 	memset(&ro, 0, sizeof(ro));
+	ro.have_uuid = o->have_tag;
+	memcpy(ro.uuid, o->tag, sizeof(ro.uuid));
 	return thin_restore_ioe(out, &ro, produce_empty, (void *)o, NULL, err, errlen);
 }
 

@@ -12,6 +12,8 @@ struct thin_format_opts {
 	uint64_t nr_data_blocks;
 	uint64_t trans_id;
 	int force;                  /* overwrite a valid thin superblock */
+	int have_tag;               /* write this pool tag into the superblock uuid */
+	uint8_t tag[16];
 };
 
 /*

@@ -115,6 +115,11 @@ static int v_begin_sb(void *ctx, const struct ir_superblock *in)
 	memset(&rs->sb, 0, sizeof(rs->sb));
 	rs->sb.magic = THIN_MAGIC;
 	rs->sb.version = THIN_VERSION;
+	/* as 0.9.0: the first <= 16 bytes of a non-empty uuid attribute; else a kept tag */
+	if (in->uuid && in->uuid[0])
+		memcpy(rs->sb.uuid, in->uuid, strnlen(in->uuid, sizeof(rs->sb.uuid)));
+	else if (rs->o->have_uuid)
+		memcpy(rs->sb.uuid, rs->o->uuid, sizeof(rs->sb.uuid));
 	rs->sb.flags = in->flags & THIN_NEEDS_CHECK;
 	rs->sb.time = in->time;
 	rs->sb.trans_id = rs->o->have_trans_id ? rs->o->trans_id : in->transaction;
