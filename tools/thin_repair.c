@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "thin/metadata.h"
+#include "thin/pool_tag.h"
 #include "thin/repair.h"
 #include "thin/restore.h"
 #include "util/cli.h"
@@ -159,6 +160,9 @@ int main(int argc, char **argv)
 		thin_md_close(md);
 		return EXIT_FAIL;
 	}
+	/* the repaired pool keeps the input's pool tag (NAMES.md §7.4) */
+	if (thin_tag_existing(input, ro.uuid))
+		ro.have_uuid = 1;
 	r = thin_restore_path(output, &ro, thin_repair_produce, rp, NULL, msg, sizeof(msg));
 	if (!quiet)
 		for (size_t i = 0; i < thin_repair_nr_notes(rp); i++)
