@@ -16,7 +16,8 @@ KIT=${FIXKIT:-/work/shared/fixtures-kit}
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "SKIP: no /boot/vmlinuz-*"; exit 77; }
 WORK=$(mktemp -d /tmp/thinmeta-kernel.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+# kept on failure for inspection (KEEP=1 keeps it always)
+trap 'rc=$?; if [ $rc = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; else echo "work dir kept: $WORK" >&2; fi' EXIT
 
 # A private copy of the kit with our scenario added (the shared kit stays untouched).
 cp -a "$KIT" "$WORK/kit"
@@ -57,10 +58,12 @@ tag=$("$BIN/thin_names" "$WORK/seed.bin" tag)
 
 SEED_META="$WORK/seed.bin" FIXKIT_WORK="$WORK/kitwork" \
 	"$WORK/kit/run-scenario.sh" tag_survival "$WORK/out"
-gzip -dc "$WORK/out/metadata.bin.gz" > "$WORK/after.bin"
+OUT=$WORK/out/tag_survival   # run-scenario.sh writes OUT_DIR/<scenario>/
+gzip -dc "$OUT/metadata.bin.gz" > "$WORK/after.bin"
 
 after=$(dd if="$WORK/after.bin" bs=1 skip=16 count=16 status=none)
-trans=$(od -An -tu8 -j40 -N8 "$WORK/after.bin" | tr -d ' ')
+# superblock: csum 0, flags 4, blocknr 8, uuid 16, magic 32, version 40, time 44, trans_id 48
+trans=$(od -An -tu8 -j48 -N8 "$WORK/after.bin" | tr -d ' ')
 /usr/sbin/thin_check "$WORK/after.bin"
 "$BIN/thin_check" "$WORK/after.bin"
 "$BIN/thin_ls" -o DEV,TRANSACTION,CREATE_TIME "$WORK/after.bin" > "$WORK/ls.txt"
@@ -71,7 +74,13 @@ grep -qE '^ *9 ' "$WORK/ls.txt" && grep -qE '^ *10 ' "$WORK/ls.txt" && ! grep -q
 	{ echo "FAIL: devices after the workload:"; cat "$WORK/ls.txt"; fail=1; }
 {
 	echo "tag_survival: $( [ $fail = 0 ] && echo PASS || echo FAIL )"
-	echo "kernel: $(cat "$WORK/out/guest-kernel-version.txt" 2>/dev/null || echo '?')"
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "workload: seed = our thin_restore (thins 1, 7; transaction 7) + thin_names tag;"
+	echo "  guest: pool_create, write thin 1, create_thin 9, snapshot 10 of 1, delete 7,"
+	echo "  set_transaction_id 7 8, reserve_metadata_snap, release_metadata_snap, teardown"
+	echo "verified: tag bytes unchanged, transaction 8, devices 1 9 10 present and 7 gone,"
+	echo "  0.9.0 thin_check and our thin_check clean on the kernel-written result"
+	echo "kernel: $(cat "$OUT/guest-kernel-version.txt" 2>/dev/null || echo '?')"
 	echo "tag before: $tag"
 	echo "tag after:  $after"
 	echo "transaction after: $trans"
