@@ -35,4 +35,27 @@ assert_contains "$WORK/err" "busy"
 note "-m on the busy device reads the metadata snapshot (no O_EXCL)"
 expect_rc 0 "$BIN/thin_dump" -m "$L"
 assert_same "$FIXTURES/held_root/ref-thin_dump-metadata-snap.xml" "$WORK/out"
+kill "$hold_pid" 2>/dev/null; wait 2>/dev/null; hold_pid=
+
+note "writers on a block device (O_DIRECT, aligned buffers): restore, check --auto-repair, format, repair"
+truncate -s 64M "$WORK/w.img"
+W=$(losetup -f --show "$WORK/w.img")
+python3 "$SHARED/bench/gen_xml.py" --origins 2 --snapshots 3 --mappings 20000 --seed 4 -o "$WORK/g.xml"
+expect_rc 0 "$BIN/thin_restore" -i "$WORK/g.xml" -o "$W"
+expect_rc 0 "$BIN/thin_dump" "$W"
+assert_same "$WORK/g.xml" "$WORK/out"
+expect_rc 0 "$BIN/thin_check" "$W"
+losetup -d "$W"   # damage the backing file (the damage tool does plain buffered I/O)
+expect_rc 0 "$DEVBIN/thin_damage" --leak metadata 3 "$WORK/w.img"
+W=$(losetup -f --show "$WORK/w.img")
+expect_rc 1 "$BIN/thin_check" "$W"
+expect_rc 0 "$BIN/thin_check" --auto-repair "$W"
+expect_rc 0 "$BIN/thin_check" "$W"
+expect_rc 1 "$BIN/thin_format" --data-block-size 128 --nr-data-blocks 1000 "$W"
+expect_rc 0 "$BIN/thin_format" --force --data-block-size 128 --nr-data-blocks 1000 "$W"
+expect_rc 0 "$BIN/thin_check" "$W"
+expect_rc 0 "$BIN/thin_repair" -i "$m" -o "$W"
+expect_rc 0 "$BIN/thin_dump" "$W"
+assert_same "$WORK/file.xml" "$WORK/out"
+losetup -d "$W"
 echo "block device tests passed"
