@@ -11,7 +11,8 @@ fi
 m=$(fixture_copy held_root)
 L=$(losetup -f --show "$m")
 hold_pid=
-cleanup() { [ -n "$hold_pid" ] && kill "$hold_pid" 2>/dev/null; wait 2>/dev/null; losetup -d "$L"; }
+W=
+cleanup() { [ -n "$hold_pid" ] && kill "$hold_pid" 2>/dev/null; wait 2>/dev/null; losetup -d "$L"; [ -n "$W" ] && losetup -d "$W" 2>/dev/null; true; }
 trap cleanup EXIT
 
 expect_rc 0 "$BIN/thin_check" "$L"
@@ -57,5 +58,5 @@ expect_rc 0 "$BIN/thin_check" "$W"
 expect_rc 0 "$BIN/thin_repair" -i "$m" -o "$W"
 expect_rc 0 "$BIN/thin_dump" "$W"
 assert_same "$WORK/file.xml" "$WORK/out"
-losetup -d "$W"
+losetup -d "$W"; W=
 echo "block device tests passed"
