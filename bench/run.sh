@@ -105,6 +105,14 @@ for s in "${SCALES[@]}"; do
 			"$(awk -v k="$rm" 'BEGIN{print k/1024}')" "$os" "$(awk -v k="$om" 'BEGIN{print k/1024}')" "$ratio" "$rr"
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$t" "$rs" "$rm" "$os" "$om" "$ratio" "$rr" >> "$RES"
 	done
+	# thin_metadata_pack (no 0.9.0 counterpart): time and size against the used metadata
+	if [ -x "$OURS/thin_metadata_pack" ]; then
+		read -r ps pm < <(measure "$OURS/thin_metadata_pack" -q -i "$WORK/$s/meta.bin" -o "$WORK/$s/meta.pack")
+		usedb=$(python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.argv[1],"rb").read(4096), 200)[0] * 4096)' "$WORK/$s/meta.bin")
+		packb=$(stat -c %s "$WORK/$s/meta.pack")
+		echo "$s: thin_metadata_pack: ${ps} s, $((pm / 1024)) MiB; $usedb bytes of used metadata -> $packb bytes ($(awk -v a="$usedb" -v b="$packb" 'BEGIN { printf "%.1f", a / b }')x smaller)"
+		rm -f "$WORK/$s/meta.pack"
+	fi
 	# metadata blocks used: reference restore vs ours (sm root nr_allocated)
 	if [ -s "$WORK/$s/restore-ours.bin" ] && [ -x "$OURS/thin_check" ]; then
 		used() { python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.argv[1],"rb").read(4096), 200)[0])' "$1"; }
