@@ -8,7 +8,9 @@
 
 #include "thin/dump.h"
 #include "thin/human_readable.h"
+#include "thin/ls.h"
 #include "thin/metadata.h"
+#include "thin/names_xml.h"
 #include "thin/repair.h"
 #include "util/cli.h"
 #include "xml/xml_writer.h"
@@ -19,6 +21,8 @@ enum {
 	OPT_TRANSACTION_ID,
 	OPT_DATA_BLOCK_SIZE,
 	OPT_NR_DATA_BLOCKS,
+	OPT_NAMES,
+	OPT_NAMES_TABLE,
 };
 
 enum format { FMT_XML, FMT_HUMAN };
@@ -31,6 +35,11 @@ struct options {
 	int repair;
 	uint64_t *dev_ids;
 	size_t nr_dev_ids;
+	int names;                    /* --names: names as XML comments (NAMES.md §5.4) */
+	const char *names_table;      /* NULL: the default table of the pool's tag */
+	struct thin_names_table table;
+	struct thin_dev_list devs;    /* for the names' incarnation check */
+	uint8_t uuid[16];
 };
 
 static void usage(FILE *f)
@@ -47,6 +56,8 @@ static void usage(FILE *f)
 	      "  {--transaction-id} <natural>\n"
 	      "  {--data-block-size} <natural>\n"
 	      "  {--nr-data-blocks} <natural>\n"
+	      "  {--names}\n"
+	      "  {--names-table} <names table file>\n"
 	      "  {-q|--quiet}\n"
 	      "  {-V|--version}\n",
 	      f);
@@ -99,6 +110,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "transaction-id", required_argument, NULL, OPT_TRANSACTION_ID },
 		{ "data-block-size", required_argument, NULL, OPT_DATA_BLOCK_SIZE },
 		{ "nr-data-blocks", required_argument, NULL, OPT_NR_DATA_BLOCKS },
+		{ "names", no_argument, NULL, OPT_NAMES },
+		{ "names-table", required_argument, NULL, OPT_NAMES_TABLE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, repair = 0;
@@ -171,6 +184,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
 			o->dump.set_nr_data_blocks = 1;
 			break;
+		case OPT_NAMES_TABLE:
+			o->names_table = optarg;
+			/* fall through */
+		case OPT_NAMES:
+			o->names = 1;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -187,6 +206,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--repair cannot be used with --metadata-snap");
 	if (repair && (o->nr_dev_ids || o->dump.skip_mappings))
 		return usage_error("%s", "--repair cannot be used with --dev-id or --skip-mappings");
+	if (o->names && (repair || o->format != FMT_XML))
+		return usage_error("%s", "--names needs the xml format and cannot be used with --repair");
 	o->repair = repair;
 	o->input = argv[optind];
 	o->dump.dev_ids = o->dev_ids;
@@ -270,17 +291,58 @@ static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
 	return EXIT_OK;
 }
 
+/*
+ * --names: the names table bound to the pool (or its metadata snapshot),
+ * and the device list for the incarnation check.  0 or EXIT_FAIL.
+ */
+static int load_names(struct options *o)
+{
+	struct thin_view v;
+	enum thin_names_binding b;
+	char msg[512];
+	int r;
+
+	r = thin_view_open(o->input, o->dump.metadata_snap,
+			   o->dump.snap_block_given ? o->dump.snap_block : 0, &v, msg, sizeof(msg));
+	if (r < 0) {
+		if (!o->quiet)
+			fprintf(stderr, "%s\n", msg);
+		return EXIT_FAIL;
+	}
+	memcpy(o->uuid, v.md->sb.uuid, sizeof(o->uuid));
+	r = thin_names_open_bound(o->names_table, o->uuid, v.sb.data_block_size, &v.devs,
+				  &o->table, &b, msg, sizeof(msg));
+	if (r < 0) {
+		thin_view_close(&v);
+		if (!o->quiet)
+			fprintf(stderr, "thin_dump: %s\n", msg);
+		return EXIT_FAIL;
+	}
+	if (b == TMN_BOUND_FINGERPRINT && !o->quiet)
+		fprintf(stderr, "thin_dump: warning: the names table is bound by fingerprint only "
+				"(the pool tag differs; run 'thin_names rebind')\n");
+	o->devs = v.devs;   /* kept: the view is closed before the dump opens the input */
+	v.devs.devs = NULL;
+	v.devs.nr = 0;
+	thin_view_close(&v);
+	return 0;
+}
+
 static int dump(struct options *o, struct thin_md *md, FILE *out)
 {
 	char msg[THIN_DUMP_MSG_LEN];
+	struct thin_names_dump nd = { 0 };
+	struct ir_visitor nv;
 	struct writer w;
 	int r, wr;
 
-	if (writer_init(&w, o->format, out) < 0) {
+	if (writer_init(&w, o->format, out) < 0 ||
+	    (o->names && thin_names_dump_visitor(&nd, &o->table, &o->devs, o->uuid, &w.v, &nv) < 0)) {
 		fprintf(stderr, "thin_dump: out of memory\n");
 		return EXIT_FAIL;
 	}
-	r = thin_dump(md, &o->dump, &w.v, msg, sizeof(msg));
+	r = thin_dump(md, &o->dump, o->names ? &nv : &w.v, msg, sizeof(msg));
+	thin_names_dump_release(&nd);
 	wr = writer_finish(&w);   /* keep what was dumped, even on damage */
 	if (r < 0) {
 		if (!o->quiet)
@@ -303,8 +365,11 @@ int main(int argc, char **argv)
 	FILE *out = stdout;
 	int r;
 
+	thin_names_init(&o.table);
 	r = parse_args(argc, argv, &o);
 	if (r >= 0)
+		goto out;
+	if (o.names && (r = load_names(&o)) != 0)
 		goto out;
 	/* a metadata snapshot is read while the pool is live: no O_EXCL */
 	r = thin_md_open(o.input, o.dump.metadata_snap ? THIN_MD_SHARED : 0, &md, msg,
@@ -334,6 +399,8 @@ int main(int argc, char **argv)
 	}
 out:
 	thin_md_close(md);
+	thin_names_release(&o.table);
+	thin_dev_list_release(&o.devs);
 	free(o.dev_ids);
 	return r;
 }

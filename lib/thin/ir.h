@@ -54,6 +54,12 @@ struct ir_visitor {
 	int (*range_map)(void *ctx, uint64_t origin_begin, uint64_t data_begin, uint64_t len,
 			 uint32_t time);
 	/*
+	 * Optional: the text of an XML comment, in document order (only the
+	 * XML reader produces it; thinmeta's per-thin names travel this way,
+	 * NAMES.md §5.4).  Comments before the superblock are reported too.
+	 */
+	int (*comment)(void *ctx, const char *text);
+	/*
 	 * Optional: a consumer whose callback fails may write a one-line
 	 * reason here (no newline); a producer reports it with its position.
 	 */

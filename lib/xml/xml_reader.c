@@ -28,6 +28,7 @@ struct reader {
 	int depth;
 	unsigned long skipped;    /* lines handled by the fast path, never seen by expat */
 	unsigned long fast_line;  /* line of the fast-path element being handled, or 0 */
+	int in_comment;           /* the lines seen so far leave an unclosed "<!--" */
 };
 
 static unsigned long cur_line(const struct reader *rd)
@@ -343,6 +344,16 @@ static void XMLCALL on_text(void *ctx, const XML_Char *s, int len)
 		}
 }
 
+static void XMLCALL on_comment(void *ud, const XML_Char *text)
+{
+	struct reader *rd = ud;
+
+	if (rd->r || rd->stopped || !rd->v->comment)
+		return;
+	clear_cb_err(rd);
+	cb_result(rd, rd->v->comment(rd->v->ctx, text));
+}
+
 /*----------------------------------------------------------------*/
 
 static int reader_init(struct reader *rd, const char *name, const struct ir_visitor *v, char *err,
@@ -362,6 +373,7 @@ static int reader_init(struct reader *rd, const char *name, const struct ir_visi
 	XML_SetUserData(rd->p, rd);
 	XML_SetElementHandler(rd->p, on_start, on_end);
 	XML_SetCharacterDataHandler(rd->p, on_text);
+	XML_SetCommentHandler(rd->p, on_comment);
 	return 0;
 }
 
@@ -509,6 +521,25 @@ static int feed(struct reader *rd, const char *p, size_t n, int final)
 	return 0;
 }
 
+/*
+ * Follows "<!--" ... "-->" over a line that did not take the fast path, so
+ * that a mapping line inside a multi-line comment goes to expat (which
+ * skips it) instead of being taken as a mapping.  '<' cannot occur
+ * unescaped in attribute values or character data, so the scan is exact
+ * for the documents the reader accepts.
+ */
+static void track_comments(struct reader *rd, const char *p, const char *end)
+{
+	for (;;) {
+		const char *q = memmem(p, (size_t)(end - p), rd->in_comment ? "-->" : "<!--",
+				       rd->in_comment ? 3 : 4);
+		if (!q)
+			return;
+		p = q + (rd->in_comment ? 3 : 4);
+		rd->in_comment = !rd->in_comment;
+	}
+}
+
 /* Processes the complete lines of buf[0, len); returns bytes consumed or -1 to stop. */
 static ssize_t process_lines(struct feeder *f, const char *buf, size_t len)
 {
@@ -522,7 +553,9 @@ static ssize_t process_lines(struct feeder *f, const char *buf, size_t len)
 
 		if (!nl)
 			break;
-		if (fast_line(p, nl, &range, v)) {
+		if (rd->in_comment || !fast_line(p, nl, &range, v)) {
+			track_comments(rd, p, nl);
+		} else {
 			if (pending < p && feed(rd, pending, (size_t)(p - pending), 0))
 				return -1;
 			pending = p;
@@ -601,6 +634,7 @@ int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_
 		have -= (size_t)used;
 		if (have > READ_CHUNK) {
 			/* a very long line: hand it to expat without the fast path */
+			track_comments(&rd, buf, buf + have);
 			if (feed(&rd, buf, have, 0))
 				break;
 			for (size_t i = 0; i < have; i++)

@@ -15,6 +15,7 @@ struct xml_writer {
 	char *buf;
 	size_t len;
 	int err;           /* first write error, negative errno */
+	int depth;         /* 0 outside <superblock>, 1 inside, 2 inside <device>/<def> */
 };
 
 static const char digit_pairs[201] =
@@ -139,6 +140,7 @@ static int begin_superblock(void *ctx, const struct ir_superblock *sb)
 		put_u64(w, sb->metadata_snap);
 	}
 	PUT_LIT(w, "\">\n");
+	w->depth = 1;
 	return 0;
 }
 
@@ -149,6 +151,7 @@ static int end_superblock(void *ctx)
 
 	if (r < 0)
 		return r;
+	w->depth = 0;
 	PUT_LIT(w, "</superblock>\n");
 	return 0;
 }
@@ -171,6 +174,7 @@ static int begin_device(void *ctx, const struct ir_device *d)
 	PUT_LIT(w, "\" snap_time=\"");
 	put_u64(w, d->snap_time);
 	PUT_LIT(w, "\">\n");
+	w->depth = 2;
 	return 0;
 }
 
@@ -181,6 +185,7 @@ static int end_device(void *ctx)
 
 	if (r < 0)
 		return r;
+	w->depth = 1;
 	PUT_LIT(w, "  </device>\n");
 	return 0;
 }
@@ -200,6 +205,7 @@ static int begin_def(void *ctx, const char *name)
 	if (r < 0)
 		return r;
 	PUT_LIT(w, "\">\n");
+	w->depth = 2;
 	return 0;
 }
 
@@ -210,6 +216,7 @@ static int end_def(void *ctx)
 
 	if (r < 0)
 		return r;
+	w->depth = 1;
 	PUT_LIT(w, "  </def>\n");
 	return 0;
 }
@@ -268,6 +275,39 @@ static int range_map(void *ctx, uint64_t origin, uint64_t data, uint64_t len, ui
 	return 0;
 }
 
+/*
+ * <!--text--> on its own line, indented to the current level.  Text that
+ * would make the comment invalid ("--" inside, '-' at the end) or break
+ * the one-comment-per-line layout (a newline) is refused with -EINVAL.
+ */
+static int comment(void *ctx, const char *text)
+{
+	struct xml_writer *w = ctx;
+	size_t n = strlen(text);
+	int r;
+
+	if (strstr(text, "--") || (n && text[n - 1] == '-') || strchr(text, '\n'))
+		return -EINVAL;
+	r = reserve(w, MAX_ELEMENT);
+	if (r < 0)
+		return r;
+	put_mem(w, "    ", (size_t)(2 * w->depth));
+	PUT_LIT(w, "<!--");
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < MAX_ELEMENT ? n - off : MAX_ELEMENT;
+		r = reserve(w, k);
+		if (r < 0)
+			return r;
+		put_mem(w, text + off, k);
+		off += k;
+	}
+	r = reserve(w, MAX_ELEMENT);
+	if (r < 0)
+		return r;
+	PUT_LIT(w, "-->\n");
+	return 0;
+}
+
 /*----------------------------------------------------------------*/
 
 struct xml_writer *xml_writer_create(FILE *out)
@@ -306,6 +346,7 @@ void xml_writer_visitor(struct xml_writer *w, struct ir_visitor *v)
 	v->ref = ref;
 	v->single_map = single_map;
 	v->range_map = range_map;
+	v->comment = comment;
 }
 
 int xml_writer_flush(struct xml_writer *w)
