@@ -17,6 +17,8 @@ enum {
 	OPT_DATA_BLOCK_SIZE,
 	OPT_NR_DATA_BLOCKS,
 	OPT_FORCE_SCAN,
+	OPT_OVERRIDE_MAPPING_ROOT,
+	OPT_OVERRIDE_DETAILS_ROOT,
 };
 
 static void usage(FILE *f)
@@ -29,6 +31,8 @@ static void usage(FILE *f)
 	      "  {--transaction-id} <natural>\n"
 	      "  {--data-block-size} <natural>\n"
 	      "  {--nr-data-blocks} <natural>\n"
+	      "  {--override-mapping-root} <block>\n"
+	      "  {--override-details-root} <block>\n"
 	      "  {-q|--quiet}\n"
 	      "  {-V|--version}\n",
 	      f);
@@ -77,6 +81,8 @@ int main(int argc, char **argv)
 		{ "transaction-id", required_argument, NULL, OPT_TRANSACTION_ID },
 		{ "data-block-size", required_argument, NULL, OPT_DATA_BLOCK_SIZE },
 		{ "nr-data-blocks", required_argument, NULL, OPT_NR_DATA_BLOCKS },
+		{ "override-mapping-root", required_argument, NULL, OPT_OVERRIDE_MAPPING_ROOT },
+		{ "override-details-root", required_argument, NULL, OPT_OVERRIDE_DETAILS_ROOT },
 		{ "force-scan", no_argument, NULL, OPT_FORCE_SCAN },   /* testing, undocumented */
 		{ NULL, 0, NULL, 0 },
 	};
@@ -124,6 +130,16 @@ int main(int argc, char **argv)
 				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
 			o.set_nr_data_blocks = 1;
 			break;
+		case OPT_OVERRIDE_MAPPING_ROOT:
+			if (parse_natural(optarg, &o.mapping_root) < 0)
+				return usage_error("couldn't parse <override-mapping-root> '%s'", optarg);
+			o.set_mapping_root = 1;
+			break;
+		case OPT_OVERRIDE_DETAILS_ROOT:
+			if (parse_natural(optarg, &o.details_root) < 0)
+				return usage_error("couldn't parse <override-details-root> '%s'", optarg);
+			o.set_details_root = 1;
+			break;
 		case OPT_FORCE_SCAN:
 			o.force_scan = 1;
 			break;
@@ -145,6 +161,8 @@ int main(int argc, char **argv)
 			o.data_block_size);
 		return EXIT_FAIL;
 	}
+	if (o.set_details_root && !o.set_mapping_root)
+		return usage_error("%s", "--override-details-root needs --override-mapping-root");
 	if (same_file(input, output)) {
 		fprintf(stderr, "thin_repair: the output must not be the input ('%s')\n", output);
 		return EXIT_FAIL;

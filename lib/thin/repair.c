@@ -9,6 +9,7 @@
 #include "block-cache/io.h"
 #include "crc/crc32c.h"
 #include "spacemap/spacemap.h"
+#include "thin/repair_internal.h"
 
 /*----------------------------------------------------------------*/
 /* Notes */
@@ -111,6 +112,7 @@ struct snode {
 	uint32_t nr, max_time;
 	uint32_t ent;        /* first entry in the pool (internal and top-looking leaves) */
 	uint8_t flags, vsize, looks_top, m_ref, t_ref, d_ref;
+	uint8_t held;        /* a root named by a superblock copy (metadata snapshot) */
 	struct summ m, t, d;
 };
 
@@ -121,6 +123,14 @@ struct scan {
 	size_t pool_nr, pool_cap;
 	uint32_t *idx;       /* block -> node index + 1 (0: none) */
 	uint64_t nr_blocks;
+	/* space-map blocks and superblock copies (metadata snapshots) */
+	uint64_t *smi;       /* metadata space-map index blocks */
+	size_t nr_smi, cap_smi;
+	uint8_t *bitmap_ok;  /* bitset: checksum-valid bitmap blocks */
+	struct sb_copy {
+		uint64_t block, mroot, droot;
+	} *sbc;
+	size_t nr_sbc, cap_sbc;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -211,6 +221,33 @@ static int scan_add(struct scan *s, const uint8_t *data, uint64_t b)
 	return 0;
 }
 
+/* Space-map index and bitmap blocks, superblock copies. */
+static int scan_other(struct scan *s, const uint8_t *d, uint64_t b)
+{
+	uint32_t salt = crc_block_salt(d, MD_BLOCK_SIZE);
+
+	if (salt == BITMAP_CSUM_XOR) {
+		s->bitmap_ok[b / 8] |= (uint8_t)(1u << (b % 8));
+	} else if (salt == INDEX_CSUM_XOR) {
+		if (grow((void **)&s->smi, &s->cap_smi, s->nr_smi, sizeof(*s->smi)))
+			return -ENOMEM;
+		s->smi[s->nr_smi++] = b;
+	} else if (salt == SUPERBLOCK_CSUM_XOR) {
+		struct thin_sb sb;
+
+		thin_sb_unpack((const struct disk_superblock *)d, &sb);
+		if (sb.magic != THIN_MAGIC)
+			return 0;
+		if (grow((void **)&s->sbc, &s->cap_sbc, s->nr_sbc, sizeof(*s->sbc)))
+			return -ENOMEM;
+		s->sbc[s->nr_sbc].block = b;
+		s->sbc[s->nr_sbc].mroot = sb.data_mapping_root;
+		s->sbc[s->nr_sbc].droot = sb.device_details_root;
+		s->nr_sbc++;
+	}
+	return 0;
+}
+
 #define SCAN_CHUNK 256u   /* blocks per read (1 MiB) */
 
 static int scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
@@ -221,7 +258,8 @@ static int scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 	memset(s, 0, sizeof(*s));
 	s->nr_blocks = nr_blocks;
 	s->idx = calloc(nr_blocks ? nr_blocks : 1, sizeof(*s->idx));
-	if (!buf || !s->idx) {
+	s->bitmap_ok = calloc(nr_blocks / 8 + 1, 1);
+	if (!buf || !s->idx || !s->bitmap_ok) {
 		free(buf);
 		return -ENOMEM;
 	}
@@ -234,8 +272,12 @@ static int scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 				uint8_t *d = buf + (size_t)i * MD_BLOCK_SIZE;
 				if (ioe_read(e, b + i, 1, d) < 0)
 					continue;
-				if (get_le64(d + 8) == b + i && bt_node_check_raw(d, b + i, NULL) == 0)
+				if (get_le64(d + 8) != b + i || !(b + i))
+					continue;
+				if (bt_node_check_raw(d, b + i, NULL) == 0)
 					r = scan_add(s, d, b + i);
+				else
+					r = scan_other(s, d, b + i);
 			}
 			continue;
 		}
@@ -244,10 +286,14 @@ static int scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 			uint32_t flags = get_le32(d + 4);
 
 			/* cheap header tests before the checksum */
-			if (get_le64(d + 8) != b + i || (flags != BT_LEAF_NODE && flags != BT_INTERNAL_NODE))
+			if (get_le64(d + 8) != b + i || !(b + i))
 				continue;
-			if (bt_node_check_raw(d, b + i, NULL) == 0)
-				r = scan_add(s, d, b + i);
+			if (flags == BT_LEAF_NODE || flags == BT_INTERNAL_NODE) {
+				if (bt_node_check_raw(d, b + i, NULL) == 0)
+					r = scan_add(s, d, b + i);
+			} else {
+				r = scan_other(s, d, b + i);
+			}
 		}
 	}
 	free(buf);
@@ -259,6 +305,9 @@ static void scan_release(struct scan *s)
 	free(s->n);
 	free(s->pool);
 	free(s->idx);
+	free(s->smi);
+	free(s->bitmap_ok);
+	free(s->sbc);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -654,6 +703,8 @@ out:
 	return r < 0 ? r : nr_free;
 }
 
+static int need_field(char *msg, size_t msglen, const char *field);
+
 static int sb_usable(const struct thin_md *md)
 {
 	return md->sb_err == 0 && md->sb.magic == THIN_MAGIC;
@@ -694,6 +745,8 @@ static int cand_top_cmp(const void *a, const void *b)
 
 	if (x->t.any_free != y->t.any_free)
 		return x->t.any_free - y->t.any_free;
+	if (x->held != y->held)
+		return x->held - y->held;
 	if (x->t.time != y->t.time)
 		return x->t.time > y->t.time ? -1 : 1;
 	if (x->t.count != y->t.count)
@@ -707,6 +760,8 @@ static int cand_det_cmp(const void *a, const void *b)
 
 	if (x->d.any_free != y->d.any_free)
 		return x->d.any_free - y->d.any_free;
+	if (x->held != y->held)
+		return x->held - y->held;
 	if (x->d.max_data != y->d.max_data)
 		return x->d.max_data > y->d.max_data ? -1 : 1;
 	if (x->d.time != y->d.time)
@@ -741,6 +796,15 @@ static int find_roots(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot)
 		summarise(&c, &rp->scan.n[i], K_TOP, 0);
 		summarise(&c, &rp->scan.n[i], K_DETAILS, 0);
 	}
+	/* a metadata snapshot's trees are older than the live ones */
+	for (size_t i = 0; i < rp->scan.nr_sbc; i++) {
+		struct snode *n;
+
+		if ((n = scan_node(&rp->scan, rp->scan.sbc[i].mroot)))
+			n->held = 1;
+		if ((n = scan_node(&rp->scan, rp->scan.sbc[i].droot)))
+			n->held = 1;
+	}
 	tops = calloc(rp->scan.nr + 1, sizeof(*tops));
 	dets = calloc(rp->scan.nr + 1, sizeof(*dets));
 	if (!tops || !dets) {
@@ -768,6 +832,13 @@ static int find_roots(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot)
 	if (nt && !tops[0]->t.any_free)
 		while (nt && tops[nt - 1]->t.any_free)
 			nt--;
+	/*
+	 * Only the best mapping tree is paired: an older tree with surviving
+	 * details is no substitute for the newest one whose details are lost
+	 * (those are synthesised below).
+	 */
+	if (nt > 1)
+		nt = 1;
 	for (size_t i = 0; i < nt && r; i++)
 		for (int pass = 0; pass < 2 && r; pass++)
 			for (size_t j = 0; j < nd && r; j++) {
@@ -805,6 +876,276 @@ static int find_roots(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot)
 out:
 	free(tops);
 	free(dets);
+	return r;
+}
+
+/*----------------------------------------------------------------*/
+/*
+ * Pool states (superblock lost): every checksum-valid metadata space-map
+ * index block whose bitmaps are valid describes one committed state.  A
+ * state is usable when its map marks itself, its bitmaps and every node
+ * of exactly one top-level tree (with its device trees) and at most one
+ * details tree naming the same devices as in use; trees held by a
+ * metadata snapshot (a superblock copy in use) are set aside.
+ */
+
+/* Every node of the tree at n (kind k) is in use in counts[]. */
+static int tree_in_use(struct scan *s, struct snode *n, enum tkind k, const uint8_t *counts,
+		       int level)
+{
+	if (level > BT_MAX_DEPTH || !counts[n->block])
+		return 0;
+	if (n->flags == BT_LEAF_NODE && k != K_TOP)
+		return 1;
+	if (n->ent == UINT32_MAX)
+		return 0;
+	for (uint32_t i = 0; i < n->nr; i++) {
+		struct snode *ch = scan_node(s, s->pool[2 * ((size_t)n->ent + i) + 1]);
+		enum tkind ck = n->flags == BT_LEAF_NODE ? K_MAP : k;
+
+		if (!ch || !tree_in_use(s, ch, ck, counts, level + 1))
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether b is a device root named by the top-level tree at n. */
+static int top_names_root(struct scan *s, struct snode *n, uint64_t b, int level)
+{
+	if (level > BT_MAX_DEPTH || n->ent == UINT32_MAX)
+		return 0;
+	for (uint32_t i = 0; i < n->nr; i++) {
+		uint64_t v = s->pool[2 * ((size_t)n->ent + i) + 1];
+		struct snode *ch;
+
+		if (n->flags == BT_LEAF_NODE) {
+			if (v == b)
+				return 1;
+			continue;
+		}
+		ch = scan_node(s, v);
+		if (ch && top_names_root(s, ch, b, level + 1))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Decodes the map of index block ib into counts[0..nr_blocks).  Returns 0
+ * when the index and all its bitmaps are valid and mark themselves in use.
+ */
+static int state_map(struct thin_repair *rp, uint64_t ib, uint8_t *counts)
+{
+	struct scan *s = &rp->scan;
+	struct bc *bc = rp->md->bc;
+	struct bc_block *blk;
+	uint64_t bms[SM_MAX_METADATA_BITMAPS];
+	unsigned nr = 0;
+
+	if (bc_get(bc, ib, &sm_index_validator, &blk) < 0)
+		return -1;
+	for (unsigned i = 0; i < SM_MAX_METADATA_BITMAPS; i++) {
+		const struct disk_metadata_index *mi = bc_data(blk);
+		uint64_t b = le64_to_cpu(mi->index[i].blocknr);
+
+		if (!b)
+			break;
+		bms[nr++] = b;
+	}
+	bc_put(bc, blk);
+	if (!nr)
+		return -1;
+	memset(counts, 0, s->nr_blocks);
+	for (unsigned i = 0; i < nr; i++) {
+		uint64_t base = (uint64_t)i * SM_ENTRIES_PER_BITMAP;
+		unsigned n;
+
+		if (bms[i] >= s->nr_blocks || !(s->bitmap_ok[bms[i] / 8] & (1u << (bms[i] % 8))))
+			return -1;
+		if (base >= s->nr_blocks)
+			break;
+		n = s->nr_blocks - base < SM_ENTRIES_PER_BITMAP ? (unsigned)(s->nr_blocks - base)
+								 : SM_ENTRIES_PER_BITMAP;
+		if (bc_get(bc, bms[i], &sm_bitmap_validator, &blk) < 0)
+			return -1;
+		sm_bitmap_decode(bc_data(blk), n, counts + base);
+		bc_put(bc, blk);
+		bc_forget(bc, bms[i]);
+	}
+	if (!counts[ib])
+		return -1;
+	for (unsigned i = 0; i < nr; i++)
+		if (!counts[bms[i]])
+			return -1;
+	return 0;
+}
+
+/* The state of one index block.  Returns 0 (st filled) or -1 (unusable). */
+static int state_eval(struct thin_repair *rp, uint64_t ib, const uint8_t *counts,
+		      struct repair_state *st)
+{
+	struct scan *s = &rp->scan;
+	struct snode *top = NULL, *det = NULL;
+
+	struct snode *tops[8];
+	size_t nt = 0;
+
+	for (size_t i = 0; i < s->nr; i++) {
+		struct snode *n = &s->n[i];
+		int held = 0;
+
+		if (!counts[n->block])
+			continue;
+		for (size_t j = 0; j < s->nr_sbc && !held; j++)
+			held = counts[s->sbc[j].block] &&
+			       (s->sbc[j].mroot == n->block || s->sbc[j].droot == n->block);
+		if (held)
+			continue;
+		if (n->t.state == S_VALID && !n->t_ref && tree_in_use(s, n, K_TOP, counts, 0)) {
+			if (nt == sizeof(tops) / sizeof(tops[0]))
+				return -1;
+			tops[nt++] = n;
+		}
+		if (n->d.state == S_VALID && !n->d_ref && tree_in_use(s, n, K_DETAILS, counts, 0)) {
+			if (det)
+				return -1;
+			det = n;
+		}
+	}
+	/* device trees that look like top-level ones are named by the real one */
+	for (size_t i = 0; i < nt; i++) {
+		int named = 0;
+
+		for (size_t j = 0; j < nt && !named; j++)
+			named = j != i && top_names_root(s, tops[j], tops[i]->block, 0);
+		if (named)
+			continue;
+		if (top)
+			return -1;   /* two top-level trees: not one committed state */
+		top = tops[i];
+	}
+	if (!top)
+		return -1;
+	if (det && (det->d.devs != top->t.devs || det->d.hash != top->t.hash))
+		return -1;
+	memset(st, 0, sizeof(*st));
+	st->index_block = ib;
+	st->mroot = top->block;
+	st->time = top->t.time;
+	if (det) {
+		st->droot = det->block;
+		st->tid = det->d.max_data;
+		st->dtime = det->d.time;
+	}
+	return 0;
+}
+
+/*
+ * Superblock lost: picks the newest pool state.  Returns 0 (roots set,
+ * rp->msm set to the state's map), -ENOENT (no state: fall back to the
+ * tree candidates) or -EAGAIN with msg naming the candidates.
+ */
+static int find_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, char *msg,
+		      size_t msglen)
+{
+	struct scan *s = &rp->scan;
+	struct summ_ctx c = { .s = s, .msm = NULL };
+	struct repair_state *st = NULL;
+	uint8_t *counts = NULL;
+	size_t nst = 0, pick = 0, tied = 0;
+	int r = -ENOENT;
+
+	if (!s->nr_smi)
+		return -ENOENT;
+	for (size_t i = 0; i < s->nr; i++) {
+		summarise(&c, &s->n[i], K_TOP, 0);
+		summarise(&c, &s->n[i], K_DETAILS, 0);
+	}
+	counts = malloc(s->nr_blocks ? s->nr_blocks : 1);
+	st = calloc(s->nr_smi, sizeof(*st));
+	if (!counts || !st) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < s->nr_smi; i++)
+		if (state_map(rp, s->smi[i], counts) == 0 &&
+		    state_eval(rp, s->smi[i], counts, &st[nst]) == 0)
+			nst++;
+	r = repair_pick_state(st, nst, &pick, &tied);
+	note_add(&rp->notes, "found %zu metadata space maps, %zu describing a whole pool state",
+		 s->nr_smi, nst);
+	if (rp->o.set_mapping_root) {
+		/* the user chose the mapping root: its state's details and map, if any */
+		r = -ENOENT;
+		for (size_t i = 0; i < nst && r; i++)
+			if (st[i].mroot == rp->o.mapping_root &&
+			    (!rp->o.set_details_root || st[i].droot == rp->o.details_root)) {
+				pick = i;
+				r = 0;
+			}
+		if (r)
+			goto out;
+	}
+	if (r == -EAGAIN) {
+		size_t len;
+
+		/* newest first by position: only a hint (the allocator wraps and restarts) */
+		len = (size_t)snprintf(msg, msglen,
+				       "%zu pool states are equally recent and nothing on the disk "
+				       "says which is the live one; choose with "
+				       "--override-mapping-root and --override-details-root:",
+				       tied);
+		for (size_t k = 0, shown = 0; k < nst && shown < 6 && len < msglen; k++) {
+			size_t j = nst - 1 - k;
+			int dup = 0;
+
+			if (st[j].time != st[pick].time || st[j].tid != st[pick].tid ||
+			    st[j].dtime != st[pick].dtime)
+				continue;
+			for (size_t q = j + 1; q < nst && !dup; q++)
+				dup = st[q].mroot == st[j].mroot && st[q].droot == st[j].droot;
+			if (dup)
+				continue;
+			struct snode *t = scan_node(s, st[j].mroot);
+			len += (size_t)snprintf(msg + len, msglen - len,
+						"%s mapping root %llu details root %llu (%llu devices, "
+						"%llu mappings)",
+						shown ? ";" : "", (unsigned long long)st[j].mroot,
+						(unsigned long long)st[j].droot,
+						(unsigned long long)t->t.devs,
+						(unsigned long long)t->t.count);
+			shown++;
+		}
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	*mroot = st[pick].mroot;
+	*droot = st[pick].droot;
+	for (size_t i = 0; i < s->nr; i++)
+		if (s->n[i].t.state == S_VALID && s->n[i].t.time > rp->max_time_seen)
+			rp->max_time_seen = s->n[i].t.time;
+	if (scan_node(s, *mroot)->t.max_data > rp->max_data_seen)
+		rp->max_data_seen = scan_node(s, *mroot)->t.max_data;
+	/* the state's map: liveness for the walks, counts for salvage */
+	if (state_map(rp, st[pick].index_block, counts) == 0) {
+		rp->msm = sm_core_create(s->nr_blocks);
+		if (!rp->msm) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (uint64_t b = 0; b < s->nr_blocks; b++)
+			if (counts[b])
+				sm_core_set(rp->msm, b, counts[b]);
+	}
+	note_add(&rp->notes, "%s pool state: space-map index %llu, mapping root %llu, details "
+			     "root %llu",
+		 rp->o.set_mapping_root ? "chosen" : "newest",
+		 (unsigned long long)st[pick].index_block, (unsigned long long)*mroot,
+		 (unsigned long long)*droot);
+out:
+	free(counts);
+	free(st);
 	return r;
 }
 
@@ -1049,8 +1390,11 @@ static int rebuild_top(struct thin_repair *rp)
 {
 	struct summ_ctx c = { .s = &rp->scan, .msm = rp->msm };
 	struct table_walk det;
-	struct rdev *devs;
-	size_t found = 0;
+	struct rdev *devs = NULL;
+	struct repair_mdev *mdevs = NULL;
+	struct repair_mtree *trees = NULL;
+	long *assign = NULL;
+	size_t found = 0, nt = 0;
 	int r;
 
 	if (!rp->msm || !sb_usable(rp->md))
@@ -1063,47 +1407,71 @@ static int rebuild_top(struct thin_repair *rp)
 	for (size_t i = 0; i < rp->scan.nr; i++)
 		summarise(&c, &rp->scan.n[i], K_MAP, 0);
 	devs = calloc(det.nr, sizeof(*devs));
-	if (!devs) {
-		table_release(&det);
-		return -ENOMEM;
+	mdevs = calloc(det.nr, sizeof(*mdevs));
+	assign = calloc(det.nr, sizeof(*assign));
+	trees = calloc(rp->scan.nr + 1, sizeof(*trees));
+	if (!devs || !mdevs || !assign || !trees) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < rp->scan.nr; i++) {
+		struct snode *n = &rp->scan.n[i];
+		uint32_t refs;
+
+		if (n->m.state != S_VALID || n->m_ref || n->m.any_free || n->t.state == S_VALID)
+			continue;
+		refs = sm_core_get(rp->msm, n->block);
+		/* references from metadata snapshots' top-level trees are not devices */
+		for (size_t k = 0; k < rp->scan.nr_sbc; k++) {
+			struct snode *h = scan_node(&rp->scan, rp->scan.sbc[k].mroot);
+			if (h && refs && top_names_root(&rp->scan, h, n->block, 0))
+				refs--;
+		}
+		if (!refs)
+			continue;
+		trees[nt].root = n->block;
+		trees[nt].count = n->m.count;
+		trees[nt].refs = refs;
+		trees[nt].max_time = n->m.time;
+		nt++;
 	}
 	for (size_t j = 0; j < det.nr; j++) {
-		size_t hits = 0;
-		struct snode *pick = NULL;
-
-		for (size_t i = 0; i < rp->scan.nr; i++) {
-			struct snode *n = &rp->scan.n[i];
-			if (n->m.state != S_VALID || n->m_ref || n->m.any_free ||
-			    n->t.state == S_VALID || n->m.count != det.devs[j].d.mapped_blocks)
-				continue;
-			if (pick != n)
-				hits++;
-			pick = n;
-		}
-		if (hits != 1)
-			break;
-		for (size_t k = 0; k < j; k++)
-			if (devs[k].root == pick->block && sm_core_get(rp->msm, pick->block) < 2)
-				hits = 0;
-		if (!hits)
-			break;
-		devs[j] = det.devs[j];
-		devs[j].root = pick->block;
-		found++;
+		mdevs[j].id = det.devs[j].id;
+		mdevs[j].mapped_blocks = det.devs[j].d.mapped_blocks;
 	}
-	if (found != det.nr) {
-		free(devs);
-		table_release(&det);
-		return -ENOENT;
+	found = repair_match_trees(mdevs, det.nr, trees, nt, rp->md->sb.time, assign);
+	if (!found) {
+		r = -ENOENT;
+		goto out;
+	}
+	for (size_t j = 0; j < det.nr; j++) {
+		devs[j] = det.devs[j];
+		if (assign[j] >= 0) {
+			devs[j].root = trees[assign[j]].root;
+		} else {
+			/* no unique tree: the device is reported lost, never guessed */
+			devs[j].root = UINT64_MAX;
+			note_add(&rp->notes, "device %llu: no unique mapping tree with %llu mappings: "
+					     "lost",
+				 (unsigned long long)det.devs[j].id,
+				 (unsigned long long)det.devs[j].d.mapped_blocks);
+		}
 	}
 	devs_release(rp);
 	rp->devs = devs;
+	devs = NULL;
 	rp->nr_devs = rp->cap_devs = det.nr;
-	note_add(&rp->notes, "top-level mapping tree lost: rebuilt from %zu orphan device trees "
-			     "matched by mapped_blocks",
-		 det.nr);
+	note_add(&rp->notes, "top-level mapping tree lost: rebuilt from %zu of %zu orphan device "
+			     "trees matched by mapped_blocks",
+		 found, det.nr);
+	r = 0;
+out:
+	free(devs);
+	free(mdevs);
+	free(assign);
+	free(trees);
 	table_release(&det);
-	return 0;
+	return r;
 }
 
 int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
@@ -1122,6 +1490,11 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 	}
 	rp->md = md;
 	rp->o = *o;
+	/* nothing to look for before the fields only the user can give */
+	if (!sb_usable(md) && !o->set_data_block_size) {
+		r = need_field(msg, msglen, "data block size");
+		goto fail_msg;
+	}
 	bc_set_max_blocks(md->bc, 1024);
 	load_msm(rp);
 	if (sb_usable(md)) {
@@ -1138,6 +1511,31 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		note_add(&rp->notes, "superblock %s: searching for roots",
 			 md->sb_err ? "unreadable" : "has a bad magic number");
 	}
+	if (o->set_mapping_root) {
+		r = do_scan(rp);
+		if (r < 0)
+			goto fail;
+		r = rp->msm ? -ENOENT : find_state(rp, &mroot, &droot, msg, msglen);
+		if (r == -ENOENT) {
+			mroot = o->mapping_root;
+			droot = o->set_details_root ? o->details_root
+			      : sb_usable(md) ? md->sb.device_details_root : 0;
+		} else if (r < 0) {
+			goto fail;
+		}
+		note_add(&rp->notes, "using the given mapping root %llu and details root %llu",
+			 (unsigned long long)mroot, (unsigned long long)droot);
+		nr_free = load_roots(rp, mroot, droot, &damaged, 1);
+		if (nr_free >= 0)
+			nr_free = structure_walk(rp);
+		if (nr_free < 0) {
+			r = (int)nr_free;
+			goto fail;
+		}
+		rp->mapping_root = mroot;
+		rp->details_root = droot;
+		goto planned;
+	}
 	if (!sb_usable(md) || damaged || nr_free || o->force_scan) {
 		if (sb_usable(md))
 			note_add(&rp->notes, "superblock roots (mapping %llu, details %llu) are %s: "
@@ -1148,7 +1546,17 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		r = do_scan(rp);
 		if (r < 0)
 			goto fail;
-		r = find_roots(rp, &mroot, &droot);
+		r = -ENOENT;
+		if (!sb_usable(md)) {
+			/* the space maps found by the scan tell the live trees from stale ones */
+			r = find_state(rp, &mroot, &droot, msg, msglen);
+			if (r == -EAGAIN)
+				goto fail_msg;
+			if (r < 0 && r != -ENOENT)
+				goto fail;
+		}
+		if (r == -ENOENT)
+			r = find_roots(rp, &mroot, &droot);
 		if (r == -ENOENT && sb_usable(md)) {
 			/* nothing better on the disk: what is left of the superblock's trees */
 			mroot = md->sb.data_mapping_root;
@@ -1161,7 +1569,9 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		} else if (r < 0) {
 			goto fail;
 		}
-		if (sb_usable(md) && (r == -ENOENT || scan_node(&rp->scan, mroot)->t.any_free) &&
+		if (sb_usable(md) &&
+		    (r == -ENOENT || scan_node(&rp->scan, mroot)->t.any_free ||
+		     scan_node(&rp->scan, mroot)->held) &&
 		    rebuild_top(rp) == 0) {
 			rp->mapping_root = 0;
 			rp->details_root = md->sb.device_details_root;
@@ -1177,7 +1587,8 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		 * at reused data blocks.  What remains of the superblock's trees
 		 * is the data-safe choice.
 		 */
-		if (r == 0 && sb_usable(md) && scan_node(&rp->scan, mroot)->t.any_free) {
+		if (r == 0 && sb_usable(md) &&
+		    (scan_node(&rp->scan, mroot)->t.any_free || scan_node(&rp->scan, mroot)->held)) {
 			mroot = md->sb.data_mapping_root;
 			droot = md->sb.device_details_root;
 			note_add(&rp->notes, "only freed (older) mapping trees found: using what "

@@ -42,6 +42,10 @@ struct thin_repair_opts {
 	uint32_t data_block_size;
 	int set_nr_data_blocks;
 	uint64_t nr_data_blocks;
+	int set_mapping_root;   /* use these roots (superblock lost or ambiguous) */
+	uint64_t mapping_root;
+	int set_details_root;
+	uint64_t details_root;
 	int force_scan;   /* testing: scan even when the superblock is sound */
 };
 
@@ -53,7 +57,9 @@ struct thin_repair;
  * Analyses md.  Returns 0 or a negative errno with a one-line message in
  * msg: -ENOENT "no compatible roots found" when nothing is recoverable,
  * -EINVAL "The following field needs to be provided on the command line
- * due to corruption in the superblock: data block size".
+ * due to corruption in the superblock: data block size", -EAGAIN when
+ * the superblock is lost and several pool states are equally recent (the
+ * message lists them and names --override-mapping-root).
  */
 int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		     struct thin_repair **out, char *msg, size_t msglen);
