@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "thin/ls.h"
+#include "thin/names_xml.h"
 #include "util/cli.h"
 
-enum { OPT_NO_HEADERS = 256, OPT_JSON };
+enum { OPT_NO_HEADERS = 256, OPT_JSON, OPT_NAMES, OPT_NAMES_TABLE };
 
 static void usage(FILE *f)
 {
@@ -20,6 +21,8 @@ static void usage(FILE *f)
 		   "  {--no-headers}\n"
 		   "  {--json}\n"
 		   "  {-o|--format <fields>}\n"
+		   "  {--names}\n"
+		   "  {--names-table <names table file>}\n"
 		   "  {-V|--version}\n"
 		   "\n"
 		   "where <fields> is a comma separated list from:\n");
@@ -33,6 +36,79 @@ static int usage_error(const char *msg)
 		fprintf(stderr, "thin_ls: %s\n", msg);
 	usage(stderr);
 	return EXIT_USAGE;
+}
+
+/*----------------------------------------------------------------*/
+/* --names: the side table's names (NAMES.md §7.1) */
+
+struct names {
+	const char *table;      /* NULL: the default table of the pool's tag */
+	struct thin_names_table t;
+	char **text[2];         /* per device of the view: table / JSON cell, or NULL */
+	const struct thin_dev *devs;   /* the view's device array */
+	size_t nr;
+};
+
+static int names_open(void *ctx, const struct thin_view *v, char *msg, size_t msglen)
+{
+	struct names *n = ctx;
+	enum thin_names_binding b;
+	char *buf, buf_msg[400];
+	int r;
+
+	r = thin_names_open_bound(n->table, v->md->sb.uuid, v->sb.data_block_size, &v->devs, &n->t,
+				  &b, buf_msg, sizeof(buf_msg));
+	if (r < 0) {
+		snprintf(msg, msglen, "thin_ls: %s", buf_msg);
+		return r;
+	}
+	if (b == TMN_BOUND_FINGERPRINT)
+		fprintf(stderr, "thin_ls: warning: the names table is bound by fingerprint only "
+				"(the pool tag differs; run 'thin_names rebind')\n");
+	n->devs = v->devs.devs;
+	n->nr = v->devs.nr;
+	n->text[0] = calloc(n->nr + 1, sizeof(char *));
+	n->text[1] = calloc(n->nr + 1, sizeof(char *));
+	buf = malloc(THIN_NAMES_FORMAT_MAX);
+	if (!n->text[0] || !n->text[1] || !buf) {
+		free(buf);
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n->nr; i++) {
+		const struct thin_names_entry *e = thin_names_of_dev(&n->t, &v->devs.devs[i]);
+
+		for (int json = 0; e && json < 2; json++) {
+			thin_names_format(e, json ? TMN_STYLE_JSON : TMN_STYLE_TABLE, buf,
+					  THIN_NAMES_FORMAT_MAX);
+			n->text[json][i] = strdup(buf);
+			if (!n->text[json][i]) {
+				free(buf);
+				snprintf(msg, msglen, "out of memory");
+				return -ENOMEM;
+			}
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+static const char *name_of(void *ctx, const struct thin_dev *d, int json)
+{
+	struct names *n = ctx;
+	size_t i = (size_t)(d - n->devs);   /* d is one of the view's devices */
+
+	return i < n->nr ? n->text[json != 0][i] : NULL;
+}
+
+static void names_release(struct names *n)
+{
+	for (int j = 0; j < 2; j++) {
+		for (size_t i = 0; n->text[j] && i < n->nr; i++)
+			free(n->text[j][i]);
+		free(n->text[j]);
+	}
+	thin_names_release(&n->t);
 }
 
 static int parse_block(const char *s, uint64_t *out)
@@ -55,12 +131,15 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'o' },
 		{ "no-headers", no_argument, NULL, OPT_NO_HEADERS },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "names", no_argument, NULL, OPT_NAMES },
+		{ "names-table", required_argument, NULL, OPT_NAMES_TABLE },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum thin_ls_field fields[4 * TLF_NR];
 	struct thin_ls_opts o = { 0 };
+	struct names names = { 0 };
 	char msg[512];
-	int c;
+	int c, want_names = 0, has_name = 0, r;
 
 	fields[0] = TLF_DEV;
 	fields[1] = TLF_MAPPED;
@@ -95,6 +174,12 @@ int main(int argc, char **argv)
 		case OPT_JSON:
 			o.json = 1;
 			break;
+		case OPT_NAMES_TABLE:
+			names.table = optarg;
+			/* fall through */
+		case OPT_NAMES:
+			want_names = 1;
+			break;
 		default:
 			return usage_error(NULL);
 		}
@@ -104,7 +189,23 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		return usage_error("too many arguments");
 	o.path = argv[optind];
-	if (thin_ls(&o, stdout, msg, sizeof(msg)) < 0) {
+	/* --names adds a NAME column unless -o placed one; -o NAME implies --names */
+	for (size_t k = 0; k < o.nr_fields; k++)
+		has_name |= fields[k] == TLF_NAME;
+	if (want_names && !has_name) {
+		if (o.nr_fields == sizeof(fields) / sizeof(fields[0]))
+			return usage_error("too many fields");
+		fields[o.nr_fields++] = TLF_NAME;
+	}
+	if (want_names || has_name) {
+		thin_names_init(&names.t);
+		o.names_open = names_open;
+		o.name_of = name_of;
+		o.names_ctx = &names;
+	}
+	r = thin_ls(&o, stdout, msg, sizeof(msg));
+	names_release(&names);
+	if (r < 0) {
 		fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}

@@ -522,6 +522,7 @@ static const char *const field_names[TLF_NR] = {
 	[TLF_TRANSACTION] = "TRANSACTION",
 	[TLF_CREATE_TIME] = "CREATE_TIME",
 	[TLF_SNAP_TIME] = "SNAP_TIME",
+	[TLF_NAME] = "NAME",
 };
 
 const char *thin_ls_field_name(enum thin_ls_field f)
@@ -587,6 +588,7 @@ static int field_needs_walk(enum thin_ls_field f)
 	case TLF_TRANSACTION:
 	case TLF_CREATE_TIME:
 	case TLF_SNAP_TIME:
+	case TLF_NAME:
 		return 0;
 	default:
 		return 1;
@@ -665,7 +667,13 @@ static void print_json(const struct thin_ls_opts *o, const struct thin_view *v,
 			enum cell_kind ck = field_value(o->fields[k], &v->devs.devs[i],
 							&usage[i], v->sb.data_block_size, &x);
 			fprintf(out, "%s\"%s\": ", k ? ", " : "", field_names[o->fields[k]]);
-			if (ck == CELL_NONE)
+			if (o->fields[k] == TLF_NAME) {
+				const char *name = o->name_of(o->names_ctx, &v->devs.devs[i], 1);
+				if (name)
+					fprintf(out, "\"%s\"", name);
+				else
+					fprintf(out, "null");
+			} else if (ck == CELL_NONE)
 				fprintf(out, "null");
 			else
 				fprintf(out, "%" PRIu64, x);
@@ -676,6 +684,18 @@ static void print_json(const struct thin_ls_opts *o, const struct thin_view *v,
 }
 
 #define CELL_LEN 32
+
+/* The text of cell (i, k): a name (left-aligned, any length) or a number. */
+static const char *cell_text(const struct thin_ls_opts *o, const struct thin_view *v,
+			     char (*cells)[CELL_LEN], size_t i, size_t k)
+{
+	const char *name;
+
+	if (o->fields[k] != TLF_NAME)
+		return cells[i * o->nr_fields + k];
+	name = o->name_of(o->names_ctx, &v->devs.devs[i], 0);
+	return name ? name : "-";
+}
 
 static int print_table(const struct thin_ls_opts *o, const struct thin_view *v,
 			const struct thin_usage *usage, char (*cells)[CELL_LEN], FILE *out)
@@ -693,6 +713,12 @@ static int print_table(const struct thin_ls_opts *o, const struct thin_view *v,
 			uint64_t x = 0;
 			enum cell_kind ck = field_value(o->fields[k], &v->devs.devs[i], &usage[i],
 							v->sb.data_block_size, &x);
+			if (o->fields[k] == TLF_NAME) {
+				size_t n = strlen(cell_text(o, v, cells, i, k));
+				if (n > width[k])
+					width[k] = n;
+				continue;
+			}
 			if (ck == CELL_NONE)
 				snprintf(c, CELL_LEN, "-");
 			else if (ck == CELL_PRETTY)
@@ -704,12 +730,14 @@ static int print_table(const struct thin_ls_opts *o, const struct thin_view *v,
 		}
 	if (!o->no_headers) {
 		for (size_t k = 0; k < nf; k++)
-			fprintf(out, "%*s ", (int)width[k], field_names[o->fields[k]]);
+			fprintf(out, o->fields[k] == TLF_NAME ? "%-*s " : "%*s ", (int)width[k],
+				field_names[o->fields[k]]);
 		fprintf(out, "\n");
 	}
 	for (size_t i = 0; i < v->devs.nr; i++) {
 		for (size_t k = 0; k < nf; k++)
-			fprintf(out, "%*s ", (int)width[k], cells[i * nf + k]);
+			fprintf(out, o->fields[k] == TLF_NAME ? "%-*s " : "%*s ", (int)width[k],
+				cell_text(o, v, cells, i, k));
 		fprintf(out, "\n");
 	}
 	free(width);
@@ -723,11 +751,23 @@ int thin_ls(const struct thin_ls_opts *o, FILE *out, char *msg, size_t msglen)
 	char (*cells)[CELL_LEN] = NULL;
 	int walk = 0, r;
 
-	for (size_t k = 0; k < o->nr_fields; k++)
+	for (size_t k = 0; k < o->nr_fields; k++) {
 		walk |= field_needs_walk(o->fields[k]);
+		if (o->fields[k] == TLF_NAME && !o->name_of) {
+			snprintf(msg, msglen, "the NAME field needs a names table");
+			return -EINVAL;
+		}
+	}
 	r = thin_view_open(o->path, o->use_snap, o->snap_block, &v, msg, msglen);
 	if (r < 0)
 		return r;
+	if (o->names_open) {
+		r = o->names_open(o->names_ctx, &v, msg, msglen);
+		if (r < 0) {
+			thin_view_close(&v);
+			return r;
+		}
+	}
 	usage = calloc(v.devs.nr + 1, sizeof(*usage));
 	if (!o->json)
 		cells = calloc(v.devs.nr * o->nr_fields + 1, CELL_LEN);

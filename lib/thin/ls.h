@@ -106,6 +106,7 @@ enum thin_ls_field {
 	TLF_TRANSACTION,
 	TLF_CREATE_TIME,
 	TLF_SNAP_TIME,
+	TLF_NAME,            /* the per-thin name (thin_ls --names; needs opts.name_of) */
 	TLF_NR
 };
 
@@ -130,6 +131,17 @@ struct thin_ls_opts {
 	int json;
 	int use_snap;
 	uint64_t snap_block;   /* 0: the superblock's held_root */
+	/*
+	 * The NAME field: names_open (may be NULL) is called once the view is
+	 * open, before any output (negative errno + msg fails thin_ls);
+	 * name_of gives the cell text of device d, already escaped for a
+	 * table (json 0) or for the inside of a JSON string (json 1), valid
+	 * until thin_ls returns, or NULL when d has no name ("-" / null).
+	 * A NAME field without name_of fails with -EINVAL.
+	 */
+	int (*names_open)(void *ctx, const struct thin_view *v, char *msg, size_t msglen);
+	const char *(*name_of)(void *ctx, const struct thin_dev *d, int json);
+	void *names_ctx;
 };
 
 /* Writes the table (or JSON) to out.  Failure: negative errno + msg. */
