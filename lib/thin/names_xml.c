@@ -390,7 +390,8 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 	if (!*s || (s[0] == '0' && s[1]))
 		return -1;
 	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (max - (uint64_t)(*s - '0')) / 10)
+		if (*s < '0' || *s > '9' || (uint64_t)(*s - '0') > max ||
+		    v > (max - (uint64_t)(*s - '0')) / 10)
 			return -1;
 		v = v * 10 + (uint64_t)(*s - '0');
 	}
@@ -493,7 +494,8 @@ static int c_blob(struct thin_names_collect *c, const char *p)
 		e.blob = NULL;
 	r = thin_names_put(&c->t, &e);
 	free(hx);
-	return r;
+	return r < 0 ? c_fail(c, "thinmeta:blob of dev_id %" PRIu64 ": %s", dev_id, strerror(-r))
+		     : 0;
 }
 
 static int c_comment(void *ctx, const char *text)
