@@ -471,6 +471,7 @@ struct thin_repair {
 	struct sm_core *msm;    /* the input's metadata space map, or NULL */
 	struct sm_core *expected;
 	uint8_t *visited;       /* internal nodes walked (bitset) */
+	uint8_t *dmg_below;     /* internal nodes with damage beneath (bitset) */
 	struct scan scan;
 	int scanned, used_sb_roots, synthesised;
 	uint64_t salvaged, max_data_seen;
@@ -560,22 +561,34 @@ struct swalk {
 	uint64_t nr_free;
 };
 
-static void swalk_node(struct swalk *w, uint64_t b, uint64_t lo, uint64_t hi, int depth)
+/*
+ * Returns 1 when damage was found beneath b.  A shared internal node is
+ * walked (and its children counted) once; when damage lies beneath it,
+ * every later device referencing it walks it again, without counting, so
+ * that each records the lost range.
+ */
+static int swalk_node(struct swalk *w, uint64_t b, uint64_t lo, uint64_t hi, int depth,
+		      int counting)
 {
 	struct bc *bc = w->rp->md->bc;
 	struct bc_block *blk;
 	struct bt_node n;
 	uint64_t *kids;
 	uint32_t nr;
+	int dmg = 0;
 
-	if (w->rp->expected && b < sm_core_nr_blocks(w->rp->expected))
+	if (counting && w->rp->expected && b < sm_core_nr_blocks(w->rp->expected))
 		sm_core_inc(w->rp->expected, b);
-	if (w->rp->msm && b < sm_core_nr_blocks(w->rp->msm) && sm_core_get(w->rp->msm, b) == 0)
+	if (counting && w->rp->msm && b < sm_core_nr_blocks(w->rp->msm) &&
+	    sm_core_get(w->rp->msm, b) == 0)
 		w->nr_free++;
 	if (w->leaf_depth >= 0 && depth == w->leaf_depth)
-		return;
-	if (b < bc_nr_blocks(bc) && (w->rp->visited[b / 8] & (1u << (b % 8))))
-		return;
+		return 0;
+	if (b < bc_nr_blocks(bc) && (w->rp->visited[b / 8] & (1u << (b % 8)))) {
+		if (!(w->rp->dmg_below[b / 8] & (1u << (b % 8))) || !w->lost)
+			return 0;
+		counting = 0;   /* counted by the first walk: only the lost ranges */
+	}
 	if (depth > BT_MAX_DEPTH || b >= bc_nr_blocks(bc) ||
 	    bc_get(bc, b, &bt_node_validator, &blk) < 0)
 		goto lost;
@@ -592,7 +605,7 @@ static void swalk_node(struct swalk *w, uint64_t b, uint64_t lo, uint64_t hi, in
 			w->leaf_depth = depth;
 		else if (w->leaf_depth != depth)
 			goto lost;
-		return;
+		return 0;
 	}
 	if (w->leaf_depth >= 0 && depth >= w->leaf_depth) {
 		bc_put(bc, blk);
@@ -611,20 +624,23 @@ static void swalk_node(struct swalk *w, uint64_t b, uint64_t lo, uint64_t hi, in
 	}
 	bc_put(bc, blk);
 	for (uint32_t i = 0; i < nr; i++)
-		swalk_node(w, kids[2 * i + 1], kids[2 * i], i + 1 < nr ? kids[2 * i + 2] : hi,
-			   depth + 1);
+		dmg |= swalk_node(w, kids[2 * i + 1], kids[2 * i],
+				  i + 1 < nr ? kids[2 * i + 2] : hi, depth + 1, counting);
 	free(kids);
-	return;
+	if (dmg)
+		w->rp->dmg_below[b / 8] |= (uint8_t)(1u << (b % 8));
+	return dmg;
 lost:
 	if (w->lost)
 		ranges_add(w->lost, lo, hi);
+	return 1;
 }
 
 static uint64_t swalk_device(struct thin_repair *rp, uint64_t root, struct ranges *lost)
 {
 	struct swalk w = { .rp = rp, .lost = lost, .leaf_depth = -1 };
 
-	swalk_node(&w, root, 0, UINT64_MAX, 0);
+	swalk_node(&w, root, 0, UINT64_MAX, 0, 1);
 	return w.nr_free;
 }
 
@@ -1187,10 +1203,12 @@ static int64_t structure_walk(struct thin_repair *rp)
 	int64_t nr_free = 0;
 
 	free(rp->visited);
+	free(rp->dmg_below);
 	sm_core_destroy(rp->expected);
 	rp->expected = NULL;
 	rp->visited = calloc(nr_blocks / 8 + 1, 1);
-	if (!rp->visited)
+	rp->dmg_below = calloc(nr_blocks / 8 + 1, 1);
+	if (!rp->visited || !rp->dmg_below)
 		return -ENOMEM;
 	if (rp->msm) {
 		rp->expected = sm_core_create(nr_blocks);
@@ -1643,6 +1661,7 @@ void thin_repair_destroy(struct thin_repair *rp)
 	sm_core_destroy(rp->msm);
 	sm_core_destroy(rp->expected);
 	free(rp->visited);
+	free(rp->dmg_below);
 	scan_release(&rp->scan);
 	free(rp);
 }
