@@ -12,13 +12,15 @@ BUILD   ?= build
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+# "override": these stay even when CFLAGS/LDFLAGS are given on the command
+# line (make asan, make fuzz, distribution builds).
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	  -Wmissing-prototypes -MMD -MP
 SAN_FLAGS ?=
-CFLAGS += $(SAN_FLAGS)
-LDFLAGS += $(SAN_FLAGS)
-CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Ilib $(shell pkg-config --cflags expat zlib libxxhash)
-LDLIBS += $(shell pkg-config --libs expat zlib libxxhash) -laio
+override CFLAGS += $(SAN_FLAGS)
+override LDFLAGS += $(SAN_FLAGS)
+override CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Ilib $(shell pkg-config --cflags expat zlib libxxhash)
+override LDLIBS += $(shell pkg-config --libs expat zlib libxxhash) -laio
 TEST_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
@@ -48,7 +50,8 @@ PUBLIC_HEADERS := $(sort $(wildcard lib/*/*.h))
 
 .SECONDARY:
 
-.PHONY: all lib tools devtools man check unit-tests image-tests asan install deps clean \
+PHONY_FUZZ := fuzz
+.PHONY: all lib tools devtools man check fuzz unit-tests image-tests asan install deps clean \
 	check-layers check-headers check-man bench
 
 all: lib tools devtools man
@@ -135,6 +138,24 @@ asan:
 		SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		THINMETA_SLOW_TESTS=0 check
 
+# Fuzzing (not part of check): make fuzz CC=clang [FUZZ_SECONDS=60]
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" SAN_FLAGS="$(FUZZ_FLAGS)" lib
+	@mkdir -p build-fuzz/fuzz build-fuzz/corpus-xml build-fuzz/corpus-metadata
+	for f in metadata xml; do \
+		clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
+			-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/fuzz_$$f.c \
+			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
+	done
+	gzip -dc ../shared/fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
+	cp ../shared/fixtures/kernel/*/ref-thin_dump.xml build-fuzz/corpus-xml/ 2>/dev/null; \
+	for d in ../shared/fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
+	THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=200 build-fuzz/corpus-metadata
+	build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-xml
+
 bench: all
 	bench/run.sh
 
@@ -158,6 +179,6 @@ deps:
 		thin-provisioning-tools python3 time groff-base xxhash
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%.d)

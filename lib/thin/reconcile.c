@@ -677,7 +677,8 @@ static void find_dup_names(struct rctx *c)
 
 	for (size_t k = 0; k < recs->nr; k++)
 		c->by_name[k] = &recs->r[k];
-	qsort(c->by_name, recs->nr, sizeof(*c->by_name), cmp_rec_name);
+	if (recs->nr)
+		qsort(c->by_name, recs->nr, sizeof(*c->by_name), cmp_rec_name);
 	for (size_t k = 0; k < recs->nr;) {
 		size_t j = k + 1;
 		int ids = 1;
@@ -1279,7 +1280,8 @@ int thin_reconcile(const struct thin_reconcile_opts *o, FILE *out, char *msg, si
 		goto out;
 	for (size_t k = 0; k < o->records->nr; k++)
 		c.by_id[k] = &o->records->r[k];
-	qsort(c.by_id, o->records->nr, sizeof(*c.by_id), cmp_rec_id);
+	if (o->records->nr)
+		qsort(c.by_id, o->records->nr, sizeof(*c.by_id), cmp_rec_id);
 	classify(&c);
 	if (o->unique_names)
 		find_dup_names(&c);

@@ -377,7 +377,8 @@ static int build_dev_trees(struct restorer *rs)
 	struct bt_builder *dt = NULL, *tl = NULL;
 	int r;
 
-	qsort(rs->devs, rs->nr_devs, sizeof(*rs->devs), cmp_dev);
+	if (rs->nr_devs)
+		qsort(rs->devs, rs->nr_devs, sizeof(*rs->devs), cmp_dev);
 	r = bt_builder_create(rs->tm, &dto, &dt);
 	if (r >= 0)
 		r = bt_builder_create(rs->tm, &tlo, &tl);
