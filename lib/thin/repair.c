@@ -457,6 +457,13 @@ struct rdev {
 	struct ranges lost;     /* internal damage found by the structure walk */
 	uint64_t *salv;         /* salvaged leaf blocks, by first key */
 	size_t nr_salv, cap_salv;
+	/*
+	 * Top-level tree rebuilt, the tree is one of several candidates:
+	 * root is the first, alt the others, excl the sorted virtual blocks
+	 * where they differ (not emitted, reported lost).
+	 */
+	uint64_t *alt, *excl;
+	size_t nr_alt, nr_excl;
 };
 
 struct thin_repair {
@@ -655,6 +662,8 @@ static void devs_release(struct thin_repair *rp)
 	for (size_t i = 0; i < rp->nr_devs; i++) {
 		free(rp->devs[i].lost.r);
 		free(rp->devs[i].salv);
+		free(rp->devs[i].alt);
+		free(rp->devs[i].excl);
 	}
 	free(rp->devs);
 	rp->devs = NULL;
@@ -696,7 +705,8 @@ static int64_t load_roots(struct thin_repair *rp, uint64_t mroot, uint64_t droot
 	rp->nr_devs = rp->cap_devs = top.nr;
 	rp->cap_devs = top.cap;
 	top.devs = NULL;
-	qsort(det.devs, det.nr, sizeof(*det.devs), rdev_cmp);
+	if (det.nr)
+		qsort(det.devs, det.nr, sizeof(*det.devs), rdev_cmp);
 	for (size_t i = 0; i < rp->nr_devs; i++) {
 		struct rdev *d = &rp->devs[i];
 
@@ -835,8 +845,10 @@ static int find_roots(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot)
 		if (n->d.state == S_VALID && !n->d_ref)
 			dets[nd++] = n;
 	}
-	qsort(tops, nt, sizeof(*tops), cand_top_cmp);
-	qsort(dets, nd, sizeof(*dets), cand_det_cmp);
+	if (nt)
+		qsort(tops, nt, sizeof(*tops), cand_top_cmp);
+	if (nd)
+		qsort(dets, nd, sizeof(*dets), cand_det_cmp);
 	note_add(&rp->notes, "scanned %llu metadata blocks: %zu valid nodes, %zu mapping tree "
 			     "candidates, %zu device details candidates",
 		 (unsigned long long)rp->scan.nr_blocks, rp->scan.nr, nt, nd);
@@ -1057,6 +1069,34 @@ static int state_eval(struct thin_repair *rp, uint64_t ib, const uint8_t *counts
 }
 
 /*
+ * Every whole pool state the scanned space maps describe.  counts: a
+ * scratch map of nr_blocks bytes.
+ */
+static int collect_states(struct thin_repair *rp, uint8_t *counts, struct repair_state **out,
+			  size_t *nr)
+{
+	struct scan *s = &rp->scan;
+	struct summ_ctx c = { .s = s, .msm = NULL };
+	struct repair_state *st;
+
+	*out = NULL;
+	*nr = 0;
+	for (size_t i = 0; i < s->nr; i++) {
+		summarise(&c, &s->n[i], K_TOP, 0);
+		summarise(&c, &s->n[i], K_DETAILS, 0);
+	}
+	st = calloc(s->nr_smi + 1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nr_smi; i++)
+		if (state_map(rp, s->smi[i], counts) == 0 &&
+		    state_eval(rp, s->smi[i], counts, &st[*nr]) == 0)
+			(*nr)++;
+	*out = st;
+	return 0;
+}
+
+/*
  * Superblock lost: picks the newest pool state.  Returns 0 (roots set,
  * rp->msm set to the state's map), -ENOENT (no state: fall back to the
  * tree candidates) or -EAGAIN with msg naming the candidates.
@@ -1065,7 +1105,6 @@ static int find_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, 
 		      size_t msglen)
 {
 	struct scan *s = &rp->scan;
-	struct summ_ctx c = { .s = s, .msm = NULL };
 	struct repair_state *st = NULL;
 	uint8_t *counts = NULL;
 	size_t nst = 0, pick = 0, tied = 0;
@@ -1073,20 +1112,14 @@ static int find_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, 
 
 	if (!s->nr_smi)
 		return -ENOENT;
-	for (size_t i = 0; i < s->nr; i++) {
-		summarise(&c, &s->n[i], K_TOP, 0);
-		summarise(&c, &s->n[i], K_DETAILS, 0);
-	}
 	counts = malloc(s->nr_blocks ? s->nr_blocks : 1);
-	st = calloc(s->nr_smi, sizeof(*st));
-	if (!counts || !st) {
+	if (!counts) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < s->nr_smi; i++)
-		if (state_map(rp, s->smi[i], counts) == 0 &&
-		    state_eval(rp, s->smi[i], counts, &st[nst]) == 0)
-			nst++;
+	r = collect_states(rp, counts, &st, &nst);
+	if (r < 0)
+		goto out;
 	r = repair_pick_state(st, nst, &pick, &tied);
 	note_add(&rp->notes, "found %zu metadata space maps, %zu describing a whole pool state",
 		 s->nr_smi, nst);
@@ -1215,8 +1248,12 @@ static int64_t structure_walk(struct thin_repair *rp)
 		if (!rp->expected)
 			return -ENOMEM;
 	}
-	for (size_t i = 0; i < rp->nr_devs; i++)
+	for (size_t i = 0; i < rp->nr_devs; i++) {
 		nr_free += (int64_t)swalk_device(rp, rp->devs[i].root, &rp->devs[i].lost);
+		/* the other candidates are live roots too: their nodes are not orphans */
+		for (size_t k = 0; k < rp->devs[i].nr_alt; k++)
+			swalk_device(rp, rp->devs[i].alt[k], NULL);
+	}
 	return nr_free;
 }
 
@@ -1397,6 +1434,328 @@ static int plan_superblock(struct thin_repair *rp, char *msg, size_t msglen)
 	return 0;
 }
 
+/*----------------------------------------------------------------*/
+/* Whole mapping trees in memory (tree matching) */
+
+struct kv {
+	uint64_t key, val;
+};
+
+struct kvs {
+	struct kv *kv;
+	size_t n, cap;
+	int loaded, damaged;
+};
+
+static int kvs_leaf(void *ctx, const struct bt_node *n)
+{
+	struct kvs *k = ctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		if (grow((void **)&k->kv, &k->cap, k->n, sizeof(*k->kv)))
+			return -ENOMEM;
+		k->kv[k->n].key = bt_key(n, i);
+		k->kv[k->n].val = get_le64(bt_value(n, i));
+		k->n++;
+	}
+	return 0;
+}
+
+static void kvs_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		       uint64_t lo, uint64_t hi, const char *m)
+{
+	struct kvs *k = ctx;
+
+	(void)code, (void)block, (void)lo, (void)hi, (void)m;
+	if (level >= DMG_FATAL)
+		k->damaged = 1;
+}
+
+/* Loads the tree at root once; damaged trees are loaded but marked. */
+static int kvs_load(struct thin_repair *rp, uint64_t root, struct kvs *k)
+{
+	const struct bt_walk_ops ops = { .leaf = kvs_leaf, .damage = kvs_damage };
+
+	if (k->loaded)
+		return 0;
+	k->loaded = 1;
+	if (root >= bc_nr_blocks(rp->md->bc)) {
+		k->damaged = 1;
+		return 0;
+	}
+	return thin_walk_mappings(rp->md->bc, root, &ops, k);
+}
+
+static void kvs_release(struct kvs *k)
+{
+	free(k->kv);
+	memset(k, 0, sizeof(*k));
+}
+
+static const struct kv *kvs_find(const struct kvs *k, uint64_t key)
+{
+	size_t lo = 0, hi = k->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k->kv[mid].key == key)
+			return &k->kv[mid];
+		if (k->kv[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * Whether every mapping of l older than tau is in x, the same.  When x
+ * was the device's tree in a committed state whose pool clock was at
+ * least tau, this holds for the device's live tree: a mapping gets the
+ * pool's time when it is inserted, the clock never goes back, and after
+ * that commit the device's tree changes only by removals and by
+ * insertions stamped tau or later.
+ */
+static int kvs_older_in(const struct kvs *l, const struct kvs *x, uint32_t tau)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct kv *o;
+
+		if (thin_bt_time(l->kv[i].val) >= tau)
+			continue;
+		o = kvs_find(x, l->kv[i].key);
+		if (!o || o->val != l->kv[i].val)
+			return 0;
+	}
+	return 1;
+}
+
+static int state_newest_first(const void *a, const void *b)
+{
+	const struct repair_state *x = a, *y = b;
+
+	if (x->time != y->time)
+		return x->time > y->time ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid > y->tid ? -1 : 1;
+	if (x->dtime != y->dtime)
+		return x->dtime > y->dtime ? -1 : 1;
+	return 0;
+}
+
+static size_t row_count(const uint8_t *cand, size_t nt, size_t i)
+{
+	size_t c = 0;
+
+	for (size_t t = 0; t < nt; t++)
+		c += cand[i * nt + t];
+	return c;
+}
+
+/*
+ * Older committed pool states (scanned space maps, FORMAT.md §9) tell
+ * apart the candidate trees of devices with equal mapped_blocks: a device
+ * created before such a state's clock (tau: its newest mapping, creation
+ * or snapshot time) had a tree X there, and its live tree holds no
+ * mapping older than tau that X lacks (kvs_older_in).  A state that names
+ * no such device, disagrees on its creation time, or leaves some device
+ * without a candidate is not this pool's past: its evidence is dropped.
+ */
+static int prune_by_history(struct thin_repair *rp, const struct table_walk *det,
+			    const struct repair_mtree *trees, size_t nt, uint8_t *cand,
+			    struct kvs *cache)
+{
+	size_t nd = det->nr, nst = 0;
+	struct repair_state *st = NULL;
+	uint8_t *counts = malloc(rp->scan.nr_blocks ? rp->scan.nr_blocks : 1);
+	uint8_t *save = malloc(nd * nt + 1);
+	int r = -ENOMEM;
+
+	if (!counts || !save)
+		goto out;
+	r = collect_states(rp, counts, &st, &nst);
+	if (r < 0)
+		goto out;
+	if (nst)
+		qsort(st, nst, sizeof(*st), state_newest_first);
+	for (size_t si = 0; si < nst; si++) {
+		struct table_walk top, sdet;
+		uint32_t tau = st[si].time > st[si].dtime ? st[si].time : st[si].dtime;
+		size_t open = 0, struck = 0;
+		int bad = 0;
+
+		for (size_t i = 0; i < nd; i++)
+			open += row_count(cand, nt, i) > 1;
+		if (!open)
+			break;
+		if (!st[si].droot)
+			continue;
+		if (read_table(rp, st[si].mroot, 0, &top) < 0) {
+			table_release(&top);
+			continue;
+		}
+		if (read_table(rp, st[si].droot, 1, &sdet) < 0 || top.damaged || sdet.damaged) {
+			table_release(&top);
+			table_release(&sdet);
+			continue;
+		}
+		memcpy(save, cand, nd * nt);
+		for (size_t i = 0; i < nd && !bad; i++) {
+			const struct rdev *d = &det->devs[i];
+			const struct rdev *x = NULL, *xd = NULL;
+			struct kvs tmp = { 0 }, *xk = &tmp;
+
+			if (d->d.creation_time >= tau)
+				continue;
+			for (size_t k = 0; k < top.nr && !x; k++)
+				if (top.devs[k].id == d->id)
+					x = &top.devs[k];
+			for (size_t k = 0; k < sdet.nr && !xd; k++)
+				if (sdet.devs[k].id == d->id)
+					xd = &sdet.devs[k];
+			/* created before that commit: it must be there, born at the same time */
+			if (!x || !xd || xd->d.creation_time != d->d.creation_time) {
+				bad = 1;
+				break;
+			}
+			if (row_count(cand, nt, i) < 2)
+				continue;
+			for (size_t t = 0; t < nt; t++)
+				if (trees[t].root == x->root)
+					xk = &cache[t];
+			r = kvs_load(rp, x->root, xk);
+			if (r < 0) {
+				kvs_release(&tmp);
+				goto out_tables;
+			}
+			for (size_t t = 0; t < nt && !xk->damaged; t++) {
+				if (!cand[i * nt + t] || trees[t].root == x->root)
+					continue;
+				r = kvs_load(rp, trees[t].root, &cache[t]);
+				if (r < 0) {
+					kvs_release(&tmp);
+					goto out_tables;
+				}
+				if (!kvs_older_in(&cache[t], xk, tau)) {
+					cand[i * nt + t] = 0;
+					struck++;
+				}
+			}
+			kvs_release(&tmp);
+			if (!row_count(cand, nt, i))
+				bad = 1;
+		}
+		if (bad) {
+			memcpy(cand, save, nd * nt);
+			note_add(&rp->notes, "older pool state (mapping root %llu) does not fit the "
+					     "live devices: not used",
+				 (unsigned long long)st[si].mroot);
+		} else if (struck) {
+			note_add(&rp->notes, "older pool state (mapping root %llu, time %u) rules out "
+					     "%zu candidate trees",
+				 (unsigned long long)st[si].mroot, tau, struck);
+		}
+		r = 0;
+out_tables:
+		table_release(&top);
+		table_release(&sdet);
+		if (r < 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(st);
+	free(counts);
+	free(save);
+	return r;
+}
+
+/* excl: the sorted keys where the trees differ. */
+static int diff_keys(const struct kvs *a, const struct kvs *b, uint64_t **excl, size_t *nr,
+		     size_t *cap)
+{
+	size_t i = 0, j = 0;
+
+	while (i < a->n || j < b->n) {
+		uint64_t key;
+
+		if (j == b->n || (i < a->n && a->kv[i].key < b->kv[j].key)) {
+			key = a->kv[i++].key;
+		} else if (i == a->n || b->kv[j].key < a->kv[i].key) {
+			key = b->kv[j++].key;
+		} else {
+			key = a->kv[i].key;
+			if (a->kv[i++].val == b->kv[j++].val)
+				continue;
+		}
+		if (grow((void **)excl, cap, *nr, sizeof(**excl)))
+			return -ENOMEM;
+		(*excl)[(*nr)++] = key;
+	}
+	return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A device whose tree is one of several (all whole, references adding
+ * up): it keeps the mappings they all share; the rest are reported lost.
+ */
+static int share_candidates(struct thin_repair *rp, struct rdev *d, const uint8_t *row,
+			    const struct repair_mtree *trees, size_t nt, struct kvs *cache)
+{
+	long first = -1;
+	size_t cap = 0, k = 0, kept = 0;
+	char roots[96];
+	int r, len;
+
+	for (size_t t = 0; t < nt; t++) {
+		if (!row[t])
+			continue;
+		r = kvs_load(rp, trees[t].root, &cache[t]);
+		if (r < 0)
+			return r;
+		if (cache[t].damaged)
+			return -EINVAL;
+		if (first < 0) {
+			first = (long)t;
+			d->root = trees[t].root;
+			continue;
+		}
+		d->alt = realloc(d->alt, (d->nr_alt + 1) * sizeof(*d->alt));
+		if (!d->alt)
+			return -ENOMEM;
+		d->alt[d->nr_alt++] = trees[t].root;
+		r = diff_keys(&cache[first], &cache[t], &d->excl, &d->nr_excl, &cap);
+		if (r < 0)
+			return r;
+	}
+	if (d->nr_excl)
+		qsort(d->excl, d->nr_excl, sizeof(*d->excl), u64_cmp);
+	for (size_t i = 0; i < d->nr_excl; i++)
+		if (!k || d->excl[k - 1] != d->excl[i])
+			d->excl[k++] = d->excl[i];
+	d->nr_excl = k;
+	for (size_t i = 0; i < cache[first].n; i++)
+		kept += !bsearch(&cache[first].kv[i].key, d->excl, d->nr_excl, sizeof(*d->excl),
+				 u64_cmp);
+	if (!kept)
+		return -ENODATA;   /* nothing in common: lost */
+	len = snprintf(roots, sizeof(roots), "%llu", (unsigned long long)d->root);
+	for (size_t i = 0; i < d->nr_alt && len > 0 && (size_t)len < sizeof(roots); i++)
+		len += snprintf(roots + len, sizeof(roots) - (size_t)len, "%s%llu",
+				i + 1 == d->nr_alt ? " and " : ", ", (unsigned long long)d->alt[i]);
+	note_add(&rp->notes, "device %llu: %zu mapping trees fit (roots %s): the %zu mappings they "
+			     "share are kept",
+		 (unsigned long long)d->id, d->nr_alt + 1, roots, kept);
+	return 0;
+}
+
 /*
  * The live top-level tree is lost but the superblock's details tree is
  * whole: give each device the unreferenced, in-use mapping tree holding
@@ -1412,7 +1771,9 @@ static int rebuild_top(struct thin_repair *rp)
 	struct repair_mdev *mdevs = NULL;
 	struct repair_mtree *trees = NULL;
 	long *assign = NULL;
-	size_t found = 0, nt = 0;
+	uint8_t *cand = NULL;
+	struct kvs *cache = NULL;
+	size_t found = 0, shared = 0, nt = 0;
 	int r;
 
 	if (!rp->msm || !sb_usable(rp->md))
@@ -1457,13 +1818,33 @@ static int rebuild_top(struct thin_repair *rp)
 		mdevs[j].id = det.devs[j].id;
 		mdevs[j].mapped_blocks = det.devs[j].d.mapped_blocks;
 	}
-	found = repair_match_trees(mdevs, det.nr, trees, nt, rp->md->sb.time, assign);
-	if (!found) {
-		r = -ENOENT;
+	cand = calloc(det.nr * nt + 1, 1);
+	cache = calloc(nt + 1, sizeof(*cache));
+	if (!cand || !cache) {
+		r = -ENOMEM;
 		goto out;
 	}
+	repair_match_candidates(mdevs, det.nr, trees, nt, rp->md->sb.time, cand);
+	r = prune_by_history(rp, &det, trees, nt, cand, cache);
+	if (r < 0)
+		goto out;
+	found = repair_match_resolve(mdevs, det.nr, trees, nt, cand, assign);
 	for (size_t j = 0; j < det.nr; j++) {
 		devs[j] = det.devs[j];
+		if (assign[j] == REPAIR_AMBIGUOUS) {
+			r = share_candidates(rp, &devs[j], cand + j * nt, trees, nt, cache);
+			if (r == -ENOMEM)
+				goto out;
+			if (r == 0) {
+				shared++;
+				continue;
+			}
+			free(devs[j].alt);
+			free(devs[j].excl);
+			devs[j].alt = devs[j].excl = NULL;
+			devs[j].nr_alt = devs[j].nr_excl = 0;
+			assign[j] = REPAIR_LOST;
+		}
 		if (assign[j] >= 0) {
 			devs[j].root = trees[assign[j]].root;
 		} else {
@@ -1475,6 +1856,10 @@ static int rebuild_top(struct thin_repair *rp)
 				 (unsigned long long)det.devs[j].d.mapped_blocks);
 		}
 	}
+	if (!found && !shared) {
+		r = -ENOENT;
+		goto out;
+	}
 	devs_release(rp);
 	rp->devs = devs;
 	devs = NULL;
@@ -1482,8 +1867,21 @@ static int rebuild_top(struct thin_repair *rp)
 	note_add(&rp->notes, "top-level mapping tree lost: rebuilt from %zu of %zu orphan device "
 			     "trees matched by mapped_blocks",
 		 found, det.nr);
+	if (shared)
+		note_add(&rp->notes, "%zu devices keep the mappings their candidate trees share",
+			 shared);
 	r = 0;
 out:
+	if (devs)
+		for (size_t j = 0; j < det.nr; j++) {
+			free(devs[j].alt);
+			free(devs[j].excl);
+		}
+	if (cache)
+		for (size_t t = 0; t < nt; t++)
+			kvs_release(&cache[t]);
+	free(cache);
+	free(cand);
 	free(devs);
 	free(mdevs);
 	free(assign);
@@ -1717,6 +2115,9 @@ static int emit_entries(struct emit *e, const struct bt_node *n)
 
 		if (e->have_last && key <= e->last_key)
 			continue;
+		if (e->dev->nr_excl && bsearch(&key, e->dev->excl, e->dev->nr_excl,
+					       sizeof(key), u64_cmp))
+			continue;
 		if (data >= nr_data) {
 			e->dropped++;
 			continue;
@@ -1856,6 +2257,18 @@ static void note_lost(struct emit *e)
 					 (unsigned long long)hi);
 			rp->nr_lost++;
 		}
+	}
+	for (size_t i = 0; i < d->nr_excl;) {
+		size_t j = i + 1;
+
+		while (j < d->nr_excl && d->excl[j] == d->excl[j - 1] + 1)
+			j++;
+		note_add(&rp->notes, "device %llu: mappings lost in virtual blocks [%llu, %llu) "
+				     "(its candidate trees differ there)",
+			 (unsigned long long)d->id, (unsigned long long)d->excl[i],
+			 (unsigned long long)d->excl[j - 1] + 1);
+		rp->nr_lost++;
+		i = j;
 	}
 	if (e->dropped) {
 		note_add(&rp->notes, "device %llu: %llu mappings beyond nr_data_blocks (%llu) dropped",

@@ -58,4 +58,28 @@ size_t repair_match_trees(const struct repair_mdev *devs, size_t nd,
 			  const struct repair_mtree *trees, size_t nt, uint32_t sb_time,
 			  long *assign);
 
+/*
+ * The same in steps, so that the caller can strike candidates with more
+ * evidence (older pool states) between them.  cand is an nd x nt matrix
+ * (row per device): 1 = the tree may be the device's.
+ */
+#define REPAIR_LOST (-1L)
+#define REPAIR_AMBIGUOUS (-2L)   /* the device's tree is one of its remaining candidates */
+
+void repair_match_candidates(const struct repair_mdev *devs, size_t nd,
+			     const struct repair_mtree *trees, size_t nt, uint32_t sb_time,
+			     uint8_t *cand);
+/*
+ * Per connected group of devices and candidate trees, the trees'
+ * references must add up to the number of devices (each device's live
+ * root is one reference; a missing one means a damaged tree or a wrong
+ * count): otherwise every device of the group is REPAIR_LOST.  A device
+ * left with one candidate takes it, a tree whose references are all taken
+ * is struck from the others (cand is updated), the rest are
+ * REPAIR_AMBIGUOUS.  Returns the number of devices given a tree.
+ */
+size_t repair_match_resolve(const struct repair_mdev *devs, size_t nd,
+			    const struct repair_mtree *trees, size_t nt, uint8_t *cand,
+			    long *assign);
+
 #endif
