@@ -1096,6 +1096,65 @@ static int collect_states(struct thin_repair *rp, uint8_t *counts, struct repair
 	return 0;
 }
 
+static int state_newest_first(const void *a, const void *b)
+{
+	const struct repair_state *x = a, *y = b;
+
+	if (x->time != y->time)
+		return x->time > y->time ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid > y->tid ? -1 : 1;
+	if (x->dtime != y->dtime)
+		return x->dtime > y->dtime ? -1 : 1;
+	return 0;
+}
+
+/*
+ * A space map that is whole and consistent with itself but whose in-use
+ * blocks include some that hold nothing readable (no valid node, bitmap,
+ * index or superblock copy): the kernel writes only such blocks, so this
+ * map's state lost blocks to damage, and nothing says it is older than the
+ * whole states (it may be the live one).  Returns the index block of the
+ * first such map (not one of the nst whole states), or 0.
+ */
+static uint64_t broken_state(struct thin_repair *rp, const struct repair_state *st, size_t nst,
+			     uint8_t *counts, uint64_t *nr_holes, uint64_t *first_hole)
+{
+	struct scan *s = &rp->scan;
+	uint8_t *known = calloc(s->nr_blocks / 8 + 1, 1);
+	uint64_t found = 0;
+
+	if (!known)
+		return 0;
+	for (size_t i = 0; i < s->nr_smi; i++)
+		known[s->smi[i] / 8] |= (uint8_t)(1u << (s->smi[i] % 8));
+	for (size_t i = 0; i < s->nr_sbc; i++)
+		known[s->sbc[i].block / 8] |= (uint8_t)(1u << (s->sbc[i].block % 8));
+	for (size_t i = 0; i < s->nr_smi && !found; i++) {
+		uint64_t holes = 0, first = 0;
+		int whole = 0;
+
+		for (size_t j = 0; j < nst && !whole; j++)
+			whole = st[j].index_block == s->smi[i];
+		if (whole || state_map(rp, s->smi[i], counts))
+			continue;
+		for (uint64_t b = 1; b < s->nr_blocks; b++) {
+			if (!counts[b] || s->idx[b] || (s->bitmap_ok[b / 8] & (1u << (b % 8))) ||
+			    (known[b / 8] & (1u << (b % 8))))
+				continue;
+			if (!holes++)
+				first = b;
+		}
+		if (holes) {
+			found = s->smi[i];
+			*nr_holes = holes;
+			*first_hole = first;
+		}
+	}
+	free(known);
+	return found;
+}
+
 /*
  * Superblock lost: picks the newest pool state.  Returns 0 (roots set,
  * rp->msm set to the state's map), -ENOENT (no state: fall back to the
@@ -1134,6 +1193,44 @@ static int find_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, 
 			}
 		if (r)
 			goto out;
+	}
+	if (!rp->o.set_mapping_root) {
+		uint64_t holes = 0, first = 0;
+		uint64_t ib = broken_state(rp, st, nst, counts, &holes, &first);
+
+		if (ib) {
+			size_t len;
+
+			/* newest first */
+			qsort(st, nst, sizeof(*st), state_newest_first);
+			len = (size_t)snprintf(msg, msglen,
+					       "the space map at block %llu marks %llu unreadable "
+					       "blocks in use (first %llu): its pool state is damaged and "
+					       "may be newer than every whole one; choose with "
+					       "--override-mapping-root and --override-details-root%s",
+					       (unsigned long long)ib, (unsigned long long)holes,
+					       (unsigned long long)first, nst ? ":" : "");
+			for (size_t k = 0, shown = 0; k < nst && shown < 6 && len < msglen; k++) {
+				struct snode *t = scan_node(s, st[k].mroot);
+				int dup = 0;
+
+				for (size_t q = 0; q < k && !dup; q++)
+					dup = st[q].mroot == st[k].mroot && st[q].droot == st[k].droot;
+				if (dup)
+					continue;
+				len += (size_t)snprintf(msg + len, msglen - len,
+							"%s mapping root %llu details root %llu "
+							"(time %u, %llu devices, %llu mappings)",
+							shown ? ";" : "",
+							(unsigned long long)st[k].mroot,
+							(unsigned long long)st[k].droot, st[k].time,
+							(unsigned long long)t->t.devs,
+							(unsigned long long)t->t.count);
+				shown++;
+			}
+			r = -EAGAIN;
+			goto out;
+		}
 	}
 	if (r == -EAGAIN) {
 		size_t len;
@@ -1354,14 +1451,67 @@ static int need_field(char *msg, size_t msglen, const char *field)
 	return -EINVAL;
 }
 
+/* Highest data block and newest time of the mappings that will be emitted. */
+struct maxw {
+	uint64_t max_data;
+	uint32_t max_time;
+};
+
+static int maxw_leaf(void *ctx, const struct bt_node *n)
+{
+	struct maxw *w = ctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t v = get_le64(bt_value(n, i));
+
+		if (thin_bt_block(v) > w->max_data)
+			w->max_data = thin_bt_block(v);
+		if (thin_bt_time(v) > w->max_time)
+			w->max_time = thin_bt_time(v);
+	}
+	return 0;
+}
+
+static int max_walk(struct thin_repair *rp)
+{
+	const struct bt_walk_ops ops = { .leaf = maxw_leaf };
+	struct maxw w = { rp->max_data_seen, rp->max_time_seen };
+	int r = 0;
+
+	for (size_t i = 0; i < rp->nr_devs && !r; i++) {
+		const struct rdev *d = &rp->devs[i];
+
+		if (d->root < bc_nr_blocks(rp->md->bc))
+			r = thin_walk_mappings(rp->md->bc, d->root, &ops, &w);
+		for (size_t k = 0; k < d->nr_salv; k++) {
+			const struct snode *sn = scan_node(&rp->scan, d->salv[k]);
+
+			if (sn->max_data > w.max_data)
+				w.max_data = sn->max_data;
+			if (sn->max_time > w.max_time)
+				w.max_time = sn->max_time;
+		}
+	}
+	rp->max_data_seen = w.max_data;
+	rp->max_time_seen = w.max_time;
+	return r;
+}
+
 static int plan_superblock(struct thin_repair *rp, char *msg, size_t msglen)
 {
 	struct thin_md *md = rp->md;
 	const struct thin_repair_opts *o = &rp->o;
 	struct ir_superblock *sb = &rp->sb;
 	uint64_t max_tid = 0;
-	uint32_t max_time = rp->max_time_seen;
+	uint32_t max_time;
+	int r;
 
+	/* superblock lost: the clock and data size from what will be emitted */
+	if (!sb_usable(md) && (r = max_walk(rp)) < 0) {
+		snprintf(msg, msglen, "cannot read the metadata: %s", strerror(-r));
+		return r;
+	}
+	max_time = rp->max_time_seen;
 	memset(sb, 0, sizeof(*sb));
 	sb->uuid = "";
 	sb->has_flags = 1;
@@ -1529,19 +1679,6 @@ static int kvs_older_in(const struct kvs *l, const struct kvs *x, uint32_t tau)
 			return 0;
 	}
 	return 1;
-}
-
-static int state_newest_first(const void *a, const void *b)
-{
-	const struct repair_state *x = a, *y = b;
-
-	if (x->time != y->time)
-		return x->time > y->time ? -1 : 1;
-	if (x->tid != y->tid)
-		return x->tid > y->tid ? -1 : 1;
-	if (x->dtime != y->dtime)
-		return x->dtime > y->dtime ? -1 : 1;
-	return 0;
 }
 
 static size_t row_count(const uint8_t *cand, size_t nt, size_t i)
