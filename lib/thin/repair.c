@@ -1096,6 +1096,103 @@ static int collect_states(struct thin_repair *rp, uint8_t *counts, struct repair
 	return 0;
 }
 
+/*----------------------------------------------------------------*/
+/* Whole mapping trees in memory (tree matching) */
+
+struct kv {
+	uint64_t key, val;
+};
+
+struct kvs {
+	struct kv *kv;
+	size_t n, cap;
+	int loaded, damaged;
+};
+
+static int kvs_leaf(void *ctx, const struct bt_node *n)
+{
+	struct kvs *k = ctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		if (grow((void **)&k->kv, &k->cap, k->n, sizeof(*k->kv)))
+			return -ENOMEM;
+		k->kv[k->n].key = bt_key(n, i);
+		k->kv[k->n].val = get_le64(bt_value(n, i));
+		k->n++;
+	}
+	return 0;
+}
+
+static void kvs_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		       uint64_t lo, uint64_t hi, const char *m)
+{
+	struct kvs *k = ctx;
+
+	(void)code, (void)block, (void)lo, (void)hi, (void)m;
+	if (level >= DMG_FATAL)
+		k->damaged = 1;
+}
+
+/* Loads the tree at root once; damaged trees are loaded but marked. */
+static int kvs_load(struct thin_repair *rp, uint64_t root, struct kvs *k)
+{
+	const struct bt_walk_ops ops = { .leaf = kvs_leaf, .damage = kvs_damage };
+
+	if (k->loaded)
+		return 0;
+	k->loaded = 1;
+	if (root >= bc_nr_blocks(rp->md->bc)) {
+		k->damaged = 1;
+		return 0;
+	}
+	return thin_walk_mappings(rp->md->bc, root, &ops, k);
+}
+
+static void kvs_release(struct kvs *k)
+{
+	free(k->kv);
+	memset(k, 0, sizeof(*k));
+}
+
+static const struct kv *kvs_find(const struct kvs *k, uint64_t key)
+{
+	size_t lo = 0, hi = k->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k->kv[mid].key == key)
+			return &k->kv[mid];
+		if (k->kv[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * Whether every mapping of l older than tau is in x, the same.  When x
+ * was the device's tree in a committed state whose pool clock was at
+ * least tau, this holds for the device's live tree: a mapping gets the
+ * pool's time when it is inserted, the clock never goes back, and after
+ * that commit the device's tree changes only by removals and by
+ * insertions stamped tau or later.
+ */
+static int kvs_older_in(const struct kvs *l, const struct kvs *x, uint32_t tau)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct kv *o;
+
+		if (thin_bt_time(l->kv[i].val) >= tau)
+			continue;
+		o = kvs_find(x, l->kv[i].key);
+		if (!o || o->val != l->kv[i].val)
+			return 0;
+	}
+	return 1;
+}
+
 static int state_newest_first(const void *a, const void *b)
 {
 	const struct repair_state *x = a, *y = b;
@@ -1156,6 +1253,59 @@ static uint64_t broken_state(struct thin_repair *rp, const struct repair_state *
 }
 
 /*
+ * Whether two states hold the same devices, details and mappings (their
+ * trees may sit in different blocks: a commit may rewrite a node with the
+ * same content).  Then it does not matter which of them is the live one.
+ */
+static int same_content(struct thin_repair *rp, const struct repair_state *a,
+			const struct repair_state *b)
+{
+	struct snode *ta = scan_node(&rp->scan, a->mroot), *tb = scan_node(&rp->scan, b->mroot);
+	struct table_walk t[4];
+	int same = 0;
+
+	if (!ta || !tb || ta->t.count != tb->t.count || ta->t.devs != tb->t.devs ||
+	    ta->t.hash != tb->t.hash || !a->droot || !b->droot)
+		return 0;
+	memset(t, 0, sizeof(t));
+	if (read_table(rp, a->mroot, 0, &t[0]) < 0 || read_table(rp, b->mroot, 0, &t[1]) < 0 ||
+	    read_table(rp, a->droot, 1, &t[2]) < 0 || read_table(rp, b->droot, 1, &t[3]) < 0)
+		goto out;
+	if (t[0].damaged || t[1].damaged || t[2].damaged || t[3].damaged || t[0].nr != t[1].nr ||
+	    t[2].nr != t[3].nr || t[0].nr != t[2].nr)
+		goto out;
+	for (size_t i = 0; i < t[2].nr; i++) {
+		const struct thin_details *x = &t[2].devs[i].d, *y = &t[3].devs[i].d;
+
+		if (t[2].devs[i].id != t[3].devs[i].id || x->mapped_blocks != y->mapped_blocks ||
+		    x->transaction_id != y->transaction_id || x->creation_time != y->creation_time ||
+		    x->snapshotted_time != y->snapshotted_time)
+			goto out;
+	}
+	for (size_t i = 0; i < t[0].nr; i++) {
+		struct kvs x = { 0 }, y = { 0 };
+		int eq;
+
+		if (t[0].devs[i].id != t[1].devs[i].id)
+			goto out;
+		if (t[0].devs[i].root == t[1].devs[i].root)
+			continue;
+		eq = kvs_load(rp, t[0].devs[i].root, &x) == 0 &&
+		     kvs_load(rp, t[1].devs[i].root, &y) == 0 && !x.damaged && !y.damaged &&
+		     x.n == y.n && (!x.n || !memcmp(x.kv, y.kv, x.n * sizeof(*x.kv)));
+		kvs_release(&x);
+		kvs_release(&y);
+		if (!eq)
+			goto out;
+	}
+	same = 1;
+out:
+	for (int i = 0; i < 4; i++)
+		table_release(&t[i]);
+	return same;
+}
+
+/*
  * Superblock lost: picks the newest pool state.  Returns 0 (roots set,
  * rp->msm set to the state's map), -ENOENT (no state: fall back to the
  * tree candidates) or -EAGAIN with msg naming the candidates.
@@ -1180,6 +1330,19 @@ static int find_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, 
 	if (r < 0)
 		goto out;
 	r = repair_pick_state(st, nst, &pick, &tied);
+	if (r == -EAGAIN) {
+		int all = 1;
+
+		for (size_t i = 0; i < nst && all; i++)
+			if (!state_newest_first(&st[i], &st[pick]))
+				all = same_content(rp, &st[i], &st[pick]);
+		if (all) {
+			note_add(&rp->notes, "%zu equally recent pool states hold the same devices and "
+					     "mappings: either is the pool",
+				 tied);
+			r = 0;
+		}
+	}
 	note_add(&rp->notes, "found %zu metadata space maps, %zu describing a whole pool state",
 		 s->nr_smi, nst);
 	if (rp->o.set_mapping_root) {
@@ -1582,103 +1745,6 @@ static int plan_superblock(struct thin_repair *rp, char *msg, size_t msglen)
 			 (unsigned long long)d->id);
 	}
 	return 0;
-}
-
-/*----------------------------------------------------------------*/
-/* Whole mapping trees in memory (tree matching) */
-
-struct kv {
-	uint64_t key, val;
-};
-
-struct kvs {
-	struct kv *kv;
-	size_t n, cap;
-	int loaded, damaged;
-};
-
-static int kvs_leaf(void *ctx, const struct bt_node *n)
-{
-	struct kvs *k = ctx;
-
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		if (grow((void **)&k->kv, &k->cap, k->n, sizeof(*k->kv)))
-			return -ENOMEM;
-		k->kv[k->n].key = bt_key(n, i);
-		k->kv[k->n].val = get_le64(bt_value(n, i));
-		k->n++;
-	}
-	return 0;
-}
-
-static void kvs_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
-		       uint64_t lo, uint64_t hi, const char *m)
-{
-	struct kvs *k = ctx;
-
-	(void)code, (void)block, (void)lo, (void)hi, (void)m;
-	if (level >= DMG_FATAL)
-		k->damaged = 1;
-}
-
-/* Loads the tree at root once; damaged trees are loaded but marked. */
-static int kvs_load(struct thin_repair *rp, uint64_t root, struct kvs *k)
-{
-	const struct bt_walk_ops ops = { .leaf = kvs_leaf, .damage = kvs_damage };
-
-	if (k->loaded)
-		return 0;
-	k->loaded = 1;
-	if (root >= bc_nr_blocks(rp->md->bc)) {
-		k->damaged = 1;
-		return 0;
-	}
-	return thin_walk_mappings(rp->md->bc, root, &ops, k);
-}
-
-static void kvs_release(struct kvs *k)
-{
-	free(k->kv);
-	memset(k, 0, sizeof(*k));
-}
-
-static const struct kv *kvs_find(const struct kvs *k, uint64_t key)
-{
-	size_t lo = 0, hi = k->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (k->kv[mid].key == key)
-			return &k->kv[mid];
-		if (k->kv[mid].key < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/*
- * Whether every mapping of l older than tau is in x, the same.  When x
- * was the device's tree in a committed state whose pool clock was at
- * least tau, this holds for the device's live tree: a mapping gets the
- * pool's time when it is inserted, the clock never goes back, and after
- * that commit the device's tree changes only by removals and by
- * insertions stamped tau or later.
- */
-static int kvs_older_in(const struct kvs *l, const struct kvs *x, uint32_t tau)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		const struct kv *o;
-
-		if (thin_bt_time(l->kv[i].val) >= tau)
-			continue;
-		o = kvs_find(x, l->kv[i].key);
-		if (!o || o->val != l->kv[i].val)
-			return 0;
-	}
-	return 1;
 }
 
 static size_t row_count(const uint8_t *cand, size_t nt, size_t i)

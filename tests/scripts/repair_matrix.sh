@@ -155,6 +155,13 @@ matrix() {
 		assert_same "$oxml" "$WORK/out.xml"
 	fi
 
+	# ... and a leaf of the live trees: the live state is damaged, an older whole
+	# one must not be taken for it
+	cp "$img" "$d"
+	"$DMG" --zero-block 0 --zero-block "$("$DMG" --leaf-of "$dev" "$img")" "$d"
+	run_case "$name" "zeroed superblock and a leaf of dev $dev + overrides" "$d" "$oxml" "$oused" \
+		"$refsb" "$refsb" "unreadable blocks in use"
+
 	stale=$("$DMG" --find-nodes top "$img" | head -1)
 	if [ -n "$stale" ]; then
 		cp "$img" "$d"; "$DMG" --set-sb-field "data_mapping_root=$stale" "$d"
@@ -253,6 +260,32 @@ if [ -n "$MDOUT" ]; then
 		echo "outputs pass our thin_check and 0.9.0's, hold no mapping that was not in the"
 		echo "input, report every range they lose, and use no more metadata blocks than the"
 		echo "input.  0.9.0 gets the superblock overrides only in the \"+ overrides\" rows."
+		echo
+		cat <<'TXT'
+Superblock lost: the scan also finds the metadata space maps (index block
+and bitmaps).  Each that marks every node of one top-level tree and one
+details tree in use is a committed pool state; the newest by mapping time,
+device transaction id and device times is used.  Kernel pools keep many
+intact older states (every commit leaves one until its blocks are reused),
+and when the newest ones are equally recent by those fields nothing on the
+disk orders them (a discard or a device deletion at the same pool time
+makes a newer state with fewer mappings, so "more mappings" is no order;
+the allocator restarts at the lowest free block, so block positions are
+none either): thin_repair then fails, listing the candidates, unless they
+all hold the same devices and mappings, and `--override-mapping-root` /
+`--override-details-root` select one (rows "+ --override-...").  A whole
+space map that marks unreadable blocks in use is a damaged state that may
+be the newest: refused too (rows "zeroed superblock and a leaf").
+
+Top-level mapping tree lost: the orphan device trees are matched to the
+details by mapped_blocks; the space map's reference counts of the
+candidate roots must add up to the devices claiming them; older pool
+states rule out candidates (a device's live tree has no mapping older than
+such a state's clock that its tree there lacks); devices still left with
+several candidate trees keep the mappings all of them share and report the
+rest lost (kernel/snapshots: devices 1 and 3 differ only by mappings
+stamped with the last snapshot's time).
+TXT
 		echo
 		echo "| image | damage | thinmeta thin_repair | 0.9.0 thin_repair |"
 		echo "|---|---|---|---|"
