@@ -138,3 +138,94 @@ Test(repair_match, a_device_without_candidates_is_lost)
 	cr_assert_eq(repair_match_trees(d, 1, t, 1, 5, a), 0);
 	cr_assert_eq(a[0], -1);
 }
+
+/* --- candidate sets, reference accounting, propagation --- */
+
+Test(repair_resolve, a_tree_taken_by_a_forced_device_is_struck_from_the_others)
+{
+	/* kernel/snapshots: history left device 0 with tree A only */
+	const struct repair_mdev d[] = { { 0, 64 }, { 2, 64 } };
+	const struct repair_mtree t[] = {
+		{ .root = 64, .count = 64, .refs = 1 },
+		{ .root = 56, .count = 64, .refs = 1 },
+	};
+	uint8_t cand[] = { 1, 0, 1, 1 };
+	long a[2];
+
+	cr_assert_eq(repair_match_resolve(d, 2, t, 2, cand, a), 2);
+	cr_assert_eq(a[0], 0);
+	cr_assert_eq(a[1], 1);
+	cr_assert_eq(cand[2], 0, "tree 64 still a candidate of device 2");
+}
+
+Test(repair_resolve, look_alike_devices_stay_ambiguous_with_their_candidates)
+{
+	const struct repair_mdev d[] = { { 1, 74 }, { 3, 74 }, { 5, 9 } };
+	const struct repair_mtree t[] = {
+		{ .root = 49, .count = 74, .refs = 1 },
+		{ .root = 76, .count = 74, .refs = 1 },
+		{ .root = 90, .count = 9, .refs = 1 },
+	};
+	uint8_t cand[9];
+	long a[3];
+
+	repair_match_candidates(d, 3, t, 3, 3, cand);
+	cr_assert_eq(repair_match_resolve(d, 3, t, 3, cand, a), 1);
+	cr_assert_eq(a[0], REPAIR_AMBIGUOUS);
+	cr_assert_eq(a[1], REPAIR_AMBIGUOUS);
+	cr_assert_eq(a[2], 2);
+	cr_assert(cand[0] && cand[1] && cand[3] && cand[4]);
+}
+
+Test(repair_resolve, references_that_do_not_add_up_lose_the_whole_group)
+{
+	/* three devices, two roots: one device's tree is missing, nobody knows whose */
+	const struct repair_mdev d[] = { { 1, 10 }, { 2, 10 }, { 3, 10 }, { 4, 5 } };
+	const struct repair_mtree t[] = {
+		{ .root = 100, .count = 10, .refs = 1 },
+		{ .root = 200, .count = 10, .refs = 1 },
+		{ .root = 300, .count = 5, .refs = 1 },
+	};
+	uint8_t cand[12];
+	long a[4];
+
+	repair_match_candidates(d, 4, t, 3, 5, cand);
+	cr_assert_eq(repair_match_resolve(d, 4, t, 3, cand, a), 1);
+	cr_assert_eq(a[0], REPAIR_LOST);
+	cr_assert_eq(a[1], REPAIR_LOST);
+	cr_assert_eq(a[2], REPAIR_LOST);
+	cr_assert_eq(a[3], 2);
+}
+
+Test(repair_resolve, an_extra_reference_is_not_a_device)
+{
+	/* a count of 2 (leak or a lost device) on one of two roots for two devices */
+	const struct repair_mdev d[] = { { 1, 10 }, { 2, 10 } };
+	const struct repair_mtree t[] = {
+		{ .root = 100, .count = 10, .refs = 2 },
+		{ .root = 200, .count = 10, .refs = 1 },
+	};
+	uint8_t cand[4];
+	long a[2];
+
+	repair_match_candidates(d, 2, t, 2, 5, cand);
+	cr_assert_eq(repair_match_resolve(d, 2, t, 2, cand, a), 0);
+	cr_assert_eq(a[0], REPAIR_LOST);
+	cr_assert_eq(a[1], REPAIR_LOST);
+}
+
+Test(repair_resolve, a_device_struck_of_every_candidate_loses_its_group)
+{
+	/* devices 1 and 2 both forced onto a one-reference tree */
+	const struct repair_mdev d[] = { { 1, 10 }, { 2, 10 } };
+	const struct repair_mtree t[] = {
+		{ .root = 100, .count = 10, .refs = 1 },
+		{ .root = 200, .count = 10, .refs = 1 },
+	};
+	uint8_t cand[] = { 1, 0, 1, 0 };
+	long a[2];
+
+	cr_assert_eq(repair_match_resolve(d, 2, t, 2, cand, a), 0);
+	cr_assert_eq(a[0], REPAIR_LOST);
+	cr_assert_eq(a[1], REPAIR_LOST);
+}
