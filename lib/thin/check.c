@@ -185,6 +185,12 @@ static int check_superblock(struct ck *ck)
 		ck_add(ck, DMG_FATAL, RC_SM_TOO_LARGE, REP_CTX_BLOCK(0),
 		       "data space map has %llu blocks, more than 2^40",
 		       (unsigned long long)sb->data_sm.nr_blocks);
+	else if (sb->data_sm.nr_blocks > ck->md_nr_blocks * SM_ENTRIES_PER_BITMAP)
+		/* every 16320 data blocks need a bitmap block in the metadata */
+		ck_add(ck, DMG_FATAL, RC_SM_TOO_LARGE, REP_CTX_BLOCK(0),
+		       "data space map has %llu blocks, more than %llu metadata blocks can index",
+		       (unsigned long long)sb->data_sm.nr_blocks,
+		       (unsigned long long)ck->md_nr_blocks);
 	ck->data_nr_blocks = sb->data_sm.nr_blocks;
 	if (sb->flags & THIN_NEEDS_CHECK)
 		ck_add(ck, DMG_WARNING, RC_SB_NEEDS_CHECK, REP_CTX_BLOCK(0),
@@ -453,7 +459,8 @@ static int counting_possible(const struct ck *ck)
 	return !(f & (THIN_CHECK_SKIP_MAPPINGS | THIN_CHECK_METADATA_SNAP |
 		      THIN_CHECK_OVERRIDE_MAPPING_ROOT | THIN_CHECK_OVERRIDE_DETAILS_ROOT)) &&
 	       ck->md_nr_blocks == sb->metadata_sm.nr_blocks &&
-	       sb->data_sm.nr_blocks <= (1ull << 40);
+	       sb->data_sm.nr_blocks <= (1ull << 40) &&
+	       sb->data_sm.nr_blocks <= ck->md_nr_blocks * SM_ENTRIES_PER_BITMAP;
 }
 
 static int check_trees(struct ck *ck)
