@@ -153,8 +153,8 @@ fuzz:
 	cp ../shared/fixtures/kernel/*/ref-thin_dump.xml build-fuzz/corpus-xml/ 2>/dev/null; \
 	for d in ../shared/fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
 	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
-		-max_total_time=$(FUZZ_SECONDS) -max_len=200 build-fuzz/corpus-metadata
-	ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-xml
+		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
+	ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=4096 build-fuzz/corpus-xml
 
 bench: all
 	bench/run.sh
