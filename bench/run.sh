@@ -113,6 +113,18 @@ for s in "${SCALES[@]}"; do
 		echo "$s: thin_metadata_pack: ${ps} s, $((pm / 1024)) MiB; $usedb bytes of used metadata -> $packb bytes ($(awk -v a="$usedb" -v b="$packb" 'BEGIN { printf "%.1f", a / b }')x smaller)"
 		rm -f "$WORK/$s/meta.pack"
 	fi
+	# thin_reconcile (new tool): with space figures against our own thin_ls
+	# EXCLUSIVE/SHARED (target <= 1.5x), and --no-space (target < 50 ms)
+	if [ -x "$OURS/thin_reconcile" ] && [ -x "$OURS/thin_ls" ]; then
+		# records for every other device: the rest are orphans with space to count
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("\n".join("%d\tvol%d" % (v["dev_id"], v["dev_id"]) for v in d["devices"][::2]))' \
+			"$WORK/$s/$s.json" > "$WORK/$s/records.tsv" 2>/dev/null ||
+			"$OURS/thin_ls" --no-headers -o DEV "$WORK/$s/meta.bin" | awk 'NR % 2 { print $1 "\tvol" $1 }' > "$WORK/$s/records.tsv"
+		read -r ls_s _ < <(measure sh -c "exec '$OURS/thin_ls' -o DEV,EXCLUSIVE_BLOCKS,SHARED_BLOCKS '$WORK/$s/meta.bin' >/dev/null")
+		read -r rc_s rc_m < <(measure sh -c "'$OURS/thin_reconcile' --records '$WORK/$s/records.tsv' '$WORK/$s/meta.bin' >/dev/null; true")
+		read -r ns_s _ < <(measure sh -c "'$OURS/thin_reconcile' --no-space --records '$WORK/$s/records.tsv' '$WORK/$s/meta.bin' >/dev/null; true")
+		echo "$s: thin_reconcile with space ${rc_s} s ($((rc_m / 1024)) MiB) vs our thin_ls EXCLUSIVE/SHARED ${ls_s} s ($(awk -v a="$rc_s" -v b="$ls_s" 'BEGIN { printf "%.2f", a / b }')x); --no-space ${ns_s} s"
+	fi
 	# metadata blocks used: reference restore vs ours (sm root nr_allocated)
 	if [ -s "$WORK/$s/restore-ours.bin" ] && [ -x "$OURS/thin_check" ]; then
 		used() { python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.argv[1],"rb").read(4096), 200)[0])' "$1"; }
