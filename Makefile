@@ -20,7 +20,7 @@ SAN_FLAGS ?=
 override CFLAGS += $(SAN_FLAGS)
 override LDFLAGS += $(SAN_FLAGS)
 override CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Ilib $(shell pkg-config --cflags expat zlib libxxhash)
-override LDLIBS += $(shell pkg-config --libs expat zlib libxxhash) -laio
+override LDLIBS += $(shell pkg-config --libs expat zlib libxxhash) -laio -pthread
 TEST_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
@@ -98,7 +98,7 @@ $(BUILD)/man/%.8: man/%.8
 $(BUILD)/thinmeta.pc: Makefile
 	@mkdir -p $(dir $@)
 	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: thinmeta\nDescription: dm-thin pool metadata library\nVersion: %s\nLibs: -L$${libdir} -lthinmeta %s\nCflags: -I$${includedir}/thinmeta\n' \
-		'$(PREFIX)' '$(VERSION)' '$(shell pkg-config --libs expat zlib libxxhash) -laio' > $@
+		'$(PREFIX)' '$(VERSION)' '$(shell pkg-config --libs expat zlib libxxhash) -laio -pthread' > $@
 
 # ---------------------------------------------------------------- tests
 unit-tests: $(UNIT_BINS)
