@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "thin/restore.h"
 #include "thin/superblock.h"
@@ -68,26 +67,11 @@ int thin_format_ioe(struct ioe *out, const struct thin_format_opts *o, char *err
 int thin_format_path(const char *path, const struct thin_format_opts *o, char *err,
 		     size_t errlen)
 {
-	struct stat st;
 	struct ioe *out;
-	int r;
+	int r = thin_open_output(path, &out, err, errlen);
 
-	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "Output file does not exist.");
-		return -ENOENT;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		snprintf(err, errlen, "Not a block device or regular file '%s'.", path);
-		return -EINVAL;
-	}
-	r = ioe_open(path, IOE_WRITE, &out);
-	if (r < 0) {
-		if (r == -EBUSY)
-			snprintf(err, errlen, "%s: device is busy (in use by a live pool?)", path);
-		else
-			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	r = thin_format_ioe(out, o, err, errlen);
 	ioe_destroy(out);
 	return r;

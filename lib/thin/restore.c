@@ -614,11 +614,9 @@ int thin_restore_ioe(struct ioe *out, const struct thin_restore_opts *o, thin_ir
 	return r;
 }
 
-int thin_restore_path(const char *path, const struct thin_restore_opts *o, thin_ir_producer prod,
-		      void *prod_ctx, struct thin_restore_stats *st, char *err, size_t errlen)
+int thin_open_output(const char *path, struct ioe **out, char *err, size_t errlen)
 {
 	struct stat sb;
-	struct ioe *out;
 	int r;
 
 	if (stat(path, &sb) < 0) {
@@ -629,14 +627,22 @@ int thin_restore_path(const char *path, const struct thin_restore_opts *o, thin_
 		snprintf(err, errlen, "Not a block device or regular file '%s'.", path);
 		return -EINVAL;
 	}
-	r = ioe_open(path, IOE_WRITE, &out);
-	if (r < 0) {
-		if (r == -EBUSY)
-			snprintf(err, errlen, "%s: device is busy (in use by a live pool?)", path);
-		else
-			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+	r = ioe_open(path, IOE_WRITE, out);
+	if (r == -EBUSY)
+		snprintf(err, errlen, "%s: device is busy (in use by a live pool?)", path);
+	else if (r < 0)
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+	return r;
+}
+
+int thin_restore_path(const char *path, const struct thin_restore_opts *o, thin_ir_producer prod,
+		      void *prod_ctx, struct thin_restore_stats *st, char *err, size_t errlen)
+{
+	struct ioe *out;
+	int r = thin_open_output(path, &out, err, errlen);
+
+	if (r < 0)
 		return r;
-	}
 	if (out->nr_blocks < 8) {
 		ioe_destroy(out);
 		snprintf(err, errlen, "Output file too small.");

@@ -60,6 +60,14 @@ int thin_restore_ioe(struct ioe *out, const struct thin_restore_opts *o, thin_ir
 int thin_restore_path(const char *path, const struct thin_restore_opts *o, thin_ir_producer prod,
 		      void *prod_ctx, struct thin_restore_stats *st, char *err, size_t errlen);
 
+/*
+ * Opens an existing regular file or block device (O_EXCL) for writing
+ * metadata, with the reference's messages in err ("Output file does not
+ * exist.", "Not a block device or regular file '<p>'.", "<p>: device is
+ * busy (in use by a live pool?)").  *out is owned by the caller.
+ */
+int thin_open_output(const char *path, struct ioe **out, char *err, size_t errlen);
+
 /* Validation shared with thin_format: 128..2097152 sectors, multiple of 128. */
 int thin_valid_data_block_size(uint64_t sectors);
 
