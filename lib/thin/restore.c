@@ -48,6 +48,7 @@ struct restorer {
 	size_t nr_devs, cap_devs;
 	struct rdef *defs;
 	size_t nr_defs, cap_defs;
+	uint64_t nr_refs;        /* <ref> elements */
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct restorer *rs, const char *fmt, ...)
@@ -322,6 +323,7 @@ static int v_ref(void *ctx, const char *name)
 		return fail(rs, "Couldn't find sub tree '%s'.", name);
 	if (!d->nr_entries)
 		return 0;
+	rs->nr_refs++;
 	for (size_t i = 0; i < d->nr; i++) {
 		r = bt_builder_add_leaf(rs->mb, d->blocks[i]);
 		if (r == -EINVAL)
@@ -457,6 +459,7 @@ struct pass {
 	/* results */
 	int overflowed;
 	uint64_t needed;
+	uint64_t slack;             /* how far a dry run's count may fall short */
 	struct thin_restore_stats *st;
 };
 
@@ -502,6 +505,19 @@ static int run_pass(struct pass *p, char *err, size_t errlen)
 		r = finish(&rs);
 	p->overflowed = tm_overflowed(rs.tm);
 	p->needed = tm_nr_used(rs.tm);
+	/*
+	 * A dry run cannot read back the <def> leaves it dropped.  Where a
+	 * <ref> links them it stands in leaves of minimum fill, which can
+	 * change how the leaves at both ends of the run are merged (a block or
+	 * two per <ref>); and it skips their data references, which can only
+	 * add entries to the data overflow tree (at most one entry per mapping
+	 * of a def leaf, i.e. under two overflow nodes per def leaf).
+	 */
+	p->slack = 0;
+	for (size_t i = 0; i < rs.nr_defs; i++)
+		p->slack += 2 * rs.defs[i].nr;
+	if (p->slack || rs.nr_refs)
+		p->slack += 2 * rs.nr_refs + 8;
 	if (r < 0 && rs.fatal[0])
 		snprintf(err, errlen, "%s", rs.fatal);
 	else if (r < 0 && !err[0])
@@ -586,9 +602,13 @@ int thin_restore_ioe(struct ioe *out, const struct thin_restore_opts *o, thin_ir
 	r = run_pass(&p, err, errlen);
 	if (!p.overflowed || (r < 0 && r != -ENOSPC))
 		return r;
-	/* does not fit next to the old metadata */
-	if (!had_old || p.needed > p.md_blocks)
-		return too_small(err, errlen, p.needed, p.md_blocks);
+	/*
+	 * Does not fit next to the old metadata.  The old superblock is
+	 * invalidated only when the new metadata surely fits on its own: the
+	 * dry run's count plus its possible shortfall (p.slack, for <def>).
+	 */
+	if (!had_old || p.needed + p.slack > p.md_blocks)
+		return too_small(err, errlen, p.needed + p.slack, p.md_blocks);
 	zero = ioe_alloc_blocks(1);
 	if (!zero)
 		return -ENOMEM;
