@@ -199,6 +199,12 @@ static int begin_write(struct ctx *c, int may_create)
 	if (!thin_tag_is_valid(pool_uuid(c)))
 		return fail(TN_BINDING, "the pool has no tag (run 'thin_names %s tag' while it is "
 			    "inactive)", c->o->md);
+	if (may_create) {
+		r = thin_names_make_dir(c->path);
+		if (r < 0)
+			return fail(TN_PRECOND, "%s: cannot create its directory: %s", c->path,
+				    strerror(-r));
+	}
 	c->lock = thin_names_lock(c->path, c->o->wait_ms);
 	if (c->lock == -ETIMEDOUT)
 		return fail(TN_PRECOND, "%s.lock: timed out waiting for the table lock", c->path);

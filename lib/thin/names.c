@@ -564,6 +564,30 @@ out:
 	return r;
 }
 
+int thin_names_make_dir(const char *path)
+{
+	char dir[4096];
+	char *slash;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 void thin_names_default_path(const uint8_t *tag, char *buf, size_t len)
 {
 	snprintf(buf, len, "/var/lib/thinmeta/names/%.16s.tmn", (const char *)tag);

@@ -126,6 +126,8 @@ int thin_names_commit(const char *path, const struct thin_names_table *t, thin_n
 		      void *hook_ctx, char *msg, size_t msglen);
 
 /* Default table location for a tag: /var/lib/thinmeta/names/<tag>.tmn */
+/* Creates the directories leading to path (mode 0700) when missing. */
+int thin_names_make_dir(const char *path);
 void thin_names_default_path(const uint8_t *tag, char *buf, size_t len);
 
 #endif
