@@ -51,7 +51,7 @@ PUBLIC_HEADERS := $(sort $(wildcard lib/*/*.h))
 .SECONDARY:
 
 PHONY_FUZZ := fuzz
-.PHONY: all lib tools devtools man check fuzz unit-tests image-tests asan install deps clean \
+.PHONY: all lib tools devtools man check fuzz testnew testend unit-tests image-tests asan install deps clean \
 	check-layers check-headers check-man bench
 
 all: lib tools devtools man
@@ -120,6 +120,21 @@ check: all $(UNIT_BINS)
 	[ -z "$$failed" ] || echo "make check: FAILED stages:$$failed"; \
 	$(MAKE) -s image-tests || failed="$$failed image-tests"; \
 	[ -z "$$failed" ] || { echo "make check: FAILED stages:$$failed"; exit 1; }
+
+# e2fsprogs-style image cases: scaffold, then record expect.1 (review it!)
+testnew:
+	@test -n "$(T)" || { echo "usage: make testnew T=<tool>_<what> FIXTURE=<kernel fixture>"; exit 2; }
+	@mkdir -p tests/image/$(T)
+	@echo "describe $(T) here" > tests/image/$(T)/name
+	@echo "$(or $(FIXTURE),basic)" > tests/image/$(T)/fixture
+	@touch tests/image/$(T)/args
+	@echo "created tests/image/$(T): edit name and args, then make testend T=$(T)"
+
+testend: all
+	@test -d "tests/image/$(T)" || { echo "usage: make testend T=<case>"; exit 2; }
+	$(Q)rm -f tests/image/$(T)/expect.1; \
+	BUILD=$(BUILD) TOP=$(CURDIR) THINMETA_RECORD=1 T=image_$(T) tests/run-tests.sh >/dev/null; \
+	echo "recorded tests/image/$(T)/expect.1:"; cat tests/image/$(T)/expect.1
 
 check-layers:
 	$(Q)tests/check-layers.sh
