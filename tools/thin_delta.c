@@ -35,19 +35,6 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (*s == '=')
-		s++;
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return (errno || *end) ? -EINVAL : 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -77,14 +64,14 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		case 'm':
 			o.use_snap = 1;
-			if (optarg && parse_u64(optarg, &o.snap_block) < 0)
+			if (optarg && cli_parse_u64(optarg + (*optarg == '='), &o.snap_block) < 0)
 				return usage_error("Couldn't parse metadata snapshot block: '%s'",
 						   optarg);
 			break;
 		case OPT_THIN1:
 		case OPT_THIN2:
 			i = c - OPT_THIN1;
-			if (parse_u64(optarg, &o.dev[i]) < 0) {
+			if (cli_parse_u64(optarg, &o.dev[i]) < 0) {
 				fprintf(stderr, "Couldn't parse thin id %d: '%s'\n", i + 1, optarg);
 				return usage_error(NULL, NULL);
 			}
@@ -93,7 +80,7 @@ int main(int argc, char **argv)
 		case OPT_ROOT1:
 		case OPT_ROOT2:
 			i = c - OPT_ROOT1;
-			if (parse_u64(optarg, &o.root[i]) < 0) {
+			if (cli_parse_u64(optarg, &o.root[i]) < 0) {
 				fprintf(stderr, "Couldn't parse root block %d: '%s'\n", i + 1, optarg);
 				return usage_error(NULL, NULL);
 			}

@@ -47,17 +47,6 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int parse_natural(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -1 : 0;
-}
-
 /* Same file or device (the output must never be the input). */
 static int same_file(const char *a, const char *b)
 {
@@ -115,28 +104,28 @@ int main(int argc, char **argv)
 			quiet = 1;
 			break;
 		case OPT_TRANSACTION_ID:
-			if (parse_natural(optarg, &o.transaction_id) < 0)
+			if (cli_parse_u64(optarg, &o.transaction_id) < 0)
 				return usage_error("couldn't parse <transaction-id> '%s'", optarg);
 			o.set_transaction_id = 1;
 			break;
 		case OPT_DATA_BLOCK_SIZE:
-			if (parse_natural(optarg, &v) < 0 || v > UINT32_MAX)
+			if (cli_parse_u64(optarg, &v) < 0 || v > UINT32_MAX)
 				return usage_error("couldn't parse <data-block-size> '%s'", optarg);
 			o.set_data_block_size = 1;
 			o.data_block_size = (uint32_t)v;
 			break;
 		case OPT_NR_DATA_BLOCKS:
-			if (parse_natural(optarg, &o.nr_data_blocks) < 0)
+			if (cli_parse_u64(optarg, &o.nr_data_blocks) < 0)
 				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
 			o.set_nr_data_blocks = 1;
 			break;
 		case OPT_OVERRIDE_MAPPING_ROOT:
-			if (parse_natural(optarg, &o.mapping_root) < 0)
+			if (cli_parse_u64(optarg, &o.mapping_root) < 0)
 				return usage_error("couldn't parse <override-mapping-root> '%s'", optarg);
 			o.set_mapping_root = 1;
 			break;
 		case OPT_OVERRIDE_DETAILS_ROOT:
-			if (parse_natural(optarg, &o.details_root) < 0)
+			if (cli_parse_u64(optarg, &o.details_root) < 0)
 				return usage_error("couldn't parse <override-details-root> '%s'", optarg);
 			o.set_details_root = 1;
 			break;

@@ -41,21 +41,6 @@ static int usage_error(const char *msg)
 	return EXIT_USAGE;
 }
 
-static int parse_natural(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int produce_xml(void *ctx, const struct ir_visitor *v, char *err, size_t errlen)
 {
 	return xml_read_file(ctx, v, err, errlen);
@@ -175,19 +160,19 @@ int main(int argc, char **argv)
 			quiet = 1;
 			break;
 		case OPT_TRANSACTION_ID:
-			if (parse_natural(optarg, &v) < 0)
+			if (cli_parse_u64(optarg, &v) < 0)
 				return usage_error("bad --transaction-id");
 			o.have_trans_id = 1;
 			o.trans_id = v;
 			break;
 		case OPT_DATA_BLOCK_SIZE:
-			if (parse_natural(optarg, &v) < 0 || v > UINT32_MAX)
+			if (cli_parse_u64(optarg, &v) < 0 || v > UINT32_MAX)
 				return usage_error("bad --data-block-size");
 			o.have_data_block_size = 1;
 			o.data_block_size = (uint32_t)v;
 			break;
 		case OPT_NR_DATA_BLOCKS:
-			if (parse_natural(optarg, &v) < 0)
+			if (cli_parse_u64(optarg, &v) < 0)
 				return usage_error("bad --nr-data-blocks");
 			o.have_nr_data_blocks = 1;
 			o.nr_data_blocks = v;
