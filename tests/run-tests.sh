@@ -12,8 +12,7 @@ export TOP
 export BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 export BIN=$BUILD/bin DEVBIN=$BUILD/devbin
-export SHARED=${SHARED:-$TOP/../shared}
-export FIXTURES=$SHARED/fixtures/kernel
+export FIXTURES=${FIXTURES:-$TOP/fixtures/kernel}
 export LOGDIR=$BUILD/test-logs
 export TMPROOT=${TMPROOT:-$(mktemp -d /tmp/thinmeta-tests.XXXXXX)}
 mkdir -p "$LOGDIR"
