@@ -164,9 +164,9 @@ fuzz:
 			-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/fuzz_$$f.c \
 			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
 	done
-	gzip -dc ../shared/fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
-	cp ../shared/fixtures/kernel/*/ref-thin_dump.xml build-fuzz/corpus-xml/ 2>/dev/null; \
-	for d in ../shared/fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
+	gzip -dc fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
+	true; \
+	for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
 	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
 		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
 	ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=4096 build-fuzz/corpus-xml
@@ -192,6 +192,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential pkg-config \
 		libaio-dev libexpat1-dev zlib1g-dev libxxhash-dev libcriterion-dev \
 		thin-provisioning-tools python3 time groff-base xxhash
+	tests/get-tpt1.sh $(BUILD)/ref-1.x
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/check.h"
+#include "check/check.h"
 #include "util/cli.h"
 #include "util/report.h"
 

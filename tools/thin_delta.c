@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/delta.h"
+#include "cmd/delta.h"
 #include "util/cli.h"
 
 enum { OPT_THIN1 = 256, OPT_THIN2, OPT_ROOT1, OPT_ROOT2, OPT_VERBOSE };

@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/dump.h"
-#include "thin/human_readable.h"
-#include "thin/ls.h"
+#include "cmd/dump.h"
+#include "xml/human_readable.h"
+#include "thin/usage.h"
+#include "thin/view.h"
 #include "thin/metadata.h"
-#include "thin/names_xml.h"
-#include "thin/repair.h"
+#include "names/names_xml.h"
+#include "repair/repair.h"
 #include "util/cli.h"
 #include "xml/xml_writer.h"
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/ls.h"
-#include "thin/names_xml.h"
+#include "cmd/ls.h"
+#include "names/names_xml.h"
 #include "util/cli.h"
 
 enum { OPT_NO_HEADERS = 256, OPT_JSON, OPT_NAMES, OPT_NAMES_TABLE };

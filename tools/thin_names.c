@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/ls.h"
-#include "thin/names.h"
+#include "thin/usage.h"
+#include "thin/view.h"
+#include "names/names.h"
 #include "thin/pool_tag.h"
-#include "thin/reconcile.h"
+#include "names/reconcile.h"
 #include "util/cli.h"
 
 /* exit statuses (NAMES.md §7.6) */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/reconcile.h"
+#include "names/reconcile.h"
 #include "util/cli.h"
 
 enum {

@@ -8,8 +8,8 @@
 
 #include "thin/metadata.h"
 #include "thin/pool_tag.h"
-#include "thin/repair.h"
-#include "thin/restore.h"
+#include "repair/repair.h"
+#include "cmd/restore.h"
 #include "util/cli.h"
 
 enum {

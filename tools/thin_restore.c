@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/names_xml.h"
-#include "thin/restore.h"
+#include "names/names_xml.h"
+#include "cmd/restore.h"
 #include "thin/pool_tag.h"
 #include "util/cli.h"
 #include "xml/xml_reader.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/rmap.h"
+#include "cmd/rmap.h"
 #include "util/cli.h"
 
 enum { OPT_REGION = 256, OPT_ALL_DEVICES };

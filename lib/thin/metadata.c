@@ -102,7 +102,7 @@ struct devs_ctx {
 	int details;             /* which tree is being read */
 	struct report *rep;
 	const char *prefix;
-	struct sm_core *meta_refs;
+	struct rcmap *meta_refs;
 };
 
 static struct thin_dev *find_or_add(struct devs_ctx *c, uint64_t id)
@@ -176,12 +176,12 @@ static int count_skip(void *vctx, uint64_t block, int is_root)
 
 	(void)is_root;
 	if (c->meta_refs)
-		sm_core_inc(c->meta_refs, block);
+		rcmap_inc(c->meta_refs, block);
 	return 0;
 }
 
 int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_root,
-		      struct thin_dev_list *out, struct report *rep, struct sm_core *meta_refs)
+		      struct thin_dev_list *out, struct report *rep, struct rcmap *meta_refs)
 {
 	struct devs_ctx c = { out, 0, 1, rep, "device details tree", meta_refs };
 	struct bt_walk_ops ops = { .leaf = devs_leaf, .damage = devs_damage, .skip = count_skip };
@@ -190,14 +190,14 @@ int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_roo
 	out->devs = NULL;
 	out->nr = 0;
 	if (meta_refs)
-		sm_core_inc(meta_refs, details_root);
+		rcmap_inc(meta_refs, details_root);
 	r = bt_walk(bc, details_root, THIN_DETAILS_VSIZE, &ops, &c);
 	if (r < 0)
 		return r;
 	c.details = 0;
 	c.prefix = "mapping top-level";
 	if (meta_refs)
-		sm_core_inc(meta_refs, mapping_root);
+		rcmap_inc(meta_refs, mapping_root);
 	return bt_walk(bc, mapping_root, THIN_MAPPING_VSIZE, &ops, &c);
 }
 

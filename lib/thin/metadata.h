@@ -60,7 +60,7 @@ struct thin_dev_list {
  * meta_refs (may be NULL) counts the nodes of both trees (§7.5).
  */
 int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_root,
-		      struct thin_dev_list *out, struct report *rep, struct sm_core *meta_refs);
+		      struct thin_dev_list *out, struct report *rep, struct rcmap *meta_refs);
 void thin_dev_list_release(struct thin_dev_list *l);
 
 /*

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "crc/crc32c.h"
-#include "thin/names.h"
+#include "names/names.h"
 #include "thin/pool_tag.h"
-#include "thin/reconcile.h"
+#include "names/reconcile.h"
 #include "util/endian.h"
 #include "util/hash.h"
 

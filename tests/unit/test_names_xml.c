@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "thin/names_xml.h"
+#include "names/names_xml.h"
 #include "xml/xml_reader.h"
 #include "xml/xml_writer.h"
 
