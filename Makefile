@@ -6,7 +6,7 @@ LIBDIR  = $(DESTDIR)$(PREFIX)/lib
 INCDIR  = $(DESTDIR)$(PREFIX)/include/thinmeta
 PCDIR   = $(LIBDIR)/pkgconfig
 
-VERSION := 0.1.0
+VERSION := $(shell sed -n 's/^#define THINMETA_VERSION "\(.*\)"/\1/p' lib/util/cli.h)
 DATE    := 2026-11-24
 BUILD   ?= build
 
