@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 		rep_destroy(rep);
 		return EXIT_FAIL;
 	}
-	r = thin_check_exit_status(&opts, &res);
+	r = thin_check_passed(&opts, &res) ? EXIT_OK : EXIT_FAIL;
 	rep_destroy(rep);
 	return r;
 }

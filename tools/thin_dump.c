@@ -285,15 +285,15 @@ static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
  * --names: the names table bound to the pool (or its metadata snapshot),
  * and the device list for the incarnation check.  0 or EXIT_FAIL.
  */
-static int load_names(struct options *o)
+static int load_names(struct options *o, struct thin_md *md)
 {
 	struct thin_view v;
 	enum thin_names_binding b;
 	char msg[512];
 	int r;
 
-	r = thin_view_open(o->input, o->dump.metadata_snap,
-			   o->dump.snap_block_given ? o->dump.snap_block : 0, &v, msg, sizeof(msg));
+	r = thin_view_attach(md, o->dump.metadata_snap,
+			     o->dump.snap_block_given ? o->dump.snap_block : 0, &v, msg, sizeof(msg));
 	if (r < 0) {
 		if (!o->quiet)
 			fprintf(stderr, "%s\n", msg);
@@ -311,7 +311,7 @@ static int load_names(struct options *o)
 	if (b == TMN_BOUND_FINGERPRINT && !o->quiet)
 		fprintf(stderr, "thin_dump: warning: the names table is bound by fingerprint only "
 				"(the pool tag differs; run 'thin_names rebind')\n");
-	o->devs = v.devs;   /* kept: the view is closed before the dump opens the input */
+	o->devs = v.devs;   /* kept beyond the view */
 	v.devs.devs = NULL;
 	v.devs.nr = 0;
 	thin_view_close(&v);
@@ -359,8 +359,6 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &o);
 	if (r >= 0)
 		goto out;
-	if (o.names && (r = load_names(&o)) != 0)
-		goto out;
 	/* a metadata snapshot is read while the pool is live: no O_EXCL */
 	r = thin_md_open(o.input, o.dump.metadata_snap ? THIN_MD_SHARED : 0, &md, msg,
 			 sizeof(msg));
@@ -370,6 +368,8 @@ int main(int argc, char **argv)
 		r = EXIT_FAIL;
 		goto out;
 	}
+	if (o.names && (r = load_names(&o, md)) != 0)
+		goto out;
 	if (o.output) {
 		out = fopen(o.output, "w");
 		if (!out) {

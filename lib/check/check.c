@@ -12,7 +12,6 @@
 
 #include "crc/crc32c.h"
 #include "check/check-internal.h"
-#include "util/cli.h"
 
 /*----------------------------------------------------------------*/
 
@@ -625,12 +624,11 @@ int thin_check(const char *path, const struct thin_check_opts *opts, struct repo
 	return r < 0 ? r : 0;
 }
 
-int thin_check_exit_status(const struct thin_check_opts *opts,
-			   const struct thin_check_result *res)
+int thin_check_passed(const struct thin_check_opts *opts, const struct thin_check_result *res)
 {
 	if (res->outcome >= DMG_FATAL)
-		return EXIT_FAIL;
+		return 0;
 	if (res->outcome == DMG_NON_FATAL && !(opts->flags & THIN_CHECK_IGNORE_NON_FATAL))
-		return EXIT_FAIL;
-	return EXIT_OK;
+		return 0;
+	return 1;
 }
