@@ -95,7 +95,7 @@ $(BUILD)/man/%.8: man/%.8
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's/@DATE@/$(DATE)/g' -e 's/@VERSION@/$(VERSION)/g' $< > $@
 
-$(BUILD)/thinmeta.pc: Makefile
+$(BUILD)/thinmeta.pc: FORCE
 	@mkdir -p $(dir $@)
 	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: thinmeta\nDescription: dm-thin pool metadata library\nVersion: %s\nLibs: -L$${libdir} -lthinmeta %s\nCflags: -I$${includedir}/thinmeta\n' \
 		'$(PREFIX)' '$(VERSION)' '$(shell pkg-config --libs expat zlib libxxhash) -laio -pthread' > $@
@@ -198,3 +198,7 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%.d)
+
+# thinmeta.pc carries PREFIX: rebuilt on every use
+FORCE:
+.PHONY: FORCE

@@ -14,6 +14,7 @@
 #include "names/names_xml.h"
 #include "repair/repair.h"
 #include "util/cli.h"
+#include "util/parse.h"
 #include "xml/xml_writer.h"
 
 enum {
@@ -136,7 +137,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->dump.metadata_snap = 1;
 			if (optarg) {
 				/* -m5, -m=5 (Rust's spelling) and --metadata-snap=5 */
-				if (cli_parse_u64(optarg + (*optarg == '='), &o->dump.snap_block) < 0)
+				if (parse_u64(optarg + (*optarg == '='), &o->dump.snap_block) < 0)
 					return usage_error("couldn't parse <block#> '%s'", optarg);
 				o->dump.snap_block_given = 1;
 			}
@@ -148,7 +149,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->quiet = 1;
 			break;
 		case OPT_DEV_ID:
-			if (cli_parse_u64(optarg, &n) < 0)
+			if (parse_u64(optarg, &n) < 0)
 				return usage_error("couldn't parse <dev-id> '%s'", optarg);
 			if (add_dev_id(o, n) < 0) {
 				fprintf(stderr, "thin_dump: out of memory\n");
@@ -159,18 +160,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->dump.skip_mappings = 1;
 			break;
 		case OPT_TRANSACTION_ID:
-			if (cli_parse_u64(optarg, &o->dump.transaction_id) < 0)
+			if (parse_u64(optarg, &o->dump.transaction_id) < 0)
 				return usage_error("couldn't parse <transaction-id> '%s'", optarg);
 			o->dump.set_transaction_id = 1;
 			break;
 		case OPT_DATA_BLOCK_SIZE:
-			if (cli_parse_u64(optarg, &n) < 0 || n == 0 || n > UINT32_MAX)
+			if (parse_u64(optarg, &n) < 0 || n == 0 || n > UINT32_MAX)
 				return usage_error("couldn't parse <data-block-size> '%s'", optarg);
 			o->dump.data_block_size = (uint32_t)n;
 			o->dump.set_data_block_size = 1;
 			break;
 		case OPT_NR_DATA_BLOCKS:
-			if (cli_parse_u64(optarg, &o->dump.nr_data_blocks) < 0)
+			if (parse_u64(optarg, &o->dump.nr_data_blocks) < 0)
 				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
 			o->dump.set_nr_data_blocks = 1;
 			break;

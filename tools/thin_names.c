@@ -9,6 +9,7 @@
 #include "names/names.h"
 #include "names/session.h"
 #include "util/cli.h"
+#include "util/parse.h"
 
 enum {
 	OPT_TABLE = 256, OPT_JSON, OPT_WAIT, OPT_NAME, OPT_BLOB_HEX, OPT_BLOB_FILE, OPT_PENDING,
@@ -70,11 +71,11 @@ static int parse_hex(const char *s, struct thin_names_opts *o, uint8_t **buf)
 	if (!*buf)
 		return -ENOMEM;
 	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
+		int hi = parse_xdigit(s[2 * i]), lo = parse_xdigit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
 			return -EINVAL;
-		(*buf)[i] = (uint8_t)v;
+		(*buf)[i] = (uint8_t)(hi << 4 | lo);
 	}
 	o->blob = *buf;
 	o->blob_len = n / 2;
@@ -120,12 +121,12 @@ static int parse_opt(int ch, struct thin_names_opts *o, uint8_t **blobbuf)
 	case OPT_DRY_RUN: o->dry_run = 1; return 0;
 	case OPT_REPLACE: o->replace = 1; return 0;
 	case OPT_WAIT:
-		if (cli_parse_u64(optarg, &v) < 0 || v > 86400)
+		if (parse_u64(optarg, &v) < 0 || v > 86400)
 			return usage_error("bad --wait (seconds)");
 		o->wait_ms = (unsigned)v * 1000;
 		return 0;
 	case OPT_IF_GEN:
-		if (cli_parse_u64(optarg, &o->if_gen) < 0)
+		if (parse_u64(optarg, &o->if_gen) < 0)
 			return usage_error("bad --if-generation");
 		o->have_gen = 1;
 		return 0;

@@ -1,5 +1,7 @@
 #include "cmd/rmap.h"
 
+#include "util/parse.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <inttypes.h>
@@ -12,23 +14,6 @@
 
 /*----------------------------------------------------------------*/
 
-static int parse_dec(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!len)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **why)
 {
 	const char *dots = strstr(s, "..");
@@ -37,8 +22,8 @@ int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **wh
 		*why = "no dots";
 		return -EINVAL;
 	}
-	if (parse_dec(s, (size_t)(dots - s), &r->begin) < 0 ||
-	    parse_dec(dots + 2, strlen(dots + 2), &r->end) < 0) {
+	if (parse_u64_n(s, (size_t)(dots - s), &r->begin) < 0 ||
+	    parse_u64_n(dots + 2, strlen(dots + 2), &r->end) < 0) {
 		*why = "couldn't parse numbers";
 		return -EINVAL;
 	}

@@ -1,5 +1,7 @@
 #include "names/reconcile.h"
 
+#include "util/parse.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -12,17 +14,6 @@
 
 /*----------------------------------------------------------------*/
 /* Records (TSV) */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int unescape(const char *s, size_t n, char **out, size_t *outlen)
 {
@@ -49,11 +40,11 @@ static int unescape(const char *s, size_t n, char **out, size_t *outlen)
 				free(d);
 				return -EINVAL;
 			}
-			if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+			if (parse_xdigit(s[i + 1]) < 0 || parse_xdigit(s[i + 2]) < 0) {
 				free(d);
 				return -EINVAL;
 			}
-			d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			d[k++] = (char)(parse_xdigit(s[i + 1]) * 16 + parse_xdigit(s[i + 2]));
 			i += 2;
 			break;
 		default:
@@ -67,20 +58,11 @@ static int unescape(const char *s, size_t n, char **out, size_t *outlen)
 	return 0;
 }
 
-static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
+static int parse_field(const char *s, size_t n, uint64_t max, uint64_t *v)
 {
-	uint64_t x = 0;
+	uint64_t x;
 
-	if (!n || n > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		if (x > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return -EINVAL;
-		x = x * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (x > max)
+	if (parse_u64_n(s, n, &x) < 0 || x > max)
 		return -EINVAL;
 	*v = x;
 	return 0;
@@ -123,7 +105,7 @@ static int parse_line(const char *s, size_t n, struct thin_record *rec, const ch
 		*why = "expected 2 to 5 tab-separated fields";
 		return -EINVAL;
 	}
-	if (parse_u64(col[0], clen[0], THIN_MAX_DEV_ID, &rec->dev_id) < 0) {
+	if (parse_field(col[0], clen[0], THIN_MAX_DEV_ID, &rec->dev_id) < 0) {
 		*why = "bad dev_id (a decimal number below 2^24)";
 		return -EINVAL;
 	}
@@ -137,8 +119,8 @@ static int parse_line(const char *s, size_t n, struct thin_record *rec, const ch
 	if (nc >= 4) {
 		int dt = is_dash(col[2], clen[2]), dc = is_dash(col[3], clen[3]);
 
-		if (dt != dc || (!dt && (parse_u64(col[2], clen[2], UINT64_MAX, &t) < 0 ||
-					 parse_u64(col[3], clen[3], UINT32_MAX, &c) < 0))) {
+		if (dt != dc || (!dt && (parse_field(col[2], clen[2], UINT64_MAX, &t) < 0 ||
+					 parse_field(col[3], clen[3], UINT32_MAX, &c) < 0))) {
 			*why = "bad transaction or creation_time";
 			return -EINVAL;
 		}
@@ -298,10 +280,10 @@ int thin_id_ranges_load(const char *path, uint64_t **ids, size_t *nr_ranges, cha
 		if (!n || s[0] == '#')
 			continue;
 		dash = memchr(s, '-', n);
-		if (dash ? (parse_u64(s, (size_t)(dash - s), THIN_MAX_DEV_ID, &lo) < 0 ||
-			    parse_u64(dash + 1, n - (size_t)(dash - s) - 1, THIN_MAX_DEV_ID, &hi) < 0 ||
+		if (dash ? (parse_field(s, (size_t)(dash - s), THIN_MAX_DEV_ID, &lo) < 0 ||
+			    parse_field(dash + 1, n - (size_t)(dash - s) - 1, THIN_MAX_DEV_ID, &hi) < 0 ||
 			    hi < lo)
-			 : parse_u64(s, n, THIN_MAX_DEV_ID, &lo) < 0) {
+			 : parse_field(s, n, THIN_MAX_DEV_ID, &lo) < 0) {
 			snprintf(msg, msglen, "%s: line %u: expected an id or a range A-B below 2^24",
 				 path, line);
 			free(buf);

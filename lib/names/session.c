@@ -11,6 +11,7 @@
 #include "thin/pool_tag.h"
 #include "thin/view.h"
 #include "util/cli.h"
+#include "util/parse.h"
 
 struct ctx {
 	const struct thin_names_opts *o;
@@ -188,7 +189,7 @@ static int commit(struct ctx *c)
 
 static int arg_id(struct ctx *c, uint64_t *id)
 {
-	if (c->o->nargs != 1 || cli_parse_u64(c->o->args[0], id) < 0 || *id > THIN_MAX_DEV_ID)
+	if (c->o->nargs != 1 || parse_u64(c->o->args[0], id) < 0 || *id > THIN_MAX_DEV_ID)
 		return usage_error(c, "expected one DEV_ID (0 to 16777215)");
 	return 0;
 }
