@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crc/crc32c.h"
+#include "ir/runs.h"
 
 /*----------------------------------------------------------------*/
 
@@ -172,35 +173,12 @@ static const struct thin_details *find_details(const struct dev_table *t, uint64
 /* Mappings, merged into runs */
 
 struct map_walk {
-	const struct ir_visitor *v;
 	struct bc *bc;
 	uint64_t prev_leaf;   /* read once: dropped from the cache (bounded RSS) */
 	int have_prev_leaf;
-	int have_run;
-	uint64_t origin, data, len;
-	uint32_t time;
+	struct ir_runs runs;   /* runs.vret: non-zero visitor return (IR_STOP or -errno) */
 	int damaged;
-	int vret;   /* non-zero visitor return (IR_STOP or -errno) */
 };
-
-static int flush_run(struct map_walk *m)
-{
-	const struct ir_visitor *v = m->v;
-	int r = 0;
-
-	if (!m->have_run)
-		return 0;
-	m->have_run = 0;
-	if (m->len == 1) {
-		if (v->single_map)
-			r = v->single_map(v->ctx, m->origin, m->data, m->time);
-	} else if (v->range_map) {
-		r = v->range_map(v->ctx, m->origin, m->data, m->len, m->time);
-	}
-	if (r)
-		m->vret = r;
-	return r;
-}
 
 static int map_leaf(void *ctx, const struct bt_node *n)
 {
@@ -221,18 +199,8 @@ static int map_leaf(void *ctx, const struct bt_node *n)
 		uint64_t data = thin_bt_block(bt);
 		uint32_t time = thin_bt_time(bt);
 
-		if (m->have_run && key == m->origin + m->len && data == m->data + m->len &&
-		    time == m->time) {
-			m->len++;
-			continue;
-		}
-		if (flush_run(m))
+		if (ir_runs_add(&m->runs, key, data, time))
 			return WALK_STOP;
-		m->have_run = 1;
-		m->origin = key;
-		m->data = data;
-		m->len = 1;
-		m->time = time;
 	}
 	return 0;
 }
@@ -258,9 +226,9 @@ static int emit_mappings(struct bc *bc, uint64_t root, struct map_walk *m)
 	m->have_prev_leaf = 0;
 	if (r < 0 && r != WALK_STOP)
 		return r;
-	if (!m->vret)
-		flush_run(m);   /* 0.9.0 flushes the pending run on damage too */
-	return m->vret || m->damaged ? WALK_STOP : 0;
+	if (!m->runs.vret)
+		ir_runs_flush(&m->runs);   /* 0.9.0 flushes the pending run on damage too */
+	return m->runs.vret || m->damaged ? WALK_STOP : 0;
 }
 
 /*----------------------------------------------------------------*/
@@ -305,9 +273,10 @@ static int dump_device(struct thin_md *md, const struct thin_dump_opts *o,
 {
 	const struct thin_details *d = find_details(details, top->id);
 	struct ir_device dev;
-	struct map_walk m = { .v = v, .bc = md->bc };
+	struct map_walk m = { .bc = md->bc };
 	int r;
 
+	ir_runs_init(&m.runs, v);
 	if (!d) {
 		snprintf(msg, msglen, DAMAGED_MSG);
 		return THIN_DUMP_DAMAGED;
@@ -322,8 +291,8 @@ static int dump_device(struct thin_md *md, const struct thin_dump_opts *o,
 		return r;
 	if (!o->skip_mappings) {
 		r = emit_mappings(md->bc, top->u.root, &m);
-		if (r == WALK_STOP && m.vret)
-			return visited(m.vret, msg, msglen);
+		if (r == WALK_STOP && m.runs.vret)
+			return visited(m.runs.vret, msg, msglen);
 		if (r < 0 && r != WALK_STOP) {
 			snprintf(msg, msglen, "cannot read mappings of device %llu: %s",
 				 (unsigned long long)top->id, strerror(-r));
