@@ -467,8 +467,8 @@ static int check_trees(struct ck *ck)
 	const struct thin_sb *sb = &ck->md->sb;
 	unsigned f = ck->opts->flags;
 	struct tree_set live = { "", 0, sb->device_details_root, sb->data_mapping_root, sb->time,
-				 { NULL, 0 }, 1 };
-	struct tree_set snap = { "metadata snap: ", 1, 0, 0, 0, { NULL, 0 }, 0 };
+				 { 0 }, 1 };
+	struct tree_set snap = { "metadata snap: ", 1, 0, 0, 0, { 0 }, 0 };
 	struct thin_sb ssb;
 	int r = 0;
 
