@@ -11,6 +11,7 @@
 #include "crc/crc32c.h"
 #include "thin/usage.h"
 #include "thin/view.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 
@@ -100,12 +101,11 @@ static int add_mapping(struct rctx *c, uint64_t v, uint64_t d)
 		return 0;
 	}
 	if (c->nr == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 1024;
-		struct rrun *n = realloc(c->runs, cap * sizeof(*n));
+		struct rrun *n = vec_grow(c->runs, &c->cap, sizeof(*n), 1024);
+
 		if (!n)
 			return -ENOMEM;
 		c->runs = n;
-		c->cap = cap;
 	}
 	c->runs[c->nr++] = (struct rrun){ d, 1, v, c->dev };
 	return 0;
@@ -366,12 +366,11 @@ struct plan {
 static int plan_add(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi)
 {
 	if (pl->nr == pl->cap) {
-		size_t cap = pl->cap ? pl->cap * 2 : 1024;
-		struct leaf_job *n = realloc(pl->jobs, cap * sizeof(*n));
+		struct leaf_job *n = vec_grow(pl->jobs, &pl->cap, sizeof(*n), 1024);
+
 		if (!n)
 			return -ENOMEM;
 		pl->jobs = n;
-		pl->cap = cap;
 	}
 	pl->jobs[pl->nr++] = (struct leaf_job){ block, pl->c->dev, lo, hi };
 	return 0;
@@ -477,12 +476,11 @@ static int worker_add(struct worker *w, uint64_t dev, uint64_t v, uint64_t d, si
 		return 0;
 	}
 	if (w->nr == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 1024;
-		struct rrun *n = realloc(w->runs, cap * sizeof(*n));
+		struct rrun *n = vec_grow(w->runs, &w->cap, sizeof(*n), 1024);
+
 		if (!n)
 			return -ENOMEM;
 		w->runs = n;
-		w->cap = cap;
 	}
 	w->runs[w->nr++] = (struct rrun){ d, 1, v, dev };
 	return 0;
@@ -562,12 +560,11 @@ static int merge_outputs(struct rctx *c, struct worker *ws, const struct leaf_ou
 				continue;
 			}
 			if (c->nr == c->cap) {
-				size_t cap = c->cap ? c->cap * 2 : 1024;
-				struct rrun *n = realloc(c->runs, cap * sizeof(*n));
+				struct rrun *n = vec_grow(c->runs, &c->cap, sizeof(*n), 1024);
+
 				if (!n)
 					return -ENOMEM;
 				c->runs = n;
-				c->cap = cap;
 			}
 			c->runs[c->nr++] = *x;
 		}

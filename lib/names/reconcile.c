@@ -11,6 +11,7 @@
 #include "thin/usage.h"
 #include "thin/view.h"
 #include "thin/pool_tag.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 /* Records (TSV) */
@@ -138,12 +139,11 @@ static int parse_line(const char *s, size_t n, struct thin_record *rec, const ch
 static int records_push(struct thin_records *out, const struct thin_record *rec)
 {
 	if (out->nr == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 64;
-		struct thin_record *n = realloc(out->r, cap * sizeof(*n));
+		struct thin_record *n = vec_grow(out->r, &out->cap, sizeof(*n), 64);
+
 		if (!n)
 			return -ENOMEM;
 		out->r = n;
-		out->cap = cap;
 	}
 	out->r[out->nr++] = *rec;
 	return 0;

@@ -1,4 +1,5 @@
 #include "thin/metadata.h"
+#include "util/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,12 +121,11 @@ static struct thin_dev *find_or_add(struct devs_ctx *c, uint64_t id)
 	if (lo < l->nr && l->devs[lo].dev_id == id)
 		return &l->devs[lo];
 	if (l->nr == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct thin_dev *n = realloc(l->devs, cap * sizeof(*n));
+		struct thin_dev *n = vec_grow(l->devs, &c->cap, sizeof(*n), 64);
+
 		if (!n)
 			return NULL;
 		l->devs = n;
-		c->cap = cap;
 	}
 	memmove(&l->devs[lo + 1], &l->devs[lo], (l->nr - lo) * sizeof(*l->devs));
 	memset(&l->devs[lo], 0, sizeof(*l->devs));
