@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc/crc32c.h"
 #include "thin/usage.h"
 #include "thin/view.h"
 #include "util/vec.h"
@@ -321,7 +320,7 @@ static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 	struct bt_node n;
 	size_t first = w->nr;
 
-	if (bc_csum_check(data, job->block, MD_BLOCK_SIZE, BTREE_CSUM_XOR) < 0)
+	if (bt_node_validator.check(data, job->block, MD_BLOCK_SIZE) < 0)
 		return FAST_FALLBACK;
 	bt_node_view(data, &n);
 	if (!bt_is_leaf(&n) || bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK ||
