@@ -164,9 +164,8 @@ fuzz:
 			-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/fuzz_$$f.c \
 			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
 	done
-	gzip -dc ../shared/fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
-	cp ../shared/fixtures/kernel/*/ref-thin_dump.xml build-fuzz/corpus-xml/ 2>/dev/null; \
-	for d in ../shared/fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
+	gzip -dc fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
+	for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
 	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
 		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
 	ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=4096 build-fuzz/corpus-xml
