@@ -53,7 +53,7 @@
  *                           [an estimate from the mappings, at most the
  *                           format's limit of 4161600 (~15.9 GiB); sparse]
  *   --dedup-order N         log2 of the restorer's leaf-sharing table slots
- *                           (24 bytes each) [auto: about one per leaf, 17..22]
+ *                           (24 bytes each) [auto: two per leaf, 17..24]
  *
  * Model.  Each origin (dev_id 0..origins-1, created at time 0) gets
  * mappings / (origins + snapshots) mapped blocks spread over a virtual size
@@ -558,7 +558,8 @@ static void act_del(struct sweep *w, struct cursor *c)
 }
 
 /* What [from, to) holds: evaluate the active extents bottom-up. */
-static int segment(const struct pool *p, struct sweep *w, struct sink *k, uint64_t from, uint64_t to)
+static int segment(const struct pool *p, const struct sweep *w, struct sink *k, uint64_t from,
+		   uint64_t to)
 {
 	const struct cursor *src = NULL;
 
@@ -954,13 +955,17 @@ static uint64_t estimate_md_blocks(const struct pool *p)
 	return n > MAX_MD_BLOCKS ? MAX_MD_BLOCKS : n;
 }
 
-/* Leaf-sharing table: room for about every leaf (24 bytes a slot). */
+/*
+ * Leaf-sharing table (24 bytes a slot): twice as many slots as leaves
+ * without sharing, so that an origin's leaves are still there when its
+ * snapshots come (a 10^9-mapping pool: 2^24 slots, 384 MiB).
+ */
 static unsigned auto_dedup_order(const struct pool *p)
 {
 	uint64_t leaves = p->total_count / 128;
 	unsigned order = 17;
 
-	while (order < 22 && (1ull << order) < leaves)
+	while (order < 24 && (1ull << order) < 2 * leaves)
 		order++;
 	return order;
 }
