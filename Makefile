@@ -165,7 +165,6 @@ fuzz:
 			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
 	done
 	gzip -dc fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
-	true; \
 	for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
 	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
 		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
