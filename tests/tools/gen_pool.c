@@ -101,9 +101,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "thin/ir.h"
-#include "thin/restore.h"
+#include "ir/ir.h"
+#include "cmd/restore.h"
 #include "util/cli.h"
+#include "util/parse.h"
 #include "xml/xml_writer.h"
 
 #define PROG "gen_pool"
@@ -1146,7 +1147,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return EXIT_USAGE;
 		}
-		if (up && cli_parse_u64(optarg, &u) < 0)
+		if (up && parse_u64(optarg, &u) < 0)
 			return bad(longopts[li].name, optarg);
 		if (up)
 			*up = u;
