@@ -6,7 +6,7 @@ LIBDIR  = $(DESTDIR)$(PREFIX)/lib
 INCDIR  = $(DESTDIR)$(PREFIX)/include/thinmeta
 PCDIR   = $(LIBDIR)/pkgconfig
 
-VERSION := 0.1.0
+VERSION := $(shell sed -n 's/^#define THINMETA_VERSION "\(.*\)"/\1/p' lib/util/cli.h)
 DATE    := 2026-11-24
 BUILD   ?= build
 
@@ -95,7 +95,7 @@ $(BUILD)/man/%.8: man/%.8
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's/@DATE@/$(DATE)/g' -e 's/@VERSION@/$(VERSION)/g' $< > $@
 
-$(BUILD)/thinmeta.pc: Makefile
+$(BUILD)/thinmeta.pc: FORCE
 	@mkdir -p $(dir $@)
 	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: thinmeta\nDescription: dm-thin pool metadata library\nVersion: %s\nLibs: -L$${libdir} -lthinmeta %s\nCflags: -I$${includedir}/thinmeta\n' \
 		'$(PREFIX)' '$(VERSION)' '$(shell pkg-config --libs expat zlib libxxhash) -laio -pthread' > $@
@@ -164,9 +164,8 @@ fuzz:
 			-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/fuzz_$$f.c \
 			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
 	done
-	gzip -dc ../shared/fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
-	cp ../shared/fixtures/kernel/*/ref-thin_dump.xml build-fuzz/corpus-xml/ 2>/dev/null; \
-	for d in ../shared/fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
+	gzip -dc fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
+	for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
 	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
 		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
 	ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=4096 build-fuzz/corpus-xml
@@ -192,8 +191,13 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential pkg-config \
 		libaio-dev libexpat1-dev zlib1g-dev libxxhash-dev libcriterion-dev \
 		thin-provisioning-tools python3 time groff-base xxhash
+	tests/get-tpt1.sh $(BUILD)/ref-1.x
 
 clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%.d)
+
+# thinmeta.pc carries PREFIX: rebuilt on every use
+FORCE:
+.PHONY: FORCE

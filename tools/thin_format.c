@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/format.h"
-#include "thin/metadata_size.h"
+#include "cmd/format.h"
+#include "cmd/metadata_size.h"
 #include "thin/pool_tag.h"
 #include "util/cli.h"
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "thin/pack.h"
+#include "cmd/pack.h"
 #include "util/cli.h"
 
 static void usage(FILE *f)

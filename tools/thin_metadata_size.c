@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/metadata_size.h"
+#include "cmd/metadata_size.h"
 #include "util/cli.h"
 
 static void usage(FILE *f)

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "thin/reconcile.h"
+#include "names/reconcile.h"
+
+#include "util/parse.h"
 #include "util/cli.h"
 
 enum {
@@ -49,13 +51,7 @@ static int usage_error(const char *msg)
 
 static int parse_num(const char *s, uint64_t max, uint64_t *out)
 {
-	char *end;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return (errno || *end || *out > max) ? -EINVAL : 0;
+	return parse_u64(s, out) < 0 || *out > max ? -EINVAL : 0;
 }
 
 struct args {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "thin/trim.h"
+#include "cmd/trim.h"
 #include "util/cli.h"
 
 enum { OPT_METADATA_DEV = 256, OPT_DATA_DEV };

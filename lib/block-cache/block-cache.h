@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "block-cache/io.h"
+#include "io/io.h"
 
 /* Validator errors: -EILSEQ bad checksum, -ENOTBLK wrong self-location,
  * BC_WRONG_TYPE checksum valid for another metadata block type. */

@@ -64,7 +64,7 @@ struct lvl_entry {
 };
 
 struct bt_builder {
-	struct tm *tm;
+	struct tm_mgr *tm;
 	struct bt_builder_opts o;
 	uint32_t max, minfill, cdc_min;
 	struct leafbuf cur, pend, work;
@@ -107,7 +107,7 @@ static void leaf_reset(struct bt_builder *b, struct leafbuf *l)
 	l->block = 0;
 }
 
-int bt_builder_create(struct tm *tm, const struct bt_builder_opts *o, struct bt_builder **out)
+int bt_builder_create(struct tm_mgr *tm, const struct bt_builder_opts *o, struct bt_builder **out)
 {
 	struct bt_builder *b = calloc(1, sizeof(*b));
 

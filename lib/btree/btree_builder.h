@@ -45,7 +45,7 @@ struct bt_builder_opts {
 
 struct bt_builder;
 
-int bt_builder_create(struct tm *tm, const struct bt_builder_opts *o, struct bt_builder **out);
+int bt_builder_create(struct tm_mgr *tm, const struct bt_builder_opts *o, struct bt_builder **out);
 void bt_builder_destroy(struct bt_builder *b);
 
 /* -EINVAL when key is not above the previous one. */

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "crc/crc32c_table.h"
+#include "crc/crc32c-internal.h"
 #include "util/endian.h"
 
 #define POLY 0x82F63B78u

@@ -20,10 +20,10 @@ uint64_t sm_metadata_blocks_needed(uint64_t nr_blocks)
 }
 
 /* Encodes counts of blocks [base, base + n) into a bitmap; returns the hints. */
-static void encode_bitmap(const struct sm_core *counts, uint64_t base, uint64_t n, void *block,
+static void encode_bitmap(const struct rcmap *counts, uint64_t base, uint64_t n, void *block,
 			  struct sm_index_entry *ie)
 {
-	const uint8_t *c = sm_core_bytes(counts) + base;
+	const uint8_t *c = rcmap_bytes(counts) + base;
 	uint8_t *words = (uint8_t *)block + sizeof(struct disk_bitmap_header);
 	uint32_t nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
 
@@ -53,11 +53,11 @@ static void encode_bitmap(const struct sm_core *counts, uint64_t base, uint64_t 
 	ie->none_free_before = first_free;
 }
 
-static int write_overflow(struct tm *tm, const struct sm_core *counts, uint64_t nr_blocks,
+static int write_overflow(struct tm_mgr *tm, const struct rcmap *counts, uint64_t nr_blocks,
 			  uint64_t *root)
 {
 	struct bt_builder_opts o = { .value_size = SM_OVERFLOW_VSIZE };
-	const uint8_t *c = sm_core_bytes(counts);
+	const uint8_t *c = rcmap_bytes(counts);
 	struct bt_builder *b;
 	int r;
 
@@ -66,7 +66,7 @@ static int write_overflow(struct tm *tm, const struct sm_core *counts, uint64_t 
 		return r;
 	for (uint64_t i = 0; i < nr_blocks && r >= 0; i++) {
 		if (c[i] >= 3) {
-			le32 v = cpu_to_le32(sm_core_get(counts, i));
+			le32 v = cpu_to_le32(rcmap_get(counts, i));
 			r = bt_builder_add(b, i, &v);
 		}
 	}
@@ -76,9 +76,9 @@ static int write_overflow(struct tm *tm, const struct sm_core *counts, uint64_t 
 	return r;
 }
 
-static uint64_t count_nonzero(const struct sm_core *counts, uint64_t nr_blocks)
+static uint64_t count_nonzero(const struct rcmap *counts, uint64_t nr_blocks)
 {
-	const uint8_t *c = sm_core_bytes(counts);
+	const uint8_t *c = rcmap_bytes(counts);
 	uint64_t n = 0;
 
 	for (uint64_t i = 0; i < nr_blocks; i++)
@@ -87,7 +87,7 @@ static uint64_t count_nonzero(const struct sm_core *counts, uint64_t nr_blocks)
 }
 
 /* Allocates and writes the bitmaps of counts[0, nr_blocks); entries get their index. */
-static int write_bitmaps(struct tm *tm, const struct sm_core *counts, uint64_t nr_blocks,
+static int write_bitmaps(struct tm_mgr *tm, const struct rcmap *counts, uint64_t nr_blocks,
 			 struct sm_index_entry *entries, uint64_t nb, uint8_t *buf)
 {
 	int r;
@@ -109,7 +109,7 @@ static int write_bitmaps(struct tm *tm, const struct sm_core *counts, uint64_t n
 	return 0;
 }
 
-int sm_write_data(struct tm *tm, const struct sm_core *counts, uint64_t nr_blocks,
+int sm_write_data(struct tm_mgr *tm, const struct rcmap *counts, uint64_t nr_blocks,
 		  struct sm_disk_info *root)
 {
 	uint64_t nb = sm_nr_bitmaps(nr_blocks);
@@ -150,10 +150,10 @@ out:
 	return r;
 }
 
-int sm_write_metadata(struct tm *tm, struct sm_disk_info *root)
+int sm_write_metadata(struct tm_mgr *tm, struct sm_disk_info *root)
 {
 	uint64_t nr_blocks = tm_nr_blocks(tm), nb = sm_nr_bitmaps(nr_blocks), index_loc;
-	const struct sm_core *counts = tm_refs(tm);
+	const struct rcmap *counts = tm_refs(tm);
 	struct sm_index_entry *entries = calloc(nb ? nb : 1, sizeof(*entries));
 	uint8_t *buf = ioe_alloc_blocks(1);
 	int r = -ENOMEM;

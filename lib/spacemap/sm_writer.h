@@ -19,13 +19,13 @@ uint64_t sm_data_blocks_needed(uint64_t nr_blocks);
 uint64_t sm_metadata_blocks_needed(uint64_t nr_blocks);
 
 /* Writes the data space map for counts[0, nr_blocks); fills *root. */
-int sm_write_data(struct tm *tm, const struct sm_core *counts, uint64_t nr_blocks,
+int sm_write_data(struct tm_mgr *tm, const struct rcmap *counts, uint64_t nr_blocks,
 		  struct sm_disk_info *root);
 
 /*
  * Writes the metadata space map of the tm's own ref counts.  Must be the
  * last allocation: the blocks it takes for itself are counted in it.
  */
-int sm_write_metadata(struct tm *tm, struct sm_disk_info *root);
+int sm_write_metadata(struct tm_mgr *tm, struct sm_disk_info *root);
 
 #endif

@@ -67,180 +67,6 @@ void sm_root_unpack(const struct disk_sm_root *r, enum sm_kind kind, struct sm_d
 }
 
 /*----------------------------------------------------------------*/
-/* in-core counting map */
-
-struct ov_entry {
-	uint64_t block;
-	uint32_t count;
-};
-
-struct sm_core {
-	uint64_t nr_blocks;
-	uint64_t nr_allocated;
-	uint8_t *counts;
-	/* open-addressing table for counts >= 255 */
-	struct ov_entry *ov;
-	size_t ov_cap, ov_nr;
-};
-
-struct sm_core *sm_core_create(uint64_t nr_blocks)
-{
-	struct sm_core *sm = calloc(1, sizeof(*sm));
-
-	if (!sm)
-		return NULL;
-	sm->nr_blocks = nr_blocks;
-	sm->counts = calloc(nr_blocks ? nr_blocks : 1, 1);
-	if (!sm->counts) {
-		free(sm);
-		return NULL;
-	}
-	return sm;
-}
-
-void sm_core_destroy(struct sm_core *sm)
-{
-	if (!sm)
-		return;
-	free(sm->counts);
-	free(sm->ov);
-	free(sm);
-}
-
-uint64_t sm_core_nr_blocks(const struct sm_core *sm)
-{
-	return sm->nr_blocks;
-}
-
-const uint8_t *sm_core_bytes(const struct sm_core *sm)
-{
-	return sm->counts;
-}
-
-static size_t ov_slot(const struct sm_core *sm, uint64_t b)
-{
-	size_t i = (size_t)((b * 0x9E3779B97F4A7C15ull) >> 17) & (sm->ov_cap - 1);
-
-	while (sm->ov[i].count && sm->ov[i].block != b)
-		i = (i + 1) & (sm->ov_cap - 1);
-	return i;
-}
-
-static int ov_grow(struct sm_core *sm)
-{
-	size_t cap = sm->ov_cap ? sm->ov_cap * 2 : 64;
-	struct ov_entry *old = sm->ov, *n = calloc(cap, sizeof(*n));
-	size_t old_cap = sm->ov_cap;
-
-	if (!n)
-		return -ENOMEM;
-	sm->ov = n;
-	sm->ov_cap = cap;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].count)
-			sm->ov[ov_slot(sm, old[i].block)] = old[i];
-	free(old);
-	return 0;
-}
-
-uint32_t sm_core_get(const struct sm_core *sm, uint64_t b)
-{
-	if (b >= sm->nr_blocks)
-		return 0;
-	if (sm->counts[b] < 255)
-		return sm->counts[b];
-	return sm->ov[ov_slot(sm, b)].count;
-}
-
-int sm_core_set(struct sm_core *sm, uint64_t b, uint32_t count)
-{
-	uint32_t old;
-
-	if (b >= sm->nr_blocks)
-		return -EINVAL;
-	old = sm_core_get(sm, b);
-	if (old && !count)
-		sm->nr_allocated--;
-	else if (!old && count)
-		sm->nr_allocated++;
-	if (count < 255) {
-		if (sm->counts[b] == 255) {
-			/* keep the tombstone-free table: store 255 sentinel as count 0
-			 * is impossible, so rebuild the slot chain by reinserting */
-			size_t i = ov_slot(sm, b);
-			sm->ov[i].count = 0;
-			sm->ov_nr--;
-			/* re-insert following entries of the cluster */
-			for (size_t j = (i + 1) & (sm->ov_cap - 1); sm->ov[j].count;
-			     j = (j + 1) & (sm->ov_cap - 1)) {
-				struct ov_entry e = sm->ov[j];
-				sm->ov[j].count = 0;
-				sm->ov[ov_slot(sm, e.block)] = e;
-			}
-		}
-		sm->counts[b] = (uint8_t)count;
-		return 0;
-	}
-	if (sm->counts[b] != 255) {
-		if ((sm->ov_nr + 1) * 2 > sm->ov_cap && ov_grow(sm) < 0)
-			return -ENOMEM;
-		sm->ov_nr++;
-		sm->counts[b] = 255;
-	}
-	{
-		size_t i = ov_slot(sm, b);
-		sm->ov[i].block = b;
-		sm->ov[i].count = count;
-	}
-	return 0;
-}
-
-int sm_core_inc(struct sm_core *sm, uint64_t b)
-{
-	if (b >= sm->nr_blocks)
-		return -EINVAL;
-	if (sm->counts[b] < 254) {
-		if (!sm->counts[b])
-			sm->nr_allocated++;
-		sm->counts[b]++;
-		return 0;
-	}
-	{
-		uint32_t c = sm_core_get(sm, b);
-		if (c == UINT32_MAX)
-			return -EOVERFLOW;
-		return sm_core_set(sm, b, c + 1);
-	}
-}
-
-int sm_core_dec(struct sm_core *sm, uint64_t b)
-{
-	uint32_t c;
-
-	if (b >= sm->nr_blocks)
-		return -EINVAL;
-	c = sm_core_get(sm, b);
-	if (!c)
-		return -EINVAL;
-	return sm_core_set(sm, b, c - 1);
-}
-
-uint64_t sm_core_nr_allocated(const struct sm_core *sm)
-{
-	return sm->nr_allocated;
-}
-
-uint64_t sm_core_find_free(const struct sm_core *sm, uint64_t from)
-{
-	const uint8_t *p;
-
-	if (from >= sm->nr_blocks)
-		return UINT64_MAX;
-	p = memchr(sm->counts + from, 0, sm->nr_blocks - from);
-	return p ? (uint64_t)(p - sm->counts) : UINT64_MAX;
-}
-
-/*----------------------------------------------------------------*/
 /* reading on-disk space maps */
 
 struct index_ctx {
@@ -299,7 +125,7 @@ static int index_leaf(void *vctx, const struct bt_node *n)
 }
 
 struct count_nodes_ctx {
-	struct sm_core *meta_refs;
+	struct rcmap *meta_refs;
 	void *inner;
 	void (*inner_damage)(void *, enum dmg_level, enum rep_code, uint64_t, uint64_t, uint64_t,
 			     const char *);
@@ -317,7 +143,7 @@ static int count_skip(void *vctx, uint64_t block, int is_root)
 
 	(void)is_root;
 	if (c->meta_refs)
-		sm_core_inc(c->meta_refs, block);
+		rcmap_inc(c->meta_refs, block);
 	return 0;
 }
 
@@ -336,7 +162,7 @@ static void count_damage(void *vctx, enum dmg_level level, enum rep_code code, u
 	c->inner_damage(c->inner, level, code, block, lo, hi, msg);
 }
 
-static int walk_counted(struct bc *bc, uint64_t root, uint32_t vsize, struct sm_core *meta_refs,
+static int walk_counted(struct bc *bc, uint64_t root, uint32_t vsize, struct rcmap *meta_refs,
 			int (*leaf)(void *, const struct bt_node *),
 			void (*dmg)(void *, enum dmg_level, enum rep_code, uint64_t, uint64_t,
 				    uint64_t, const char *),
@@ -346,12 +172,12 @@ static int walk_counted(struct bc *bc, uint64_t root, uint32_t vsize, struct sm_
 	struct bt_walk_ops ops = { .leaf = count_leaf, .damage = count_damage, .skip = count_skip };
 
 	if (meta_refs)
-		sm_core_inc(meta_refs, root);
+		rcmap_inc(meta_refs, root);
 	return bt_walk(bc, root, vsize, &ops, &c);
 }
 
 int sm_read_index(struct bc *bc, const struct sm_disk_info *info, struct sm_index_entry *entries,
-		  struct report *rep, struct sm_core *meta_refs)
+		  struct report *rep, struct rcmap *meta_refs)
 {
 	uint64_t nr_bitmaps = sm_nr_bitmaps(info->nr_blocks);
 	struct bc_block *b;
@@ -372,7 +198,7 @@ int sm_read_index(struct bc *bc, const struct sm_disk_info *info, struct sm_inde
 	if (nr_bitmaps > SM_MAX_METADATA_BITMAPS)
 		nr_bitmaps = SM_MAX_METADATA_BITMAPS;
 	if (meta_refs)
-		sm_core_inc(meta_refs, info->bitmap_root);
+		rcmap_inc(meta_refs, info->bitmap_root);
 	r = bc_get(bc, info->bitmap_root, &sm_index_validator, &b);
 	if (r < 0) {
 		enum rep_code code = r == -EILSEQ ? RC_SM_INDEX_CSUM
@@ -423,7 +249,7 @@ static void ov_damage(void *vctx, enum dmg_level level, enum rep_code code, uint
 }
 
 int sm_read_overflow(struct bc *bc, const struct sm_disk_info *info, struct report *rep,
-		     struct sm_core *meta_refs,
+		     struct rcmap *meta_refs,
 		     int (*cb)(void *ctx, uint64_t block, uint32_t count), void *ctx)
 {
 	struct ov_ctx oc = { cb, ctx, rep };
@@ -433,7 +259,7 @@ int sm_read_overflow(struct bc *bc, const struct sm_disk_info *info, struct repo
 }
 
 struct load_ctx {
-	struct sm_core *out;
+	struct rcmap *out;
 };
 
 static int load_ov(void *vctx, uint64_t block, uint32_t count)
@@ -441,13 +267,13 @@ static int load_ov(void *vctx, uint64_t block, uint32_t count)
 	struct load_ctx *lc = vctx;
 
 	/* only entries whose bitmap value is 3 are meaningful */
-	if (block < sm_core_nr_blocks(lc->out) && sm_core_get(lc->out, block) == 3 && count >= 3)
-		return sm_core_set(lc->out, block, count);
+	if (block < rcmap_nr_blocks(lc->out) && rcmap_get(lc->out, block) == 3 && count >= 3)
+		return rcmap_set(lc->out, block, count);
 	return 0;
 }
 
-int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct sm_core *out,
-		 struct report *rep, struct sm_core *meta_refs)
+int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct rcmap *out,
+		 struct report *rep, struct rcmap *meta_refs)
 {
 	uint64_t nr_bitmaps = sm_nr_bitmaps(info->nr_blocks);
 	struct sm_index_entry *entries;
@@ -475,7 +301,7 @@ int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct sm_core 
 		if (!entries[i].blocknr)
 			continue;
 		if (meta_refs)
-			sm_core_inc(meta_refs, entries[i].blocknr);
+			rcmap_inc(meta_refs, entries[i].blocknr);
 		e = bc_get(bc, entries[i].blocknr, &sm_bitmap_validator, &b);
 		if (e < 0) {
 			enum rep_code code = e == -EILSEQ ? RC_SM_BITMAP_CSUM
@@ -492,8 +318,8 @@ int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct sm_core 
 		}
 		sm_bitmap_decode(bc_data(b), n, dec);
 		for (unsigned j = 0; j < n; j++)
-			if (dec[j] && base + j < sm_core_nr_blocks(out))
-				sm_core_set(out, base + j, dec[j]);
+			if (dec[j] && base + j < rcmap_nr_blocks(out))
+				rcmap_set(out, base + j, dec[j]);
 		bc_put(bc, b);
 		bc_forget(bc, entries[i].blocknr);
 	}

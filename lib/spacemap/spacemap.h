@@ -11,6 +11,7 @@
 
 #include "block-cache/block-cache.h"
 #include "util/endian.h"
+#include "refcount/refcount.h"
 #include "util/report.h"
 
 #define SM_ENTRIES_PER_BITMAP 16320u
@@ -83,25 +84,6 @@ static inline uint64_t sm_nr_bitmaps(uint64_t nr_blocks)
 }
 
 /*----------------------------------------------------------------*/
-/* In-core ref-count map: 1 byte per block, saturated values in a side table. */
-
-struct sm_core;
-
-struct sm_core *sm_core_create(uint64_t nr_blocks);
-void sm_core_destroy(struct sm_core *sm);
-uint64_t sm_core_nr_blocks(const struct sm_core *sm);
-uint32_t sm_core_get(const struct sm_core *sm, uint64_t b);
-int sm_core_set(struct sm_core *sm, uint64_t b, uint32_t count);
-int sm_core_inc(struct sm_core *sm, uint64_t b);
-int sm_core_dec(struct sm_core *sm, uint64_t b);
-/* Blocks with count > 0. */
-uint64_t sm_core_nr_allocated(const struct sm_core *sm);
-/* First block >= from with count 0, or UINT64_MAX. */
-uint64_t sm_core_find_free(const struct sm_core *sm, uint64_t from);
-/* Raw access to the byte array (counts 0..254; 255 = look in side table). */
-const uint8_t *sm_core_bytes(const struct sm_core *sm);
-
-/*----------------------------------------------------------------*/
 /* Reading an on-disk space map. */
 
 enum sm_kind { SM_DATA, SM_METADATA };
@@ -128,21 +110,21 @@ struct sm_index_entry {
  * index block).  Returns 0, or negative errno when nothing could be read.
  */
 int sm_read_index(struct bc *bc, const struct sm_disk_info *info, struct sm_index_entry *entries,
-		  struct report *rep, struct sm_core *meta_refs);
+		  struct report *rep, struct rcmap *meta_refs);
 
 /*
  * Reads the overflow tree into counts: calls cb for each (block, count).
  * meta_refs (may be NULL) counts its nodes.
  */
 int sm_read_overflow(struct bc *bc, const struct sm_disk_info *info, struct report *rep,
-		     struct sm_core *meta_refs,
+		     struct rcmap *meta_refs,
 		     int (*cb)(void *ctx, uint64_t block, uint32_t count), void *ctx);
 
 /*
  * Loads the whole on-disk space map into an in-core map (for comparison,
  * leak repair and thin_trim).  Records all damage in rep.
  */
-int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct sm_core *out,
-		 struct report *rep, struct sm_core *meta_refs);
+int sm_disk_load(struct bc *bc, const struct sm_disk_info *info, struct rcmap *out,
+		 struct report *rep, struct rcmap *meta_refs);
 
 #endif

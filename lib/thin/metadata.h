@@ -51,6 +51,12 @@ struct thin_dev {
 struct thin_dev_list {
 	struct thin_dev *devs;   /* sorted by dev_id, owned (free with thin_dev_list_release) */
 	size_t nr;
+	/*
+	 * Fatal damage per tree (details, top-level): set with the first lost
+	 * key; the walk goes on, so devices beyond the damage may be listed.
+	 */
+	int details_damaged, top_damaged;
+	uint64_t details_lost_from, top_lost_from;
 };
 
 /*
@@ -60,7 +66,7 @@ struct thin_dev_list {
  * meta_refs (may be NULL) counts the nodes of both trees (§7.5).
  */
 int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_root,
-		      struct thin_dev_list *out, struct report *rep, struct sm_core *meta_refs);
+		      struct thin_dev_list *out, struct report *rep, struct rcmap *meta_refs);
 void thin_dev_list_release(struct thin_dev_list *l);
 
 /*

@@ -1,17 +1,21 @@
 #include "tm/tm.h"
 
+/* Virtual blocks a dry run may count beyond the device: the format's largest
+ * metadata device (255 bitmaps of 16320 entries, FORMAT.md §7). */
+#define TM_MAX_VIRTUAL_BLOCKS (255u * 16320u)
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TM_QUEUE_BLOCKS 1024u   /* 4 MiB of sequential writes per pwrite */
 
-struct tm {
+struct tm_mgr {
 	struct ioe *ioe;
 	uint64_t nr_blocks;      /* real blocks */
 	uint64_t cap;            /* ref counts kept for [0, cap): real + virtual */
-	struct sm_core *refs;
-	struct sm_core *reserved;
+	struct rcmap *refs;
+	struct rcmap *reserved;
 	int all_reserved;
 	uint64_t next;           /* allocation cursor (blocks are never freed for reuse) */
 	uint64_t nr_used;
@@ -22,16 +26,16 @@ struct tm {
 	uint8_t *bounce;
 };
 
-int tm_create(struct ioe *ioe, uint64_t nr_blocks, struct tm **out)
+int tm_create(struct ioe *ioe, uint64_t nr_blocks, struct tm_mgr **out)
 {
-	struct tm *tm = calloc(1, sizeof(*tm));
+	struct tm_mgr *tm = calloc(1, sizeof(*tm));
 
 	if (!tm)
 		return -ENOMEM;
 	tm->ioe = ioe;
 	tm->nr_blocks = nr_blocks;
-	tm->cap = nr_blocks + SM_MAX_METADATA_BLOCKS;
-	tm->refs = sm_core_create(tm->cap);
+	tm->cap = nr_blocks + TM_MAX_VIRTUAL_BLOCKS;
+	tm->refs = rcmap_create(tm->cap);
 	tm->q = ioe_alloc_blocks(TM_QUEUE_BLOCKS);
 	tm->bounce = ioe_alloc_blocks(1);
 	if (!tm->refs || !tm->q || !tm->bounce) {
@@ -42,81 +46,81 @@ int tm_create(struct ioe *ioe, uint64_t nr_blocks, struct tm **out)
 	return 0;
 }
 
-void tm_destroy(struct tm *tm)
+void tm_destroy(struct tm_mgr *tm)
 {
 	if (!tm)
 		return;
-	sm_core_destroy(tm->refs);
-	sm_core_destroy(tm->reserved);
+	rcmap_destroy(tm->refs);
+	rcmap_destroy(tm->reserved);
 	free(tm->q);
 	free(tm->bounce);
 	free(tm);
 }
 
-void tm_set_reserved(struct tm *tm, struct sm_core *old)
+void tm_set_reserved(struct tm_mgr *tm, struct rcmap *old)
 {
-	sm_core_destroy(tm->reserved);
+	rcmap_destroy(tm->reserved);
 	tm->reserved = old;
 }
 
-void tm_reserve_all(struct tm *tm)
+void tm_reserve_all(struct tm_mgr *tm)
 {
 	tm->all_reserved = 1;
 }
 
-static int is_reserved(const struct tm *tm, uint64_t b)
+static int is_reserved(const struct tm_mgr *tm, uint64_t b)
 {
 	if (tm->all_reserved)
 		return 1;
-	return tm->reserved && b < sm_core_nr_blocks(tm->reserved) && sm_core_get(tm->reserved, b);
+	return tm->reserved && b < rcmap_nr_blocks(tm->reserved) && rcmap_get(tm->reserved, b);
 }
 
-int tm_claim(struct tm *tm, uint64_t loc)
+int tm_claim(struct tm_mgr *tm, uint64_t loc)
 {
 	if (loc >= tm->nr_blocks)
 		return -ENOSPC;
-	if (!sm_core_get(tm->refs, loc))
+	if (!rcmap_get(tm->refs, loc))
 		tm->nr_used++;
-	return sm_core_set(tm->refs, loc, 1);
+	return rcmap_set(tm->refs, loc, 1);
 }
 
-int tm_alloc(struct tm *tm, uint64_t *loc)
+int tm_alloc(struct tm_mgr *tm, uint64_t *loc)
 {
 	uint64_t b = tm->next;
 
-	while (b < tm->nr_blocks && (sm_core_get(tm->refs, b) || is_reserved(tm, b)))
+	while (b < tm->nr_blocks && (rcmap_get(tm->refs, b) || is_reserved(tm, b)))
 		b++;
 	if (b >= tm->nr_blocks && !tm->overflowed) {
 		/* out of room: from now on only count (virtual blocks) */
 		tm->overflowed = 1;
 		tm->q_nr = 0;
 	}
-	while (b < tm->cap && sm_core_get(tm->refs, b))
+	while (b < tm->cap && rcmap_get(tm->refs, b))
 		b++;
 	if (b >= tm->cap)
 		return -ENOSPC;
 	tm->next = b + 1;
 	tm->nr_used++;
 	*loc = b;
-	return sm_core_set(tm->refs, b, 1);
+	return rcmap_set(tm->refs, b, 1);
 }
 
-int tm_inc(struct tm *tm, uint64_t loc)
+int tm_inc(struct tm_mgr *tm, uint64_t loc)
 {
-	return sm_core_inc(tm->refs, loc);
+	return rcmap_inc(tm->refs, loc);
 }
 
-int tm_dec(struct tm *tm, uint64_t loc)
+int tm_dec(struct tm_mgr *tm, uint64_t loc)
 {
-	return sm_core_dec(tm->refs, loc);
+	return rcmap_dec(tm->refs, loc);
 }
 
-uint32_t tm_ref(const struct tm *tm, uint64_t loc)
+uint32_t tm_ref(const struct tm_mgr *tm, uint64_t loc)
 {
-	return sm_core_get(tm->refs, loc);
+	return rcmap_get(tm->refs, loc);
 }
 
-static int queue_write(struct tm *tm)
+static int queue_write(struct tm_mgr *tm)
 {
 	int r = 0;
 
@@ -126,7 +130,7 @@ static int queue_write(struct tm *tm)
 	return r;
 }
 
-int tm_write(struct tm *tm, uint64_t loc, const struct bc_validator *v, void *data)
+int tm_write(struct tm_mgr *tm, uint64_t loc, const struct bc_validator *v, void *data)
 {
 	int r;
 
@@ -146,7 +150,7 @@ int tm_write(struct tm *tm, uint64_t loc, const struct bc_validator *v, void *da
 	return 0;
 }
 
-int tm_read(struct tm *tm, uint64_t loc, void *buf)
+int tm_read(struct tm_mgr *tm, uint64_t loc, void *buf)
 {
 	int r;
 
@@ -163,7 +167,7 @@ int tm_read(struct tm *tm, uint64_t loc, void *buf)
 	return 0;
 }
 
-int tm_flush(struct tm *tm)
+int tm_flush(struct tm_mgr *tm)
 {
 	int r = queue_write(tm);
 
@@ -174,7 +178,7 @@ int tm_flush(struct tm *tm)
 	return ioe_flush(tm->ioe);
 }
 
-int tm_commit(struct tm *tm, const struct bc_validator *v, void *sb_block)
+int tm_commit(struct tm_mgr *tm, const struct bc_validator *v, void *sb_block)
 {
 	int r;
 
@@ -191,22 +195,22 @@ int tm_commit(struct tm *tm, const struct bc_validator *v, void *sb_block)
 	return ioe_flush(tm->ioe);
 }
 
-uint64_t tm_nr_blocks(const struct tm *tm)
+uint64_t tm_nr_blocks(const struct tm_mgr *tm)
 {
 	return tm->nr_blocks;
 }
 
-const struct sm_core *tm_refs(const struct tm *tm)
+const struct rcmap *tm_refs(const struct tm_mgr *tm)
 {
 	return tm->refs;
 }
 
-int tm_overflowed(const struct tm *tm)
+int tm_overflowed(const struct tm_mgr *tm)
 {
 	return tm->overflowed;
 }
 
-uint64_t tm_nr_used(const struct tm *tm)
+uint64_t tm_nr_used(const struct tm_mgr *tm)
 {
 	return tm->nr_used;
 }

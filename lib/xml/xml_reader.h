@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "thin/ir.h"
+#include "ir/ir.h"
 
 /* Returns 0, or a negative errno with a message in err. */
 int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_t errlen);

@@ -14,7 +14,7 @@
 
 #include <stdio.h>
 
-#include "thin/ir.h"
+#include "ir/ir.h"
 
 struct xml_writer;
 

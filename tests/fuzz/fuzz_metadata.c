@@ -16,12 +16,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "block-cache/io.h"
-#include "thin/check.h"
-#include "thin/dump.h"
+#include "io/io.h"
+#include "check/check.h"
+#include "cmd/dump.h"
 #include "thin/metadata.h"
-#include "thin/repair.h"
-#include "thin/restore.h"
+#include "repair/repair.h"
+#include "cmd/restore.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "block-cache/io.h"
-#include "thin/restore.h"
+#include "io/io.h"
+#include "cmd/restore.h"
 #include "xml/xml_reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

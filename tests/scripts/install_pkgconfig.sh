@@ -5,12 +5,23 @@ source "$TOP/tests/lib.sh"
 dest=$WORK/dest
 make -s -C "$TOP" install BUILD="$BUILD" PREFIX=/opt/tm DESTDIR="$dest" >/dev/null
 for f in sbin/thin_check sbin/thin_dump sbin/thin_restore lib/libthinmeta.a \
-	lib/pkgconfig/thinmeta.pc include/thinmeta/thin/check.h include/thinmeta/thin/metadata.h \
+	lib/pkgconfig/thinmeta.pc include/thinmeta/check/check.h include/thinmeta/thin/metadata.h \
 	share/man/man8/thin_check.8 share/man/man8/thin_dump.8; do
 	[ -e "$dest/opt/tm/$f" ] || die "missing $f after install"
 done
 [ -x "$dest/opt/tm/sbin/thin_check" ] || die "thin_check not executable"
 ls "$dest/opt/tm/include/thinmeta/"*/*-internal.h 2>/dev/null && die "internal headers installed"
+# every installed header together, after <time.h> and <pthread.h> (libc's
+# struct tm, for one, must not collide with anything of ours)
+{
+	echo '#include <time.h>'; echo '#include <pthread.h>'
+	(cd "$dest/opt/tm/include/thinmeta" && ls */*.h) | sed 's/.*/#include <&>/'
+	echo 'int main(void) { struct tm t = { 0 }; return t.tm_sec; }'
+} > "$WORK/all.c"
+n=$(grep -c '#include <.*/' "$WORK/all.c")
+[ "$n" -ge 20 ] || die "only $n headers installed"
+cc -std=gnu11 -Wall -Werror -I"$dest/opt/tm/include/thinmeta" $(pkg-config --cflags expat) -c "$WORK/all.c" -o "$WORK/all.o" ||
+	die "the installed headers do not compile together with <time.h> and <pthread.h>"
 grep -q '^prefix=/opt/tm$' "$dest/opt/tm/lib/pkgconfig/thinmeta.pc" || die "pc prefix"
 # point pkg-config at the staged tree
 sed "s|^prefix=.*|prefix=$dest/opt/tm|" "$dest/opt/tm/lib/pkgconfig/thinmeta.pc" > "$WORK/thinmeta.pc"

@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 
-#include "thin/repair_internal.h"
+#include "repair/repair-internal.h"
 
 /* --- pool states (superblock lost) --- */
 

@@ -60,44 +60,44 @@ Test(spacemap, nr_bitmaps_rounds_up)
 
 Test(spacemap, core_counts_and_allocation)
 {
-	struct sm_core *sm = sm_core_create(100);
+	struct rcmap *sm = rcmap_create(100);
 
-	cr_assert_eq(sm_core_get(sm, 7), 0);
-	cr_assert_eq(sm_core_inc(sm, 7), 0);
-	cr_assert_eq(sm_core_inc(sm, 7), 0);
-	cr_assert_eq(sm_core_inc(sm, 9), 0);
-	cr_assert_eq(sm_core_get(sm, 7), 2);
-	cr_assert_eq(sm_core_nr_allocated(sm), 2);
-	cr_assert_eq(sm_core_find_free(sm, 7), 8);
-	cr_assert_eq(sm_core_dec(sm, 9), 0);
-	cr_assert_eq(sm_core_nr_allocated(sm), 1);
-	cr_assert_eq(sm_core_dec(sm, 9), -EINVAL, "no count to drop");
-	cr_assert_eq(sm_core_inc(sm, 100), -EINVAL, "beyond the end");
-	cr_assert_eq(sm_core_get(sm, 1000), 0);
-	sm_core_destroy(sm);
+	cr_assert_eq(rcmap_get(sm, 7), 0);
+	cr_assert_eq(rcmap_inc(sm, 7), 0);
+	cr_assert_eq(rcmap_inc(sm, 7), 0);
+	cr_assert_eq(rcmap_inc(sm, 9), 0);
+	cr_assert_eq(rcmap_get(sm, 7), 2);
+	cr_assert_eq(rcmap_nr_allocated(sm), 2);
+	cr_assert_eq(rcmap_find_free(sm, 7), 8);
+	cr_assert_eq(rcmap_dec(sm, 9), 0);
+	cr_assert_eq(rcmap_nr_allocated(sm), 1);
+	cr_assert_eq(rcmap_dec(sm, 9), -EINVAL, "no count to drop");
+	cr_assert_eq(rcmap_inc(sm, 100), -EINVAL, "beyond the end");
+	cr_assert_eq(rcmap_get(sm, 1000), 0);
+	rcmap_destroy(sm);
 }
 
 Test(spacemap, core_counts_beyond_254_use_the_side_table)
 {
-	struct sm_core *sm = sm_core_create(4096);
+	struct rcmap *sm = rcmap_create(4096);
 
 	for (int i = 0; i < 300; i++)
-		cr_assert_eq(sm_core_inc(sm, 5), 0);
-	cr_assert_eq(sm_core_get(sm, 5), 300);
-	cr_assert_eq(sm_core_bytes(sm)[5], 255);
+		cr_assert_eq(rcmap_inc(sm, 5), 0);
+	cr_assert_eq(rcmap_get(sm, 5), 300);
+	cr_assert_eq(rcmap_bytes(sm)[5], 255);
 	/* many saturated blocks, then drop some back below 255 */
 	for (uint64_t b = 100; b < 1100; b++)
-		cr_assert_eq(sm_core_set(sm, b, 1000 + (uint32_t)b), 0);
+		cr_assert_eq(rcmap_set(sm, b, 1000 + (uint32_t)b), 0);
 	for (uint64_t b = 100; b < 1100; b += 3)
-		cr_assert_eq(sm_core_set(sm, b, 2), 0);
+		cr_assert_eq(rcmap_set(sm, b, 2), 0);
 	for (uint64_t b = 100; b < 1100; b++)
-		cr_assert_eq(sm_core_get(sm, b), (b - 100) % 3 ? 1000 + b : 2, "block %lu",
+		cr_assert_eq(rcmap_get(sm, b), (b - 100) % 3 ? 1000 + b : 2, "block %lu",
 			     (unsigned long)b);
 	for (int i = 0; i < 46; i++)
-		cr_assert_eq(sm_core_dec(sm, 5), 0);
-	cr_assert_eq(sm_core_get(sm, 5), 254);
-	cr_assert_eq(sm_core_nr_allocated(sm), 1001);
-	sm_core_destroy(sm);
+		cr_assert_eq(rcmap_dec(sm, 5), 0);
+	cr_assert_eq(rcmap_get(sm, 5), 254);
+	cr_assert_eq(rcmap_nr_allocated(sm), 1001);
+	rcmap_destroy(sm);
 }
 
 /* A metadata space map of 64 blocks: index block 1, bitmap 2, overflow leaf 3. */
@@ -132,22 +132,22 @@ Test(spacemap, disk_load_reads_bitmaps_and_overflow_counts)
 	struct sm_disk_info info;
 	struct ioe *e = small_metadata_sm(&info);
 	struct bc *bc = bc_create(e, 16);
-	struct sm_core *out = sm_core_create(64), *refs = sm_core_create(64);
+	struct rcmap *out = rcmap_create(64), *refs = rcmap_create(64);
 	struct report *rep = rep_create(NULL, 1);
 
 	cr_assert_eq(sm_disk_load(bc, &info, out, rep, refs), 0);
 	cr_assert_eq(rep_nr_findings(rep), 0);
-	cr_assert_eq(sm_core_get(out, 0), 1);
-	cr_assert_eq(sm_core_get(out, 10), 2);
-	cr_assert_eq(sm_core_get(out, 11), 7);
-	cr_assert_eq(sm_core_get(out, 12), 0);
-	cr_assert_eq(sm_core_nr_allocated(out), 6);
-	cr_assert_eq(sm_core_get(refs, 1), 1, "index block counted");
-	cr_assert_eq(sm_core_get(refs, 2), 1, "bitmap counted");
-	cr_assert_eq(sm_core_get(refs, 3), 1, "overflow leaf counted");
+	cr_assert_eq(rcmap_get(out, 0), 1);
+	cr_assert_eq(rcmap_get(out, 10), 2);
+	cr_assert_eq(rcmap_get(out, 11), 7);
+	cr_assert_eq(rcmap_get(out, 12), 0);
+	cr_assert_eq(rcmap_nr_allocated(out), 6);
+	cr_assert_eq(rcmap_get(refs, 1), 1, "index block counted");
+	cr_assert_eq(rcmap_get(refs, 2), 1, "bitmap counted");
+	cr_assert_eq(rcmap_get(refs, 3), 1, "overflow leaf counted");
 	rep_destroy(rep);
-	sm_core_destroy(out);
-	sm_core_destroy(refs);
+	rcmap_destroy(out);
+	rcmap_destroy(refs);
 	bc_destroy(bc);
 	ioe_destroy(e);
 }
@@ -157,7 +157,7 @@ Test(spacemap, disk_load_reports_a_bad_bitmap_checksum)
 	struct sm_disk_info info;
 	struct ioe *e = small_metadata_sm(&info);
 	struct bc *bc = bc_create(e, 16);
-	struct sm_core *out = sm_core_create(64);
+	struct rcmap *out = rcmap_create(64);
 	struct report *rep = rep_create(NULL, 1);
 
 	ioe_mem_data(e)[2 * MD_BLOCK_SIZE + 300] ^= 0xff;
@@ -165,7 +165,7 @@ Test(spacemap, disk_load_reports_a_bad_bitmap_checksum)
 	cr_assert_eq(rep_count_code(rep, RC_SM_BITMAP_CSUM), 1);
 	cr_assert_eq(rep_outcome(rep), DMG_FATAL);
 	rep_destroy(rep);
-	sm_core_destroy(out);
+	rcmap_destroy(out);
 	bc_destroy(bc);
 	ioe_destroy(e);
 }

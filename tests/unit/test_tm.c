@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "block-cache/io.h"
+#include "io/io.h"
 #include "spacemap/spacemap.h"
-#include "thin/restore.h"
+#include "cmd/restore.h"
 #include "thin/superblock.h"
 #include "tm/tm.h"
 #include "xml/xml_reader.h"
@@ -15,12 +15,12 @@
 Test(tm, alloc_skips_reserved_and_counts)
 {
 	struct ioe *e = ioe_mem_create(16);
-	struct sm_core *old = sm_core_create(16);
-	struct tm *tm;
+	struct rcmap *old = rcmap_create(16);
+	struct tm_mgr *tm;
 	uint64_t b;
 
-	sm_core_set(old, 1, 1);
-	sm_core_set(old, 2, 5);
+	rcmap_set(old, 1, 1);
+	rcmap_set(old, 2, 5);
 	cr_assert_eq(tm_create(e, 16, &tm), 0);
 	tm_set_reserved(tm, old);
 	cr_assert_eq(tm_claim(tm, 0), 0);
@@ -40,7 +40,7 @@ Test(tm, alloc_skips_reserved_and_counts)
 Test(tm, overflow_goes_virtual_and_drops_writes)
 {
 	struct ioe *e = ioe_mem_create(4);
-	struct tm *tm;
+	struct tm_mgr *tm;
 	uint8_t *buf = ioe_alloc_blocks(1);
 	uint64_t b;
 
@@ -62,7 +62,7 @@ Test(tm, overflow_goes_virtual_and_drops_writes)
 Test(tm, queued_runs_are_written_in_one_write_and_read_back)
 {
 	struct ioe *e = ioe_mem_create(64);
-	struct tm *tm;
+	struct tm_mgr *tm;
 	uint8_t *buf = ioe_alloc_blocks(1);
 	uint64_t b;
 
@@ -147,7 +147,7 @@ static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
 	char *a = make_xml(3, 300, 0, 1), *b = make_xml(ndev_b, len_b, 7, 2);
 	struct ioe *e = ioe_mem_create(nr_blocks);
 	uint8_t *orig = malloc(nr_blocks * 4096);
-	struct sm_core *used;
+	struct rcmap *used;
 	struct bc *bc;
 	struct thin_sb sb;
 	char err[512];
@@ -156,7 +156,7 @@ static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
 
 	cr_assert_eq(restore_xml(e, a, err), 0, "%s", err);
 	memcpy(orig, ioe_mem_data(e), nr_blocks * 4096);
-	used = sm_core_create(nr_blocks);
+	used = rcmap_create(nr_blocks);
 	bc = bc_create(e, 64);
 	cr_assert_eq(thin_sb_read(bc, 0, &sb), 0);
 	cr_assert_eq(sm_disk_load(bc, &sb.metadata_sm, used, NULL, NULL), 0);
@@ -178,7 +178,7 @@ static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
 		if (sb_trans(ioe_mem_data(e), &valid) == 1 && valid) {
 			saw_old++;
 			for (uint64_t blk = 0; blk < nr_blocks; blk++)
-				if (sm_core_get(used, blk))
+				if (rcmap_get(used, blk))
 					cr_assert(!memcmp(ioe_mem_data(e) + blk * 4096, orig + blk * 4096,
 							  4096),
 						  "write fault %lu: old block %llu changed", k,
@@ -196,7 +196,7 @@ static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
 		cr_assert_eq(saw_invalid, 0);
 	else
 		cr_assert_gt(saw_invalid, 0, "the second pass was not exercised");
-	sm_core_destroy(used);
+	rcmap_destroy(used);
 	ioe_destroy(e);
 	free(orig);
 	free(a);

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "btree/btree.h"
-#include "thin/dump.h"
-#include "thin/human_readable.h"
+#include "cmd/dump.h"
+#include "xml/human_readable.h"
 #include "thin/metadata.h"
 #include "thin/superblock.h"
 #include "xml/xml_writer.h"

@@ -1,0 +1,622 @@
+/*
+ * thin_check: space maps (FORMAT.md §7, §10 items 12-17).  The on-disk
+ * maps are compared with the computed counts bitmap by bitmap, so no
+ * second in-core map is built.  Leaks (on disk 1, computed 0) and
+ * non-zero entries beyond nr_blocks are remembered per bitmap so that
+ * ck_repair() can zero them in place.
+ */
+#include "check/check-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc/crc32c.h"
+
+struct ovf {
+	uint64_t block;
+	uint32_t count;
+};
+
+struct ck_sm_fix {
+	enum sm_kind kind;
+	const char *name;            /* "data" / "metadata" */
+	struct sm_disk_info info;
+	uint64_t nr_bitmaps;
+	struct sm_index_entry *entries;
+	uint64_t *index_leaf;        /* data: leaf block holding entry i */
+	uint32_t *index_slot;        /* data: slot of entry i in that leaf */
+	uint64_t next_key;
+	int bad_keys;
+	/*
+	 * Overflow tree: a bit per block that has an entry, and the entries
+	 * that disagree with the computed count (or are below 3), sorted.
+	 * Agreeing entries, the vast majority, are not stored.
+	 */
+	const struct rcmap *refs;
+	uint64_t *has_ovf;
+	struct ovf *ovf;
+	size_t nr_ovf, cap_ovf;
+	uint64_t *todo;              /* bitmaps to repair */
+	size_t nr_todo;
+	uint64_t nonzero_in;         /* non-zero entries below nr_blocks */
+	uint64_t leaks, beyond;
+};
+
+/* What one comparison pass found (for the summary findings). */
+struct sm_tally {
+	uint64_t bad, ovf_missing, ovf_low;
+	uint64_t bad_blk[CK_MAX_DETAILS];
+	uint32_t bad_disk[CK_MAX_DETAILS], bad_want[CK_MAX_DETAILS];
+	uint64_t leak_blk[CK_MAX_DETAILS];
+	uint64_t ovf_blk[CK_MAX_DETAILS];
+};
+
+static void fix_free(struct ck_sm_fix *fx)
+{
+	if (!fx)
+		return;
+	free(fx->entries);
+	free(fx->index_leaf);
+	free(fx->index_slot);
+	free(fx->ovf);
+	free(fx->has_ovf);
+	free(fx->todo);
+	free(fx);
+}
+
+void ck_sm_fix_free(struct ck *ck)
+{
+	for (int i = 0; i < 2; i++) {
+		fix_free(ck->fix[i]);
+		ck->fix[i] = NULL;
+	}
+}
+
+/*----------------------------------------------------------------*/
+/* reading the index and the overflow tree */
+
+static int index_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
+{
+	struct ck_sm_fix *fx = ctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t k = bt_key(n, i);
+		const struct disk_index_entry *ie = (const void *)bt_value(n, i);
+
+		if (k != fx->next_key || k >= fx->nr_bitmaps) {
+			if (!fx->bad_keys)
+				ck_add(ck, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(n->blocknr),
+				       "data space map index: unexpected key %llu in node %llu "
+				       "(expected %llu of %llu bitmaps)",
+				       (unsigned long long)k, (unsigned long long)n->blocknr,
+				       (unsigned long long)fx->next_key,
+				       (unsigned long long)fx->nr_bitmaps);
+			fx->bad_keys = 1;
+		}
+		if (k < fx->nr_bitmaps) {
+			fx->entries[k].blocknr = le64_to_cpu(ie->blocknr);
+			fx->entries[k].nr_free = le32_to_cpu(ie->nr_free);
+			fx->entries[k].none_free_before = le32_to_cpu(ie->none_free_before);
+			fx->index_leaf[k] = n->blocknr;
+			fx->index_slot[k] = i;
+		}
+		fx->next_key = k + 1;
+	}
+	return 0;
+}
+
+static int ovf_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
+{
+	struct ck_sm_fix *fx = ctx;
+
+	(void)ck;
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t b = bt_key(n, i);
+		uint32_t v = get_le32(bt_value(n, i));
+
+		if (b >= fx->info.nr_blocks)
+			continue; /* garbage the kernel ignores */
+		fx->has_ovf[b / 64] |= 1ull << (b % 64);
+		if (v >= 3 && v == rcmap_get(fx->refs, b))
+			continue;
+		if (fx->nr_ovf == fx->cap_ovf) {
+			size_t cap = fx->cap_ovf ? fx->cap_ovf * 2 : 64;
+			struct ovf *o = realloc(fx->ovf, cap * sizeof(*o));
+			if (!o)
+				return -ENOMEM;
+			fx->ovf = o;
+			fx->cap_ovf = cap;
+		}
+		fx->ovf[fx->nr_ovf].block = b;
+		fx->ovf[fx->nr_ovf].count = v;
+		fx->nr_ovf++;
+	}
+	return 0;
+}
+
+static int cmp_ovf(const void *a, const void *b)
+{
+	const struct ovf *x = a, *y = b;
+
+	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+static int read_data_index(struct ck *ck, struct ck_sm_fix *fx)
+{
+	struct ck_tree t = { "data space map index", CK_DINDEX, SM_INDEX_ENTRY_SIZE, UINT64_MAX,
+			     index_leaf, fx };
+	struct bt_summary s;
+	int r;
+
+	fx->index_leaf = calloc(fx->nr_bitmaps ? fx->nr_bitmaps : 1, sizeof(uint64_t));
+	fx->index_slot = calloc(fx->nr_bitmaps ? fx->nr_bitmaps : 1, sizeof(uint32_t));
+	if (!fx->index_leaf || !fx->index_slot)
+		return -ENOMEM;
+	ck_meta_inc(ck, fx->info.bitmap_root);
+	r = ck_walk_tree(ck, &t, fx->info.bitmap_root, &s);
+	if (r < 0)
+		return r;
+	if (fx->next_key != fx->nr_bitmaps && !fx->bad_keys)
+		ck_add(ck, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(fx->info.bitmap_root),
+		       "data space map index: %llu of %llu bitmaps indexed",
+		       (unsigned long long)fx->next_key, (unsigned long long)fx->nr_bitmaps);
+	return 0;
+}
+
+static int read_metadata_index(struct ck *ck, struct ck_sm_fix *fx)
+{
+	uint64_t loc = fx->info.bitmap_root;
+	const struct disk_metadata_index *mi;
+	int r;
+
+	ck_meta_inc(ck, loc);
+	if (!ck->one && !(ck->one = ioe_alloc_blocks(1)))
+		return -ENOMEM;
+	r = loc < ck->md_nr_blocks ? ck_read_block(ck, loc, ck->one) : -EINVAL;
+	if (!r)
+		r = bc_csum_check(ck->one, loc, MD_BLOCK_SIZE, INDEX_CSUM_XOR);
+	if (r) {
+		enum rep_code code = r == -EILSEQ	 ? RC_SM_INDEX_CSUM
+				     : r == -ENOTBLK	 ? RC_SM_INDEX_BLOCKNR
+				     : r == BC_WRONG_TYPE ? RC_SM_INDEX_WRONG_TYPE
+							  : RC_SM_INDEX_IO;
+		ck_add(ck, DMG_FATAL, code, REP_CTX_BLOCK(loc),
+		       "metadata space map: %s in index block (block %llu)", bc_strerror(r),
+		       (unsigned long long)loc);
+		return 0;
+	}
+	mi = (const void *)ck->one;
+	for (uint64_t i = 0; i < fx->nr_bitmaps; i++) {
+		fx->entries[i].blocknr = le64_to_cpu(mi->index[i].blocknr);
+		fx->entries[i].nr_free = le32_to_cpu(mi->index[i].nr_free);
+		fx->entries[i].none_free_before = le32_to_cpu(mi->index[i].none_free_before);
+		if (!fx->entries[i].blocknr)
+			ck_add(ck, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(loc),
+			       "metadata space map: index entry %llu has no bitmap",
+			       (unsigned long long)i);
+	}
+	return 0;
+}
+
+static int read_overflow(struct ck *ck, struct ck_sm_fix *fx)
+{
+	char name[48];
+	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx };
+	struct bt_summary s;
+
+	int r;
+
+	snprintf(name, sizeof(name), "%s space map ref count tree", fx->name);
+	fx->has_ovf = calloc(fx->info.nr_blocks / 64 + 1, sizeof(uint64_t));
+	if (!fx->has_ovf)
+		return -ENOMEM;
+	ck_meta_inc(ck, fx->info.ref_count_root);
+	r = ck_walk_tree(ck, &t, fx->info.ref_count_root, &s);
+	if (fx->nr_ovf > 1)
+		qsort(fx->ovf, fx->nr_ovf, sizeof(*fx->ovf), cmp_ovf);
+	return r;
+}
+
+static const struct ovf *ovf_find(const struct ck_sm_fix *fx, uint64_t b)
+{
+	size_t lo = 0, hi = fx->nr_ovf;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (fx->ovf[mid].block < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < fx->nr_ovf && fx->ovf[lo].block == b ? &fx->ovf[lo] : NULL;
+}
+
+/*----------------------------------------------------------------*/
+/* comparison */
+
+static int todo_add(struct ck_sm_fix *fx, uint64_t i)
+{
+	uint64_t *t = realloc(fx->todo, (fx->nr_todo + 1) * sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	fx->todo = t;
+	fx->todo[fx->nr_todo++] = i;
+	return 0;
+}
+
+/* Compares entries [0, n) of bitmap i with the computed counts. */
+static void compare_entries(struct ck_sm_fix *fx, const struct rcmap *refs, uint64_t base,
+			    const uint8_t *dec, unsigned n, struct sm_tally *t, uint64_t *leaks)
+{
+	const uint8_t *cb = rcmap_bytes(refs);
+
+	for (unsigned j = 0; j < n; j++) {
+		uint32_t d = dec[j], c = cb[base + j];
+		uint64_t b = base + j;
+
+		if (d == c && d < 3)
+			continue;
+		if (c == 255)
+			c = rcmap_get(refs, b);
+		if (d == 3) {
+			const struct ovf *o;
+			if (!(fx->has_ovf[b / 64] & (1ull << (b % 64)))) {
+				if (t->ovf_missing < CK_MAX_DETAILS)
+					t->ovf_blk[t->ovf_missing] = b;
+				t->ovf_missing++;
+				continue;
+			}
+			o = ovf_find(fx, b);
+			if (!o)
+				continue; /* the entry agrees with the computed count */
+			if (o->count < 3)
+				t->ovf_low++;
+			d = o->count;
+		}
+		if (d == c)
+			continue;
+		if (d == 1 && c == 0) {
+			if (fx->leaks < CK_MAX_DETAILS)
+				t->leak_blk[fx->leaks] = b;
+			fx->leaks++;
+			(*leaks)++;
+			continue;
+		}
+		if (t->bad < CK_MAX_DETAILS) {
+			t->bad_blk[t->bad] = b;
+			t->bad_disk[t->bad] = d;
+			t->bad_want[t->bad] = c;
+		}
+		t->bad++;
+	}
+}
+
+static void check_hints(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, const uint8_t *dec)
+{
+	unsigned nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
+	const struct sm_index_entry *e = &fx->entries[i];
+
+	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
+		if (dec[j])
+			nonzero++;
+		else if (first_free == SM_ENTRIES_PER_BITMAP)
+			first_free = j;
+	}
+	if (e->nr_free != SM_ENTRIES_PER_BITMAP - nonzero)
+		ck_add(ck, DMG_WARNING, RC_SM_NR_FREE, REP_CTX_BLOCK(e->blocknr),
+		       "%s space map: bitmap %llu (block %llu) has nr_free %u, expected %u",
+		       fx->name, (unsigned long long)i, (unsigned long long)e->blocknr, e->nr_free,
+		       SM_ENTRIES_PER_BITMAP - nonzero);
+	if (e->none_free_before > first_free)
+		ck_add(ck, DMG_WARNING, RC_SM_NONE_FREE_BEFORE, REP_CTX_BLOCK(e->blocknr),
+		       "%s space map: bitmap %llu (block %llu) has none_free_before %u beyond "
+		       "its first free entry %u",
+		       fx->name, (unsigned long long)i, (unsigned long long)e->blocknr,
+		       e->none_free_before, first_free);
+}
+
+/* Reads and validates bitmap i into buf; 0 or the error (reported). */
+static int read_bitmap(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, uint8_t *buf)
+{
+	uint64_t b = fx->entries[i].blocknr;
+	int r = b && b < ck->md_nr_blocks ? ck_read_block(ck, b, buf) : -EINVAL;
+
+	if (!r)
+		r = bc_csum_check(buf, b, MD_BLOCK_SIZE, BITMAP_CSUM_XOR);
+	if (r && b) {
+		enum rep_code code = r == -EILSEQ	 ? RC_SM_BITMAP_CSUM
+				     : r == -ENOTBLK	 ? RC_SM_BITMAP_BLOCKNR
+				     : r == BC_WRONG_TYPE ? RC_SM_BITMAP_WRONG_TYPE
+							  : RC_SM_BITMAP_IO;
+		ck_add(ck, DMG_FATAL, code, REP_CTX_BLOCK(b),
+		       "%s space map: %s in bitmap %llu (block %llu)", fx->name,
+		       r == -EINVAL ? "block out of range" : bc_strerror(r), (unsigned long long)i,
+		       (unsigned long long)b);
+	}
+	return r;
+}
+
+static unsigned in_range(const struct ck_sm_fix *fx, uint64_t i)
+{
+	uint64_t base = i * SM_ENTRIES_PER_BITMAP;
+
+	return fx->info.nr_blocks - base < SM_ENTRIES_PER_BITMAP
+		       ? (unsigned)(fx->info.nr_blocks - base) : SM_ENTRIES_PER_BITMAP;
+}
+
+static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcmap *refs,
+			   struct sm_tally *t)
+{
+	uint8_t *buf = ioe_alloc_blocks(1);
+	uint8_t *dec = malloc(SM_ENTRIES_PER_BITMAP);
+	int r = 0;
+
+	if (!buf || !dec) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < fx->nr_bitmaps && r >= 0; i++) {
+		unsigned n = in_range(fx, i), beyond = 0;
+		uint64_t leaks = 0;
+
+		if (!fx->entries[i].blocknr || read_bitmap(ck, fx, i, buf))
+			continue;
+		sm_bitmap_decode(buf, SM_ENTRIES_PER_BITMAP, dec);
+		compare_entries(fx, refs, i * SM_ENTRIES_PER_BITMAP, dec, n, t, &leaks);
+		for (unsigned j = 0; j < n; j++)
+			fx->nonzero_in += dec[j] != 0;
+		for (unsigned j = n; j < SM_ENTRIES_PER_BITMAP; j++)
+			beyond += dec[j] != 0;
+		fx->beyond += beyond;
+		check_hints(ck, fx, i, dec);
+		if (leaks || beyond)
+			r = todo_add(fx, i);
+	}
+out:
+	free(buf);
+	free(dec);
+	return r;
+}
+
+static void report_tally(struct ck *ck, struct ck_sm_fix *fx, const struct sm_tally *t)
+{
+	unsigned f = ck->opts->flags;
+
+	if (t->ovf_missing) {
+		ck_add(ck, DMG_FATAL, RC_SM_OVERFLOW_MISSING, REP_CTX_BLOCK(t->ovf_blk[0]),
+		       "%s space map: %llu blocks have a bitmap count of 3 but no entry in the "
+		       "ref count tree",
+		       fx->name, (unsigned long long)t->ovf_missing);
+		for (uint64_t k = 0; k < t->ovf_missing && k < CK_MAX_DETAILS; k++)
+			rep_detail(ck->rep, "ref count not in tree for block %llu",
+				   (unsigned long long)t->ovf_blk[k]);
+	}
+	if (t->ovf_low)
+		ck_add(ck, DMG_FATAL, RC_SM_OVERFLOW_LOW, REP_CTX_NONE,
+		       "%s space map: %llu ref count tree entries are below 3", fx->name,
+		       (unsigned long long)t->ovf_low);
+	if (t->bad) {
+		ck_add(ck, DMG_FATAL, RC_SM_BAD_COUNT, REP_CTX_BLOCK(t->bad_blk[0]),
+		       "%s space map: %llu %s blocks have bad reference counts", fx->name,
+		       (unsigned long long)t->bad, fx->name);
+		for (uint64_t k = 0; k < t->bad && k < CK_MAX_DETAILS; k++)
+			rep_detail(ck->rep, "%s block %llu: reference count on disk %u, expected %u",
+				   fx->name, (unsigned long long)t->bad_blk[k], t->bad_disk[k],
+				   t->bad_want[k]);
+		if (t->bad > CK_MAX_DETAILS)
+			rep_detail(ck->rep, "...");
+	}
+	if (fx->leaks) {
+		rep_add(ck->rep, DMG_NON_FATAL, RC_SM_LEAK, REP_CTX_BLOCK(t->leak_blk[0]),
+			"%llu %s blocks have leaked", (unsigned long long)fx->leaks, fx->name);
+		for (uint64_t k = 0; k < fx->leaks && k < CK_MAX_DETAILS; k++)
+			rep_detail(ck->rep, "%s block %llu: reference count on disk 1, expected 0",
+				   fx->name, (unsigned long long)t->leak_blk[k]);
+		if (fx->leaks > CK_MAX_DETAILS)
+			rep_detail(ck->rep, "...");
+		if (!(f & (THIN_CHECK_AUTO_REPAIR | THIN_CHECK_CLEAR_NEEDS_CHECK |
+			   THIN_CHECK_IGNORE_NON_FATAL)))
+			rep_detail(ck->rep, "perhaps you wanted to run with --auto-repair");
+	}
+	if (fx->beyond)
+		rep_add(ck->rep, DMG_NON_FATAL, RC_SM_BEYOND_END, REP_CTX_NONE,
+			"%s space map: %llu entries beyond the end (%llu blocks) are not zero",
+			fx->name, (unsigned long long)fx->beyond,
+			(unsigned long long)fx->info.nr_blocks);
+	if (fx->nonzero_in != fx->info.nr_allocated && !t->bad && !fx->leaks)
+		ck_add(ck, DMG_WARNING, RC_SM_NR_ALLOCATED, REP_CTX_NONE,
+		       "%s space map: nr_allocated is %llu, but %llu blocks are in use", fx->name,
+		       (unsigned long long)fx->info.nr_allocated,
+		       (unsigned long long)fx->nonzero_in);
+}
+
+static int check_sm(struct ck *ck, enum sm_kind kind, const struct sm_disk_info *info)
+{
+	struct ck_sm_fix *fx = calloc(1, sizeof(*fx));
+	struct sm_tally t;
+	int r;
+
+	if (!fx)
+		return -ENOMEM;
+	ck->fix[kind == SM_DATA ? 0 : 1] = fx;
+	memset(&t, 0, sizeof(t));
+	fx->kind = kind;
+	fx->name = kind == SM_DATA ? "data" : "metadata";
+	fx->info = *info;
+	fx->nr_bitmaps = sm_nr_bitmaps(info->nr_blocks);
+	fx->entries = calloc(fx->nr_bitmaps ? fx->nr_bitmaps : 1, sizeof(*fx->entries));
+	if (!fx->entries)
+		return -ENOMEM;
+	fx->refs = kind == SM_DATA ? ck->data_refs : ck->meta_refs;
+	r = kind == SM_DATA ? read_data_index(ck, fx) : read_metadata_index(ck, fx);
+	if (r < 0)
+		return r;
+	/* every bitmap is one metadata reference; count them all before comparing */
+	for (uint64_t i = 0; i < fx->nr_bitmaps; i++)
+		if (fx->entries[i].blocknr)
+			ck_meta_inc(ck, fx->entries[i].blocknr);
+	return 0;
+}
+
+int ck_check_space_maps(struct ck *ck)
+{
+	const struct thin_sb *sb = &ck->md->sb;
+	struct sm_tally t;
+	int r;
+
+	r = check_sm(ck, SM_DATA, &sb->data_sm);
+	if (r >= 0)
+		r = check_sm(ck, SM_METADATA, &sb->metadata_sm);
+	for (int k = 0; k < 2 && r >= 0; k++)
+		r = read_overflow(ck, ck->fix[k]);
+	for (int k = 0; k < 2 && r >= 0; k++) {
+		struct ck_sm_fix *fx = ck->fix[k];
+
+		memset(&t, 0, sizeof(t));
+		r = compare_bitmaps(ck, fx, k == 0 ? ck->data_refs : ck->meta_refs, &t);
+		if (r >= 0)
+			report_tally(ck, fx, &t);
+	}
+	if (ck->fix[0])
+		ck->res->data_leaks = ck->fix[0]->leaks;
+	if (ck->fix[1])
+		ck->res->metadata_leaks = ck->fix[1]->leaks;
+	return r;
+}
+
+/*----------------------------------------------------------------*/
+/* repair */
+
+/* Zeroes leaked and out-of-range entries of bitmap i; updates its index entry. */
+static int repair_bitmap(struct ck *ck, struct ck_sm_fix *fx, const struct rcmap *refs,
+			 uint64_t i, uint8_t *buf, uint64_t *fixed_in)
+{
+	uint64_t base = i * SM_ENTRIES_PER_BITMAP;
+	unsigned n = in_range(fx, i), nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
+	uint64_t b = fx->entries[i].blocknr;
+	int r = read_bitmap(ck, fx, i, buf);
+
+	if (r)
+		return r < 0 ? r : -EIO;
+	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
+		unsigned d = sm_bitmap_get(buf, j);
+		if (d && (j >= n || (d == 1 && rcmap_get(refs, base + j) == 0))) {
+			sm_bitmap_set(buf, j, 0);
+			if (j < n)
+				(*fixed_in)++;
+			d = 0;
+		}
+		if (d)
+			nonzero++;
+		else if (first_free == SM_ENTRIES_PER_BITMAP)
+			first_free = j;
+	}
+	bc_csum_prepare(buf, b, MD_BLOCK_SIZE, BITMAP_CSUM_XOR);
+	r = ioe_write(ck->ioe, b, 1, buf);
+	if (r < 0)
+		return r;
+	fx->entries[i].nr_free = SM_ENTRIES_PER_BITMAP - nonzero;
+	fx->entries[i].none_free_before = first_free;
+	if (fx->kind == SM_METADATA)
+		return 0;
+	/* the data index entry lives in a leaf of the index tree */
+	r = ck_read_block(ck, fx->index_leaf[i], buf);
+	if (r < 0)
+		return r;
+	{
+		struct bt_node nd;
+		struct disk_index_entry *ie;
+
+		bt_node_view(buf, &nd);
+		ie = (struct disk_index_entry *)(buf + BT_HEADER_SIZE + 8 * (size_t)nd.max_entries +
+						 SM_INDEX_ENTRY_SIZE * (size_t)fx->index_slot[i]);
+		ie->nr_free = cpu_to_le32(fx->entries[i].nr_free);
+		ie->none_free_before = cpu_to_le32(fx->entries[i].none_free_before);
+	}
+	bc_csum_prepare(buf, fx->index_leaf[i], MD_BLOCK_SIZE, BTREE_CSUM_XOR);
+	return ioe_write(ck->ioe, fx->index_leaf[i], 1, buf);
+}
+
+static int repair_metadata_index(struct ck *ck, struct ck_sm_fix *fx, uint8_t *buf)
+{
+	uint64_t loc = fx->info.bitmap_root;
+	struct disk_metadata_index *mi = (void *)buf;
+	int r = ck_read_block(ck, loc, buf);
+
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < fx->nr_todo; k++) {
+		uint64_t i = fx->todo[k];
+		mi->index[i].nr_free = cpu_to_le32(fx->entries[i].nr_free);
+		mi->index[i].none_free_before = cpu_to_le32(fx->entries[i].none_free_before);
+	}
+	bc_csum_prepare(buf, loc, MD_BLOCK_SIZE, INDEX_CSUM_XOR);
+	return ioe_write(ck->ioe, loc, 1, buf);
+}
+
+/* Repairs one space map; *nr_allocated gets the new count. */
+static int repair_sm(struct ck *ck, struct ck_sm_fix *fx, const struct rcmap *refs,
+		     uint8_t *buf, uint64_t *nr_allocated)
+{
+	uint64_t fixed_in = 0;
+	int r = 0;
+
+	rep_info(ck->rep, "repairing %s leaks", fx->name);
+	for (size_t k = 0; k < fx->nr_todo && r >= 0; k++)
+		r = repair_bitmap(ck, fx, refs, fx->todo[k], buf, &fixed_in);
+	if (r >= 0 && fx->kind == SM_METADATA)
+		r = repair_metadata_index(ck, fx, buf);
+	*nr_allocated = fx->nonzero_in - fixed_in;
+	return r;
+}
+
+int ck_repair(struct ck *ck, int clear_needs_check)
+{
+	uint8_t *buf = ioe_alloc_blocks(1);
+	uint64_t nr_alloc[2] = { 0, 0 };
+	int fixed[2] = { 0, 0 };
+	int sb_dirty = 0, r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (int k = 0; k < 2 && r >= 0; k++) {
+		struct ck_sm_fix *fx = ck->fix[k];
+		if (!fx || !fx->nr_todo)
+			continue;
+		r = repair_sm(ck, fx, k == 0 ? ck->data_refs : ck->meta_refs, buf, &nr_alloc[k]);
+		fixed[k] = 1;
+		sb_dirty = 1;
+	}
+	if (r >= 0 && sb_dirty) {
+		ck->res->repaired = 1;
+		r = ioe_flush(ck->ioe);
+	}
+	if (r < 0)
+		goto out;
+	r = ck_read_block(ck, 0, buf);
+	if (r < 0)
+		goto out;
+	if (clear_needs_check && (get_le32(buf + 4) & THIN_NEEDS_CHECK)) {
+		put_le32(buf + 4, get_le32(buf + 4) & ~THIN_NEEDS_CHECK);
+		ck->res->cleared_needs_check = 1;
+		sb_dirty = 1;
+	}
+	if (!sb_dirty)
+		goto out;
+	/* nr_allocated of the sm roots (offset 8 in each 128-byte blob) */
+	if (fixed[0])
+		put_le64(buf + 64 + 8, nr_alloc[0]);
+	if (fixed[1])
+		put_le64(buf + 192 + 8, nr_alloc[1]);
+	bc_csum_prepare(buf, 0, MD_BLOCK_SIZE, SUPERBLOCK_CSUM_XOR);
+	r = ioe_write(ck->ioe, 0, 1, buf);
+	if (r >= 0)
+		r = ioe_flush(ck->ioe);
+	if (r >= 0 && ck->res->cleared_needs_check)
+		rep_info(ck->rep, "cleared needs_check flag");
+out:
+	free(buf);
+	return r;
+}

@@ -1,0 +1,674 @@
+#include "cmd/restore.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "btree/btree_builder.h"
+#include "spacemap/sm_writer.h"
+#include "thin/superblock.h"
+#include "tm/tm.h"
+#include "util/report.h"
+
+#define DEFAULT_DEDUP_ORDER 17u
+#define MAX_TIME ((1u << 24) - 1)
+#define MAX_DATA_BLOCK ((1ull << 40) - 1)
+
+struct rdev {
+	uint64_t dev_id, root;
+	struct thin_details d;
+};
+
+struct rdef {
+	char *name;
+	uint64_t *blocks;
+	size_t nr;
+	uint64_t first_key, last_key, nr_entries;
+};
+
+struct restorer {
+	struct tm_mgr *tm;
+	const struct thin_restore_opts *o;
+	char msg[512];           /* reason of a failed callback (input error) */
+	char fatal[512];         /* reason that is not about the input */
+	int seen_sb, sb_done;
+	struct thin_sb sb;
+	uint64_t nr_data_blocks;
+	struct rcmap *data;
+	struct bt_dedup *dedup;
+	struct bt_builder *mb, *defb;
+	int in_dev, in_def;
+	struct ir_device dev;
+	int have_last;
+	uint64_t last_key;
+	struct rdev *devs;
+	size_t nr_devs, cap_devs;
+	struct rdef *defs;
+	size_t nr_defs, cap_defs;
+	uint64_t nr_refs;        /* <ref> elements */
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct restorer *rs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rs->msg, sizeof(rs->msg), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+__attribute__((format(printf, 3, 4))) static int fatal(struct restorer *rs, int r,
+							const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rs->fatal, sizeof(rs->fatal), fmt, ap);
+	va_end(ap);
+	snprintf(rs->msg, sizeof(rs->msg), "%s", rs->fatal);
+	return r;
+}
+
+static int internal(struct restorer *rs, int r, const char *what)
+{
+	if (r == -EINVAL)
+		return fail(rs, "%s: entries out of order", what);
+	return fatal(rs, r, "%s: %s", what, strerror(-r));
+}
+
+int thin_valid_data_block_size(uint64_t s)
+{
+	return s >= THIN_MIN_DATA_BLOCK_SIZE && s <= THIN_MAX_DATA_BLOCK_SIZE && s % 128 == 0;
+}
+
+/*----------------------------------------------------------------*/
+/* visitor callbacks */
+
+static int count_data(void *ctx, const struct bt_node *leaf)
+{
+	struct restorer *rs = ctx;
+
+	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
+		int r = rcmap_inc(rs->data, thin_bt_block(get_le64(bt_value(leaf, i))));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int v_begin_sb(void *ctx, const struct ir_superblock *in)
+{
+	struct restorer *rs = ctx;
+	uint64_t md = tm_nr_blocks(rs->tm);
+	struct bt_builder_opts mo = { .value_size = THIN_MAPPING_VSIZE, .cdc = 1,
+				      .new_leaf = count_data, .ctx = rs };
+	struct bt_builder_opts dfo = { .value_size = THIN_MAPPING_VSIZE, .cdc = 1 };
+	uint64_t need;
+	int r;
+
+	if (rs->seen_sb)
+		return fail(rs, "more than one superblock");
+	rs->seen_sb = 1;
+	memset(&rs->sb, 0, sizeof(rs->sb));
+	rs->sb.magic = THIN_MAGIC;
+	rs->sb.version = THIN_VERSION;
+	/* as 0.9.0: the first <= 16 bytes of a non-empty uuid attribute; else a kept tag */
+	if (in->uuid && in->uuid[0])
+		memcpy(rs->sb.uuid, in->uuid, strnlen(in->uuid, sizeof(rs->sb.uuid)));
+	else if (rs->o->have_uuid)
+		memcpy(rs->sb.uuid, rs->o->uuid, sizeof(rs->sb.uuid));
+	rs->sb.flags = in->flags & THIN_NEEDS_CHECK;
+	rs->sb.time = in->time;
+	rs->sb.trans_id = rs->o->have_trans_id ? rs->o->trans_id : in->transaction;
+	rs->sb.data_block_size = rs->o->have_data_block_size ? rs->o->data_block_size
+							     : in->data_block_size;
+	rs->sb.metadata_block_size = 8;
+	rs->sb.metadata_nr_blocks = md;
+	rs->nr_data_blocks = rs->o->have_nr_data_blocks ? rs->o->nr_data_blocks : in->nr_data_blocks;
+	if (!thin_valid_data_block_size(rs->sb.data_block_size))
+		return fail(rs, "invalid data block size %u (must be a multiple of 128 between 128 and 2097152 sectors)",
+			    rs->sb.data_block_size);
+	if (rs->nr_data_blocks > MAX_DATA_BLOCK + 1)
+		return fail(rs, "nr_data_blocks %llu is too large (at most 2^40)",
+			    (unsigned long long)rs->nr_data_blocks);
+	need = sm_data_blocks_needed(rs->nr_data_blocks) + sm_metadata_blocks_needed(md) + 4;
+	if (need > md)
+		return fatal(rs, -ENOSPC,
+			     "output too small: the space maps alone need %llu metadata blocks (%llu bytes), the output holds %llu",
+			     (unsigned long long)need, (unsigned long long)need * MD_BLOCK_SIZE,
+			     (unsigned long long)md);
+	rs->data = rcmap_create(rs->nr_data_blocks);
+	if (!rs->data)
+		return fatal(rs, -ENOMEM, "out of memory for %llu data blocks",
+			     (unsigned long long)rs->nr_data_blocks);
+	mo.dedup = rs->dedup;
+	r = bt_builder_create(rs->tm, &mo, &rs->mb);
+	if (r >= 0)
+		r = bt_builder_create(rs->tm, &dfo, &rs->defb);
+	if (r < 0)
+		return fatal(rs, r, "out of memory");
+	return 0;
+}
+
+static int v_end_sb(void *ctx)
+{
+	struct restorer *rs = ctx;
+
+	if (rs->in_dev || rs->in_def)
+		return fail(rs, "superblock ends inside a device");
+	rs->sb_done = 1;
+	return 0;
+}
+
+static int v_begin_dev(void *ctx, const struct ir_device *d)
+{
+	struct restorer *rs = ctx;
+
+	if (!rs->seen_sb || rs->sb_done || rs->in_dev || rs->in_def)
+		return fail(rs, "device outside the superblock");
+	if (d->dev_id > THIN_MAX_DEV_ID)
+		return fail(rs, "device id %llu is too large (at most %llu)",
+			    (unsigned long long)d->dev_id, (unsigned long long)THIN_MAX_DEV_ID);
+	if (rs->nr_devs && d->dev_id <= rs->devs[rs->nr_devs - 1].dev_id) {
+		for (size_t i = 0; i < rs->nr_devs; i++)
+			if (rs->devs[i].dev_id == d->dev_id)
+				return fail(rs, "duplicate device id %llu",
+					    (unsigned long long)d->dev_id);
+	}
+	rs->dev = *d;
+	rs->in_dev = 1;
+	rs->have_last = 0;
+	return 0;
+}
+
+static int push_dev(struct restorer *rs, uint64_t root, uint64_t mapped)
+{
+	struct rdev *n;
+
+	if (rs->nr_devs == rs->cap_devs) {
+		size_t cap = rs->cap_devs ? rs->cap_devs * 2 : 64;
+		n = realloc(rs->devs, cap * sizeof(*n));
+		if (!n)
+			return fatal(rs, -ENOMEM, "out of memory");
+		rs->devs = n;
+		rs->cap_devs = cap;
+	}
+	n = &rs->devs[rs->nr_devs++];
+	n->dev_id = rs->dev.dev_id;
+	n->root = root;
+	n->d.mapped_blocks = mapped;
+	n->d.transaction_id = rs->dev.transaction;
+	n->d.creation_time = rs->dev.creation_time;
+	n->d.snapshotted_time = rs->dev.snap_time;
+	return 0;
+}
+
+static int v_end_dev(void *ctx)
+{
+	struct restorer *rs = ctx;
+	uint64_t mapped = bt_builder_nr_entries(rs->mb), root;
+	int r;
+
+	r = bt_builder_finish(rs->mb, &root);
+	if (r < 0)
+		return internal(rs, r, "device mapping tree");
+	rs->in_dev = 0;
+	return push_dev(rs, root, mapped);
+}
+
+static int v_range(void *ctx, uint64_t ob, uint64_t db, uint64_t len, uint32_t time)
+{
+	struct restorer *rs = ctx;
+	struct bt_builder *b = rs->in_def ? rs->defb : rs->mb;
+	int r;
+
+	if (!rs->in_dev && !rs->in_def)
+		return fail(rs, "mapping outside a device");
+	if (!len)
+		return fail(rs, "range mapping of length 0");
+	if (ob + len - 1 < ob || db + len - 1 < db)
+		return fail(rs, "mapping range wraps around");
+	if (time > MAX_TIME)
+		return fail(rs, "mapping time %u is too large (at most %u)", time, MAX_TIME);
+	if (db + len - 1 > MAX_DATA_BLOCK)
+		return fail(rs, "data block %llu is too large (at most 2^40 - 1)",
+			    (unsigned long long)(db + len - 1));
+	if (db + len > rs->nr_data_blocks)
+		return fail(rs, "mapping beyond end of data device (%llu >= %llu)",
+			    (unsigned long long)(db + len - 1), (unsigned long long)rs->nr_data_blocks);
+	if (rs->have_last && ob <= rs->last_key)
+		return fail(rs, "mappings out of order or overlapping at origin block %llu",
+			    (unsigned long long)ob);
+	for (uint64_t i = 0; i < len; i++) {
+		le64 v = cpu_to_le64(thin_bt_pack(db + i, time));
+		r = bt_builder_add(b, ob + i, &v);
+		if (r < 0)
+			return internal(rs, r, "mapping tree");
+	}
+	rs->have_last = 1;
+	rs->last_key = ob + len - 1;
+	return 0;
+}
+
+static int v_single(void *ctx, uint64_t ob, uint64_t db, uint32_t time)
+{
+	return v_range(ctx, ob, db, 1, time);
+}
+
+static struct rdef *find_def(struct restorer *rs, const char *name)
+{
+	for (size_t i = rs->nr_defs; i-- > 0;)
+		if (!strcmp(rs->defs[i].name, name))
+			return &rs->defs[i];
+	return NULL;
+}
+
+static int v_begin_def(void *ctx, const char *name)
+{
+	struct restorer *rs = ctx;
+	struct rdef *d;
+
+	if (!rs->seen_sb || rs->sb_done || rs->in_dev || rs->in_def)
+		return fail(rs, "def outside the superblock");
+	if (find_def(rs, name))
+		return fail(rs, "duplicate def '%s'", name);
+	if (rs->nr_defs == rs->cap_defs) {
+		size_t cap = rs->cap_defs ? rs->cap_defs * 2 : 16;
+		d = realloc(rs->defs, cap * sizeof(*d));
+		if (!d)
+			return fatal(rs, -ENOMEM, "out of memory");
+		rs->defs = d;
+		rs->cap_defs = cap;
+	}
+	d = &rs->defs[rs->nr_defs];
+	memset(d, 0, sizeof(*d));
+	d->name = strdup(name);
+	if (!d->name)
+		return fatal(rs, -ENOMEM, "out of memory");
+	rs->nr_defs++;
+	rs->in_def = 1;
+	rs->have_last = 0;
+	return 0;
+}
+
+static int v_end_def(void *ctx)
+{
+	struct restorer *rs = ctx;
+	struct rdef *d = &rs->defs[rs->nr_defs - 1];
+	int r;
+
+	d->nr_entries = bt_builder_nr_entries(rs->defb);
+	d->last_key = rs->last_key;
+	r = bt_builder_finish_leaves(rs->defb, &d->blocks, &d->nr);
+	if (r < 0)
+		return internal(rs, r, "def");
+	rs->in_def = 0;
+	return 0;
+}
+
+static int v_ref(void *ctx, const char *name)
+{
+	struct restorer *rs = ctx;
+	struct rdef *d;
+	int r;
+
+	if (!rs->in_dev)
+		return fail(rs, "ref outside a device");
+	d = find_def(rs, name);
+	if (!d)
+		return fail(rs, "Couldn't find sub tree '%s'.", name);
+	if (!d->nr_entries)
+		return 0;
+	rs->nr_refs++;
+	for (size_t i = 0; i < d->nr; i++) {
+		r = bt_builder_add_leaf(rs->mb, d->blocks[i]);
+		if (r == -EINVAL)
+			return fail(rs, "shared sub tree '%s' overlaps the mappings before it", name);
+		if (r < 0)
+			return internal(rs, r, "ref");
+	}
+	rs->have_last = 1;
+	rs->last_key = d->last_key;
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+/* finishing */
+
+static int cmp_dev(const void *a, const void *b)
+{
+	const struct rdev *x = a, *y = b;
+
+	return x->dev_id < y->dev_id ? -1 : x->dev_id > y->dev_id;
+}
+
+/* Def leaves: drop the def's own reference; count data of the reachable ones. */
+static int settle_defs(struct restorer *rs)
+{
+	uint8_t *buf = ioe_alloc_blocks(1);
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < rs->nr_defs && r >= 0; i++) {
+		struct rdef *d = &rs->defs[i];
+		for (size_t j = 0; j < d->nr && r >= 0; j++) {
+			struct bt_node n;
+			r = tm_dec(rs->tm, d->blocks[j]);
+			if (r < 0 || !tm_ref(rs->tm, d->blocks[j]) || tm_overflowed(rs->tm))
+				continue;
+			r = tm_read(rs->tm, d->blocks[j], buf);
+			if (r < 0)
+				break;
+			bt_node_view(buf, &n);
+			r = count_data(rs, &n);
+		}
+	}
+	free(buf);
+	return r;
+}
+
+static int build_dev_trees(struct restorer *rs)
+{
+	struct bt_builder_opts dto = { .value_size = THIN_DETAILS_VSIZE };
+	struct bt_builder_opts tlo = { .value_size = THIN_MAPPING_VSIZE };
+	struct bt_builder *dt = NULL, *tl = NULL;
+	int r;
+
+	if (rs->nr_devs)
+		qsort(rs->devs, rs->nr_devs, sizeof(*rs->devs), cmp_dev);
+	r = bt_builder_create(rs->tm, &dto, &dt);
+	if (r >= 0)
+		r = bt_builder_create(rs->tm, &tlo, &tl);
+	for (size_t i = 0; i < rs->nr_devs && r >= 0; i++) {
+		struct disk_device_details dd;
+		le64 root = cpu_to_le64(rs->devs[i].root);
+		thin_details_pack(&rs->devs[i].d, &dd);
+		r = bt_builder_add(dt, rs->devs[i].dev_id, &dd);
+		if (r >= 0)
+			r = bt_builder_add(tl, rs->devs[i].dev_id, &root);
+	}
+	if (r >= 0)
+		r = bt_builder_finish(dt, &rs->sb.device_details_root);
+	if (r >= 0)
+		r = bt_builder_finish(tl, &rs->sb.data_mapping_root);
+	bt_builder_destroy(dt);
+	bt_builder_destroy(tl);
+	return r;
+}
+
+static int finish(struct restorer *rs)
+{
+	uint8_t *blk;
+	int r;
+
+	if (!rs->seen_sb || !rs->sb_done)
+		return fail(rs, "no complete superblock in the input");
+	r = settle_defs(rs);
+	if (r >= 0)
+		r = build_dev_trees(rs);
+	if (r >= 0)
+		r = sm_write_data(rs->tm, rs->data, rs->nr_data_blocks, &rs->sb.data_sm);
+	if (r >= 0)
+		r = sm_write_metadata(rs->tm, &rs->sb.metadata_sm);
+	if (r < 0)
+		return fatal(rs, r, "writing metadata: %s", strerror(-r));
+	if (tm_overflowed(rs->tm))
+		return -ENOSPC;
+	blk = ioe_alloc_blocks(1);
+	if (!blk)
+		return -ENOMEM;
+	memset(blk, 0, MD_BLOCK_SIZE);
+	thin_sb_pack(&rs->sb, (struct disk_superblock *)blk);
+	r = tm_commit(rs->tm, &thin_sb_validator, blk);
+	free(blk);
+	if (r < 0)
+		return fatal(rs, r, "writing metadata: %s", strerror(-r));
+	return 0;
+}
+
+static void restorer_release(struct restorer *rs)
+{
+	bt_builder_destroy(rs->mb);
+	bt_builder_destroy(rs->defb);
+	bt_dedup_destroy(rs->dedup);
+	rcmap_destroy(rs->data);
+	for (size_t i = 0; i < rs->nr_defs; i++) {
+		free(rs->defs[i].name);
+		free(rs->defs[i].blocks);
+	}
+	free(rs->defs);
+	free(rs->devs);
+}
+
+/*----------------------------------------------------------------*/
+/* passes */
+
+struct pass {
+	struct ioe *out;
+	uint64_t md_blocks;
+	struct rcmap *reserved;   /* consumed */
+	int reserve_all;
+	const struct thin_restore_opts *o;
+	thin_ir_producer prod;
+	void *prod_ctx;
+	/* results */
+	int overflowed;
+	uint64_t needed;
+	uint64_t slack;             /* how far a dry run's count may fall short */
+	struct thin_restore_stats *st;
+};
+
+static int run_pass(struct pass *p, char *err, size_t errlen)
+{
+	struct restorer rs;
+	struct ir_visitor v = {
+		.ctx = &rs,
+		.begin_superblock = v_begin_sb,
+		.end_superblock = v_end_sb,
+		.begin_device = v_begin_dev,
+		.end_device = v_end_dev,
+		.begin_def = v_begin_def,
+		.end_def = v_end_def,
+		.ref = v_ref,
+		.single_map = v_single,
+		.range_map = v_range,
+	};
+	int r;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.o = p->o;
+	v.err = rs.msg;
+	v.errlen = sizeof(rs.msg);
+	r = tm_create(p->out, p->md_blocks, &rs.tm);
+	if (r < 0) {
+		rcmap_destroy(p->reserved);
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	if (p->reserved)
+		tm_set_reserved(rs.tm, p->reserved);
+	p->reserved = NULL;
+	if (p->reserve_all)
+		tm_reserve_all(rs.tm);
+	if (!p->o->no_dedup)
+		rs.dedup = bt_dedup_create(p->o->dedup_order ? p->o->dedup_order
+							     : DEFAULT_DEDUP_ORDER);
+	r = tm_claim(rs.tm, THIN_SB_LOCATION);
+	if (r >= 0)
+		r = p->prod(p->prod_ctx, &v, err, errlen);
+	if (r >= 0)
+		r = finish(&rs);
+	p->overflowed = tm_overflowed(rs.tm);
+	p->needed = tm_nr_used(rs.tm);
+	/*
+	 * A dry run cannot read back the <def> leaves it dropped.  Where a
+	 * <ref> links them it stands in leaves of minimum fill, which can
+	 * change how the leaves at both ends of the run are merged (a block or
+	 * two per <ref>); and it skips their data references, which can only
+	 * add entries to the data overflow tree (at most one entry per mapping
+	 * of a def leaf, i.e. under two overflow nodes per def leaf).
+	 */
+	p->slack = 0;
+	for (size_t i = 0; i < rs.nr_defs; i++)
+		p->slack += 2 * rs.defs[i].nr;
+	if (p->slack || rs.nr_refs)
+		p->slack += 2 * rs.nr_refs + 8;
+	if (r < 0 && rs.fatal[0])
+		snprintf(err, errlen, "%s", rs.fatal);
+	else if (r < 0 && !err[0])
+		snprintf(err, errlen, "%s", rs.msg[0] ? rs.msg : strerror(-r));
+	if (r >= 0 && p->st) {
+		p->st->metadata_blocks = rs.sb.metadata_sm.nr_allocated;
+		p->st->shared_leaves = bt_dedup_hits(rs.dedup);
+	}
+	restorer_release(&rs);
+	tm_destroy(rs.tm);
+	return r;
+}
+
+/* Loads the used blocks of valid metadata already on the output; NULL if none. */
+static int load_old(struct ioe *out, struct rcmap **old, int *damaged)
+{
+	struct bc *bc = bc_create(out, 64);
+	struct thin_sb sb;
+	struct report *rep;
+	int r;
+
+	*old = NULL;
+	*damaged = 0;
+	if (!bc)
+		return -ENOMEM;
+	r = thin_sb_read(bc, THIN_SB_LOCATION, &sb);
+	if (r < 0 || sb.magic != THIN_MAGIC) {
+		bc_destroy(bc);
+		return 0;   /* nothing valid to keep */
+	}
+	rep = rep_create(NULL, 1);
+	*old = rcmap_create(sb.metadata_sm.nr_blocks > out->nr_blocks ? sb.metadata_sm.nr_blocks
+									 : out->nr_blocks);
+	if (!rep || !*old) {
+		rep_destroy(rep);
+		bc_destroy(bc);
+		return -ENOMEM;
+	}
+	r = sm_disk_load(bc, &sb.metadata_sm, *old, rep, NULL);
+	if (r < 0 || rep_outcome(rep) >= DMG_NON_FATAL || sb.metadata_sm.nr_blocks > SM_MAX_METADATA_BLOCKS)
+		*damaged = 1;   /* cannot tell which blocks are in use */
+	rcmap_set(*old, THIN_SB_LOCATION, 1);
+	if (sb.held_root && sb.held_root < rcmap_nr_blocks(*old) && !rcmap_get(*old, sb.held_root))
+		rcmap_set(*old, sb.held_root, 1);
+	rep_destroy(rep);
+	bc_destroy(bc);
+	return 0;
+}
+
+static int too_small(char *err, size_t errlen, uint64_t needed, uint64_t have)
+{
+	snprintf(err, errlen,
+		 "output too small: the metadata needs %llu blocks of 4096 bytes (%llu bytes), the output holds %llu blocks",
+		 (unsigned long long)needed, (unsigned long long)needed * MD_BLOCK_SIZE,
+		 (unsigned long long)have);
+	return -ENOSPC;
+}
+
+int thin_restore_ioe(struct ioe *out, const struct thin_restore_opts *o, thin_ir_producer prod,
+		     void *prod_ctx, struct thin_restore_stats *st, char *err, size_t errlen)
+{
+	struct pass p = { .out = out, .o = o, .prod = prod, .prod_ctx = prod_ctx, .st = st };
+	int r, damaged, had_old;
+	uint8_t *zero;
+
+	err[0] = '\0';
+	if (st)
+		memset(st, 0, sizeof(*st));
+	p.md_blocks = out->nr_blocks < SM_MAX_METADATA_BLOCKS ? out->nr_blocks
+							       : SM_MAX_METADATA_BLOCKS;
+	if (p.md_blocks < 8)
+		return too_small(err, errlen, 8, p.md_blocks);
+	r = load_old(out, &p.reserved, &damaged);
+	if (r < 0) {
+		snprintf(err, errlen, "reading the output: %s", strerror(-r));
+		return r;
+	}
+	had_old = p.reserved != NULL;
+	p.reserve_all = damaged;
+	if (st)
+		st->passes = 1;
+	r = run_pass(&p, err, errlen);
+	if (!p.overflowed || (r < 0 && r != -ENOSPC))
+		return r;
+	/*
+	 * Does not fit next to the old metadata.  The old superblock is
+	 * invalidated only when the new metadata surely fits on its own: the
+	 * dry run's count plus its possible shortfall (p.slack, for <def>).
+	 */
+	if (!had_old || p.needed + p.slack > p.md_blocks)
+		return too_small(err, errlen, p.needed + p.slack, p.md_blocks);
+	zero = ioe_alloc_blocks(1);
+	if (!zero)
+		return -ENOMEM;
+	memset(zero, 0, MD_BLOCK_SIZE);
+	r = ioe_write(out, THIN_SB_LOCATION, 1, zero);
+	free(zero);
+	if (r >= 0)
+		r = ioe_flush(out);
+	if (r < 0) {
+		snprintf(err, errlen, "invalidating the old superblock: %s", strerror(-r));
+		return r;
+	}
+	if (st) {
+		st->invalidated = 1;
+		st->passes = 2;
+	}
+	err[0] = '\0';
+	p.reserved = NULL;
+	p.reserve_all = 0;
+	r = run_pass(&p, err, errlen);
+	if (p.overflowed)
+		return too_small(err, errlen, p.needed, p.md_blocks);
+	return r;
+}
+
+int thin_open_output(const char *path, struct ioe **out, char *err, size_t errlen)
+{
+	struct stat sb;
+	int r;
+
+	if (stat(path, &sb) < 0) {
+		snprintf(err, errlen, "Output file does not exist.");
+		return -ENOENT;
+	}
+	if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode)) {
+		snprintf(err, errlen, "Not a block device or regular file '%s'.", path);
+		return -EINVAL;
+	}
+	r = ioe_open(path, IOE_WRITE, out);
+	if (r == -EBUSY)
+		snprintf(err, errlen, "%s: device is busy (in use by a live pool?)", path);
+	else if (r < 0)
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+	return r;
+}
+
+int thin_restore_path(const char *path, const struct thin_restore_opts *o, thin_ir_producer prod,
+		      void *prod_ctx, struct thin_restore_stats *st, char *err, size_t errlen)
+{
+	struct ioe *out;
+	int r = thin_open_output(path, &out, err, errlen);
+
+	if (r < 0)
+		return r;
+	if (out->nr_blocks < 8) {
+		ioe_destroy(out);
+		snprintf(err, errlen, "Output file too small.");
+		return -ENOSPC;
+	}
+	r = thin_restore_ioe(out, o, prod, prod_ctx, st, err, errlen);
+	ioe_destroy(out);
+	return r;
+}

@@ -1,0 +1,568 @@
+#include "cmd/rmap.h"
+#include "cmd/rmap-internal.h"
+
+#include "util/parse.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thin/usage.h"
+#include "thin/view.h"
+#include "util/vec.h"
+
+/*----------------------------------------------------------------*/
+
+int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **why)
+{
+	const char *dots = strstr(s, "..");
+
+	if (!dots) {
+		*why = "no dots";
+		return -EINVAL;
+	}
+	if (parse_u64_n(s, (size_t)(dots - s), &r->begin) < 0 ||
+	    parse_u64_n(dots + 2, strlen(dots + 2), &r->end) < 0) {
+		*why = "couldn't parse numbers";
+		return -EINVAL;
+	}
+	if (r->end <= r->begin) {
+		*why = "end <= begin";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+/* Runs */
+
+
+struct rctx {
+	struct thin_region *regions;   /* sorted, disjoint, not adjacent */
+	size_t nr_regions;
+	struct rrun *runs;
+	size_t nr, cap;
+	uint64_t dev;
+	uint8_t *visited;      /* one bit per metadata block; NULL: --all-devices */
+	uint64_t nr_meta_blocks;
+	int damaged;
+	char damage[256];
+};
+
+/*
+ * 0.9.0 walks the whole mapping tree once and never enters a node it has
+ * already visited, so a subtree shared by several devices is reported for
+ * the first of them only.  Default behaviour, for identical output.
+ */
+static int seen_before(struct rctx *c, uint64_t block)
+{
+	if (!c->visited || block >= c->nr_meta_blocks)
+		return 0;
+	if (c->visited[block >> 3] & (1u << (block & 7)))
+		return 1;
+	c->visited[block >> 3] |= (uint8_t)(1u << (block & 7));
+	return 0;
+}
+
+static int rmap_skip(void *ctx, uint64_t block, int is_root)
+{
+	(void)is_root;
+	return seen_before(ctx, block);
+}
+
+static int in_regions(const struct rctx *c, uint64_t b)
+{
+	size_t lo = 0, hi = c->nr_regions;
+
+	/* first region with end > b */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->regions[mid].end <= b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nr_regions && c->regions[lo].begin <= b;
+}
+
+static int add_mapping(struct rctx *c, uint64_t v, uint64_t d)
+{
+	struct rrun *last = c->nr ? &c->runs[c->nr - 1] : NULL;
+
+	if (last && last->dev == c->dev && last->data_begin + last->len == d &&
+	    last->thin_begin + last->len == v) {
+		last->len++;
+		return 0;
+	}
+	if (c->nr == c->cap) {
+		struct rrun *n = vec_grow(c->runs, &c->cap, sizeof(*n), 1024);
+
+		if (!n)
+			return -ENOMEM;
+		c->runs = n;
+	}
+	c->runs[c->nr++] = (struct rrun){ d, 1, v, c->dev };
+	return 0;
+}
+
+static int rmap_leaf(void *ctx, const struct bt_node *n)
+{
+	struct rctx *c = ctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t d = thin_bt_block(get_le64(bt_value(n, i)));
+
+		if (in_regions(c, d)) {
+			int r = add_mapping(c, bt_key(n, i), d);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static void rmap_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *m)
+{
+	struct rctx *c = ctx;
+
+	(void)code;
+	(void)hi;
+	if (level < DMG_NON_FATAL || c->damaged)
+		return;
+	c->damaged = 1;
+	snprintf(c->damage, sizeof(c->damage),
+		 "thin device %" PRIu64 ": node %" PRIu64 ": %s, affecting keys from %" PRIu64,
+		 c->dev, block, m, lo);
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+	const struct thin_region *x = a, *y = b;
+
+	return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* Sorts and merges overlapping or adjacent regions. */
+static void merge_regions(struct rctx *c)
+{
+	size_t k = 0;
+
+	if (c->nr_regions)
+		qsort(c->regions, c->nr_regions, sizeof(*c->regions), cmp_region);
+	for (size_t i = 0; i < c->nr_regions; i++) {
+		if (k && c->regions[i].begin <= c->regions[k - 1].end) {
+			if (c->regions[i].end > c->regions[k - 1].end)
+				c->regions[k - 1].end = c->regions[i].end;
+		} else {
+			c->regions[k++] = c->regions[i];
+		}
+	}
+	c->nr_regions = k;
+}
+
+
+/*----------------------------------------------------------------*/
+
+/*----------------------------------------------------------------*/
+/*
+ * Fast path (healthy metadata): plan the walk from the internal nodes,
+ * then decode the leaves on two threads, then merge their runs in walk
+ * order, which gives exactly the runs of the sequential walk below.  Any
+ * anomaly at all makes it give up (FAST_FALLBACK) so that damaged metadata
+ * is reported by the sequential walk, unchanged.
+ */
+
+#define FAST_FALLBACK 1
+#define FAST_CHUNK 64u      /* leaves per work item (read in contiguous runs) */
+
+struct leaf_job {
+	uint64_t block, dev, lo, hi;
+};
+
+struct plan {
+	struct rctx *c;
+	struct bc *bc;
+	struct leaf_job *jobs;
+	size_t nr, cap;
+	uint64_t path[BT_MAX_DEPTH + 1];
+	int leaf_depth;
+};
+
+static int plan_add(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi)
+{
+	if (pl->nr == pl->cap) {
+		struct leaf_job *n = vec_grow(pl->jobs, &pl->cap, sizeof(*n), 1024);
+
+		if (!n)
+			return -ENOMEM;
+		pl->jobs = n;
+	}
+	pl->jobs[pl->nr++] = (struct leaf_job){ block, pl->c->dev, lo, hi };
+	return 0;
+}
+
+static int keys_in_range(const struct bt_node *n, uint64_t lo, uint64_t hi)
+{
+	return !n->nr_entries ||
+	       (bt_key(n, 0) >= lo && (hi == UINT64_MAX || bt_key(n, n->nr_entries - 1) < hi));
+}
+
+/* Reads a node that should be internal (or a root leaf); children become jobs. */
+static int plan_node(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi, int depth)
+{
+	struct bc_block *b;
+	struct bt_node n;
+	uint64_t *keys;
+	int r, leaf_children = 0;
+
+	if (depth > BT_MAX_DEPTH)
+		return FAST_FALLBACK;
+	for (int i = 0; i < depth; i++)
+		if (pl->path[i] == block)
+			return FAST_FALLBACK;
+	pl->path[depth] = block;
+	if (bc_get(pl->bc, block, &bt_node_validator, &b) < 0)
+		return FAST_FALLBACK;
+	bt_node_view(bc_data(b), &n);
+	if (bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK || !keys_in_range(&n, lo, hi)) {
+		bc_put(pl->bc, b);
+		return FAST_FALLBACK;
+	}
+	if (bt_is_leaf(&n)) {
+		bc_put(pl->bc, b);
+		if (pl->leaf_depth >= 0 && pl->leaf_depth != depth)
+			return FAST_FALLBACK;
+		pl->leaf_depth = depth;
+		return plan_add(pl, block, lo, hi);
+	}
+	keys = malloc(sizeof(uint64_t) * 2 * (n.nr_entries + 1));
+	if (!keys) {
+		bc_put(pl->bc, b);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		keys[i] = bt_key(&n, i);
+		keys[n.nr_entries + 1 + i] = get_le64(bt_value(&n, i));
+	}
+	bc_put(pl->bc, b);
+	/* one peek tells whether the children are leaves (uniform depth) */
+	if (n.nr_entries && pl->leaf_depth == depth + 1)
+		leaf_children = 1;
+	else if (n.nr_entries && pl->leaf_depth < 0) {
+		struct bc_block *cb;
+		struct bt_node cn;
+		if (bc_get(pl->bc, keys[n.nr_entries + 1], &bt_node_validator, &cb) < 0) {
+			free(keys);
+			return FAST_FALLBACK;
+		}
+		bt_node_view(bc_data(cb), &cn);
+		leaf_children = bt_is_leaf(&cn);
+		bc_put(pl->bc, cb);
+		if (leaf_children)
+			pl->leaf_depth = depth + 1;
+	}
+	r = 0;
+	for (uint32_t i = 0; i < n.nr_entries && !r; i++) {
+		uint64_t kid = keys[n.nr_entries + 1 + i];
+		uint64_t chi = i + 1 < n.nr_entries ? keys[i + 1] : hi;
+
+		if (seen_before(pl->c, kid))
+			continue;
+		r = leaf_children ? plan_add(pl, kid, keys[i], chi)
+				  : plan_node(pl, kid, keys[i], chi, depth + 1);
+	}
+	free(keys);
+	return r;
+}
+
+struct leaf_out {
+	size_t first, nr;     /* runs of this leaf in its worker's array */
+	int worker;
+};
+
+struct worker {
+	const struct rctx *c;
+	struct ioe *ioe;
+	const struct leaf_job *jobs;
+	struct leaf_out *outs;
+	size_t nr_jobs;
+	unsigned id, nr_workers;
+	struct rrun *runs;
+	size_t nr, cap;
+	int result;           /* 0, FAST_FALLBACK or -errno */
+};
+
+static int worker_add(struct worker *w, uint64_t dev, uint64_t v, uint64_t d, size_t leaf_first)
+{
+	struct rrun *last = w->nr > leaf_first ? &w->runs[w->nr - 1] : NULL;
+
+	if (last && last->data_begin + last->len == d && last->thin_begin + last->len == v) {
+		last->len++;
+		return 0;
+	}
+	if (w->nr == w->cap) {
+		struct rrun *n = vec_grow(w->runs, &w->cap, sizeof(*n), 1024);
+
+		if (!n)
+			return -ENOMEM;
+		w->runs = n;
+	}
+	w->runs[w->nr++] = (struct rrun){ d, 1, v, dev };
+	return 0;
+}
+
+static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
+{
+	const struct leaf_job *job = &w->jobs[j];
+	struct bt_node n;
+	size_t first = w->nr;
+
+	if (bt_node_validator.check(data, job->block, MD_BLOCK_SIZE) < 0)
+		return FAST_FALLBACK;
+	bt_node_view(data, &n);
+	if (!bt_is_leaf(&n) || bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK ||
+	    !keys_in_range(&n, job->lo, job->hi))
+		return FAST_FALLBACK;
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t d = thin_bt_block(get_le64(bt_value(&n, i)));
+
+		if (in_regions(w->c, d)) {
+			int r = worker_add(w, job->dev, bt_key(&n, i), d, first);
+			if (r < 0)
+				return r;
+		}
+	}
+	w->outs[j] = (struct leaf_out){ first, w->nr - first, (int)w->id };
+	return 0;
+}
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t *buf = ioe_alloc_blocks(FAST_CHUNK);
+
+	if (!buf) {
+		w->result = -ENOMEM;
+		return NULL;
+	}
+	for (size_t c0 = (size_t)w->id * FAST_CHUNK; c0 < w->nr_jobs && !w->result;
+	     c0 += (size_t)w->nr_workers * FAST_CHUNK) {
+		size_t end = c0 + FAST_CHUNK < w->nr_jobs ? c0 + FAST_CHUNK : w->nr_jobs;
+
+		for (size_t j = c0; j < end && !w->result;) {
+			/* a run of consecutive block numbers: one read */
+			size_t k = 1;
+			while (j + k < end && w->jobs[j + k].block == w->jobs[j].block + k)
+				k++;
+			if (w->jobs[j].block + k > w->ioe->nr_blocks ||
+			    ioe_read(w->ioe, w->jobs[j].block, (unsigned)k, buf) < 0) {
+				w->result = FAST_FALLBACK;
+				break;
+			}
+			for (size_t i = 0; i < k && !w->result; i++)
+				w->result = worker_leaf(w, j + i, buf + i * MD_BLOCK_SIZE);
+			j += k;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static int merge_outputs(struct rctx *c, struct worker *ws, const struct leaf_out *outs,
+			 size_t nr_jobs)
+{
+	for (size_t j = 0; j < nr_jobs; j++) {
+		const struct worker *w = &ws[outs[j].worker];
+
+		for (size_t i = 0; i < outs[j].nr; i++) {
+			const struct rrun *x = &w->runs[outs[j].first + i];
+			struct rrun *last = c->nr ? &c->runs[c->nr - 1] : NULL;
+
+			if (i == 0 && last && last->dev == x->dev &&
+			    last->data_begin + last->len == x->data_begin &&
+			    last->thin_begin + last->len == x->thin_begin) {
+				last->len += x->len;
+				continue;
+			}
+			if (c->nr == c->cap) {
+				struct rrun *n = vec_grow(c->runs, &c->cap, sizeof(*n), 1024);
+
+				if (!n)
+					return -ENOMEM;
+				c->runs = n;
+			}
+			c->runs[c->nr++] = *x;
+		}
+	}
+	return 0;
+}
+
+static int collect_fast(struct rctx *c, const struct thin_view *v)
+{
+	struct plan pl = { .c = c, .bc = v->md->bc };
+	struct worker ws[2];
+	struct leaf_out *outs = NULL;
+	unsigned nr_workers;
+	pthread_t th;
+	int r = 0, threaded = 0;
+
+	for (size_t i = 0; i < v->devs.nr && !r; i++) {
+		const struct thin_dev *d = &v->devs.devs[i];
+
+		if (!d->has_root || seen_before(c, d->root))
+			continue;
+		c->dev = d->dev_id;
+		pl.leaf_depth = -1;
+		r = plan_node(&pl, d->root, 0, UINT64_MAX, 0);
+	}
+	if (r)
+		goto out;
+	outs = calloc(pl.nr ? pl.nr : 1, sizeof(*outs));
+	if (!outs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nr_workers = pl.nr >= 4 * FAST_CHUNK ? 2 : 1;
+	for (unsigned i = 0; i < 2; i++)
+		ws[i] = (struct worker){ .c = c, .ioe = v->md->ioe, .jobs = pl.jobs, .outs = outs,
+					 .nr_jobs = pl.nr, .id = i, .nr_workers = nr_workers };
+	if (nr_workers == 2)
+		threaded = pthread_create(&th, NULL, worker_run, &ws[1]) == 0;
+	if (nr_workers == 2 && !threaded)
+		ws[0].nr_workers = 1;
+	worker_run(&ws[0]);
+	if (threaded)
+		pthread_join(th, NULL);
+	r = ws[0].result ? ws[0].result : (threaded ? ws[1].result : 0);
+	if (!r)
+		r = merge_outputs(c, ws, outs, pl.nr);
+	for (unsigned i = 0; i < 2; i++)
+		free(ws[i].runs);
+out:
+	free(outs);
+	free(pl.jobs);
+	return r;
+}
+
+static int collect(struct rctx *c, const struct thin_view *v, char *msg, size_t msglen)
+{
+	struct bt_walk_ops ops = { .leaf = rmap_leaf, .damage = rmap_damage, .skip = rmap_skip };
+
+	for (size_t i = 0; i < v->devs.nr; i++) {
+		const struct thin_dev *d = &v->devs.devs[i];
+		int r;
+
+		if (!d->has_root || seen_before(c, d->root))
+			continue;
+		c->dev = d->dev_id;
+		r = thin_walk_mappings(v->md->bc, d->root, &ops, c);
+		if (r < 0) {
+			snprintf(msg, msglen, "cannot read the mapping trees: %s", strerror(-r));
+			return r;
+		}
+		if (c->damaged) {
+			snprintf(msg, msglen, "%s", c->damage);
+			return -EILSEQ;
+		}
+	}
+	return 0;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* "data A..B -> thin(D) X..Y" lines, formatted by hand (hot at scale). */
+static void print_runs(FILE *out, const struct rrun *runs, size_t nr)
+{
+	char line[160];
+
+	for (size_t i = 0; i < nr; i++) {
+		const struct rrun *x = &runs[i];
+		char *p = put_str(line, "data ", 5);
+
+		p = put_u64(p, x->data_begin);
+		p = put_str(p, "..", 2);
+		p = put_u64(p, x->data_begin + x->len);
+		p = put_str(p, " -> thin(", 9);
+		p = put_u64(p, x->dev);
+		p = put_str(p, ") ", 2);
+		p = put_u64(p, x->thin_begin);
+		p = put_str(p, "..", 2);
+		p = put_u64(p, x->thin_begin + x->len);
+		*p++ = '\n';
+		fwrite(line, 1, (size_t)(p - line), out);
+	}
+}
+
+int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msglen)
+{
+	struct rctx c = { 0 };
+	struct thin_view v;
+	int r;
+
+	c.regions = malloc((o->nr_regions + 1) * sizeof(*c.regions));
+	if (!c.regions) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(c.regions, o->regions, o->nr_regions * sizeof(*c.regions));
+	c.nr_regions = o->nr_regions;
+	merge_regions(&c);
+	r = thin_view_open(o->path, o->use_snap, o->snap_block, &v, msg, msglen);
+	if (r < 0)
+		goto out_regions;
+	if (!o->all_devices) {
+		c.nr_meta_blocks = bc_nr_blocks(v.md->bc);
+		c.visited = calloc(c.nr_meta_blocks / 8 + 1, 1);
+		if (!c.visited) {
+			snprintf(msg, msglen, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	r = collect_fast(&c, &v);
+	if (r == FAST_FALLBACK) {
+		/* something is wrong somewhere: the sequential walk reports it */
+		if (c.visited)
+			memset(c.visited, 0, c.nr_meta_blocks / 8 + 1);
+		c.nr = 0;
+		r = collect(&c, &v, msg, msglen);
+	} else if (r < 0) {
+		snprintf(msg, msglen, "cannot read the mapping trees: %s", strerror(-r));
+	}
+	if (r < 0)
+		goto out;
+	thin_rmap_sort_runs(c.runs, c.nr);
+	print_runs(out, c.runs, c.nr);
+	if (fflush(out) != 0 || ferror(out)) {
+		snprintf(msg, msglen, "write error: %s", strerror(errno));
+		r = -EIO;
+	}
+out:
+	thin_view_close(&v);
+out_regions:
+	free(c.visited);
+	free(c.runs);
+	free(c.regions);
+	return r;
+}

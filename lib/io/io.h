@@ -1,0 +1,87 @@
+/*
+ * I/O engines: 4 KiB block I/O behind one interface.
+ *   sync  - pread/pwrite (O_DIRECT on block devices)
+ *   aio   - libaio, for batched scattered reads (read-ahead)
+ *   mem   - an in-memory device for unit tests, with fault injection
+ * Block devices are opened O_DIRECT and, unless IOE_SHARED, O_EXCL so that
+ * a live pool's metadata device is refused.
+ */
+#ifndef THINMETA_IO_IO_H
+#define THINMETA_IO_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MD_BLOCK_SIZE 4096u
+#define MD_BLOCK_SHIFT 12
+
+struct ioe;
+
+struct ioe_ops {
+	/* nr contiguous blocks starting at block; buf is 4 KiB aligned */
+	int (*read)(struct ioe *e, uint64_t block, unsigned nr, void *buf);
+	int (*write)(struct ioe *e, uint64_t block, unsigned nr, const void *buf);
+	int (*flush)(struct ioe *e);
+	void (*destroy)(struct ioe *e);
+	/*
+	 * Optional: read nr scattered single blocks; results[i] is 0 or a
+	 * negative errno.  NULL means "loop over read()".
+	 */
+	int (*read_batch)(struct ioe *e, const uint64_t *blocks, unsigned nr,
+			  void *const *bufs, int *results);
+};
+
+struct ioe {
+	const struct ioe_ops *ops;
+	uint64_t nr_blocks;   /* whole 4 KiB blocks on the device */
+	int writable;
+	int is_bdev;
+};
+
+/* open flags */
+#define IOE_WRITE 1u    /* open read-write */
+#define IOE_SHARED 2u   /* do not take O_EXCL on a block device (metadata snapshot reads) */
+#define IOE_AIO 4u      /* use the libaio engine */
+
+/*
+ * Opens path.  Returns 0 or a negative errno; -EBUSY means the block
+ * device is in use (e.g. by a live pool).  *out is owned by the caller
+ * (ioe_destroy).
+ */
+int ioe_open(const char *path, unsigned flags, struct ioe **out);
+int ioe_open_sync(const char *path, unsigned flags, struct ioe **out);
+int ioe_open_aio(const char *path, unsigned flags, struct ioe **out);
+
+struct ioe *ioe_mem_create(uint64_t nr_blocks);
+/* Direct access to the memory engine's bytes (nr_blocks * 4096). */
+uint8_t *ioe_mem_data(struct ioe *e);
+/* Fail the Nth (0-based) write/read from now on with -EIO; -1 disables. */
+void ioe_mem_fail_write(struct ioe *e, long nth);
+void ioe_mem_fail_read(struct ioe *e, long nth);
+/* Counters of the memory engine. */
+unsigned long ioe_mem_nr_writes(struct ioe *e);
+unsigned long ioe_mem_nr_flushes(struct ioe *e);
+
+static inline int ioe_read(struct ioe *e, uint64_t b, unsigned nr, void *buf)
+{
+	return e->ops->read(e, b, nr, buf);
+}
+
+static inline int ioe_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
+{
+	return e->ops->write(e, b, nr, buf);
+}
+
+static inline int ioe_flush(struct ioe *e)
+{
+	return e->ops->flush(e);
+}
+
+int ioe_read_batch(struct ioe *e, const uint64_t *blocks, unsigned nr, void *const *bufs,
+		   int *results);
+void ioe_destroy(struct ioe *e);
+
+/* A 4 KiB-aligned buffer of nr blocks (free()). */
+void *ioe_alloc_blocks(size_t nr);
+
+#endif

@@ -1,0 +1,110 @@
+#include "io/io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mem_engine {
+	struct ioe e;
+	uint8_t *data;
+	long fail_write, fail_read;
+	unsigned long nr_writes, nr_reads, nr_flushes;
+};
+
+static struct mem_engine *to_mem(struct ioe *e)
+{
+	return (struct mem_engine *)e;
+}
+
+static int mem_read(struct ioe *e, uint64_t b, unsigned nr, void *buf)
+{
+	struct mem_engine *m = to_mem(e);
+
+	if (b + nr > e->nr_blocks || b + nr < b)
+		return -EIO;
+	if (m->fail_read >= 0 && (long)m->nr_reads++ >= m->fail_read)
+		return -EIO;
+	memcpy(buf, m->data + (b << MD_BLOCK_SHIFT), (size_t)nr << MD_BLOCK_SHIFT);
+	return 0;
+}
+
+static int mem_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
+{
+	struct mem_engine *m = to_mem(e);
+
+	if (b + nr > e->nr_blocks || b + nr < b)
+		return -EIO;
+	if (m->fail_write >= 0 && (long)m->nr_writes >= m->fail_write)
+		return -EIO;
+	m->nr_writes++;
+	memcpy(m->data + (b << MD_BLOCK_SHIFT), buf, (size_t)nr << MD_BLOCK_SHIFT);
+	return 0;
+}
+
+static int mem_flush(struct ioe *e)
+{
+	to_mem(e)->nr_flushes++;
+	return 0;
+}
+
+static void mem_destroy(struct ioe *e)
+{
+	free(to_mem(e)->data);
+	free(e);
+}
+
+static const struct ioe_ops mem_ops = {
+	.read = mem_read,
+	.write = mem_write,
+	.flush = mem_flush,
+	.destroy = mem_destroy,
+};
+
+struct ioe *ioe_mem_create(uint64_t nr_blocks)
+{
+	struct mem_engine *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->data = calloc(nr_blocks ? nr_blocks : 1, MD_BLOCK_SIZE);
+	if (!m->data) {
+		free(m);
+		return NULL;
+	}
+	m->e.ops = &mem_ops;
+	m->e.nr_blocks = nr_blocks;
+	m->e.writable = 1;
+	m->fail_write = -1;
+	m->fail_read = -1;
+	return &m->e;
+}
+
+uint8_t *ioe_mem_data(struct ioe *e)
+{
+	return to_mem(e)->data;
+}
+
+void ioe_mem_fail_write(struct ioe *e, long nth)
+{
+	struct mem_engine *m = to_mem(e);
+
+	m->fail_write = nth < 0 ? -1 : (long)m->nr_writes + nth;
+}
+
+void ioe_mem_fail_read(struct ioe *e, long nth)
+{
+	struct mem_engine *m = to_mem(e);
+
+	m->nr_reads = 0;
+	m->fail_read = nth;
+}
+
+unsigned long ioe_mem_nr_writes(struct ioe *e)
+{
+	return to_mem(e)->nr_writes;
+}
+
+unsigned long ioe_mem_nr_flushes(struct ioe *e)
+{
+	return to_mem(e)->nr_flushes;
+}
