@@ -599,12 +599,13 @@ static int cmd_get(struct ctx *c)
 
 static int cmd_export(struct ctx *c)
 {
-	int r = begin_read(c);
+	int r;
 
+	if (c->o->json)
+		return cmd_list(c);   /* the table is opened there, once */
+	r = begin_read(c);
 	if (r)
 		return r;
-	if (c->o->json)
-		return cmd_list(c);
 	/* records format: thin_reconcile --records and import read it back */
 	for (size_t i = 0; i < c->t.nr; i++) {
 		const struct thin_names_entry *e = &c->t.e[i];
@@ -810,6 +811,17 @@ int main(int argc, char **argv)
 		return usage_error(optind >= argc ? "No input file provided." : "no command given");
 	}
 	o.md = argv[optind];
+	if (o.json && o.tsv) {
+		free(blobbuf);
+		return usage_error("--json and --tsv cannot be combined");
+	}
+	if (o.table && cli_same_file(o.table, o.md)) {
+		free(blobbuf);
+		fprintf(stderr, "thin_names: the table '%s' is the metadata '%s' (the same file or "
+				"device): refusing to use it\n",
+			o.table, o.md);
+		return TN_PRECOND;
+	}
 	o.args = argv + optind + 2;
 	o.nargs = argc - optind - 2;
 	r = run(&o, argv[optind + 1]);
