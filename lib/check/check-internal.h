@@ -79,6 +79,12 @@ struct ck {
 	struct rcmap *meta_refs; /* computed metadata ref counts (NULL: not counted) */
 	struct rcmap *data_refs; /* computed data ref counts (NULL: not counted) */
 	struct ck_memo memo;
+	/*
+	 * A tree the space maps count could not be walked (its root is
+	 * unusable): the counts are not compared, the maps' own structure
+	 * still is.  NULL, or what was not walked.
+	 */
+	const char *unwalked;
 
 	uint8_t *bufs[BT_MAX_DEPTH + 2]; /* per-depth batch buffers (CK_BATCH blocks) */
 	uint8_t *one;                    /* single-block buffer */
