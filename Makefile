@@ -51,7 +51,7 @@ PUBLIC_HEADERS := $(sort $(wildcard lib/*/*.h))
 .SECONDARY:
 
 PHONY_FUZZ := fuzz
-.PHONY: all lib tools devtools man check fuzz testnew testend unit-tests image-tests asan install deps clean \
+.PHONY: all lib tools devtools man check fuzz fuzz-build testnew testend unit-tests image-tests asan install deps clean \
 	check-layers check-headers check-man bench
 
 all: lib tools devtools man
@@ -153,23 +153,33 @@ asan:
 		SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		THINMETA_SLOW_TESTS=0 check
 
-# Fuzzing (not part of check): make fuzz CC=clang [FUZZ_SECONDS=60]
+# Fuzzing (not part of check): make fuzz CC=clang [FUZZ_SECONDS=60]; the
+# harnesses and seed corpora alone: make fuzz-build CC=clang (docs/fuzzing.md)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-fuzz:
+FUZZERS := metadata xml xml_fastpath
+FUZZ_ENV := ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin
+fuzz-build:
 	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" SAN_FLAGS="$(FUZZ_FLAGS)" lib
-	@mkdir -p build-fuzz/fuzz build-fuzz/corpus-xml build-fuzz/corpus-metadata
-	for f in metadata xml; do \
+	@mkdir -p build-fuzz/fuzz build-fuzz/corpus-metadata build-fuzz/corpus-xml build-fuzz/corpus-xml_fastpath
+	for f in $(FUZZERS); do \
 		clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
 			-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/fuzz_$$f.c \
 			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
 	done
 	gzip -dc fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
-	true; \
-	for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
-	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
-		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
-	ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=4096 build-fuzz/corpus-xml
+	for c in xml xml_fastpath; do \
+		for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-$$c/$$(basename $$d).xml; done; \
+		cp tests/fuzz/seeds/*.xml build-fuzz/corpus-$$c/; \
+	done
+
+fuzz: fuzz-build
+	$(FUZZ_ENV) build-fuzz/fuzz/fuzz_metadata -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
+	$(FUZZ_ENV) build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ \
+		-max_len=4096 -dict=tests/fuzz/xml.dict build-fuzz/corpus-xml
+	$(FUZZ_ENV) build-fuzz/fuzz/fuzz_xml_fastpath -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=build-fuzz/ -max_len=4096 -dict=tests/fuzz/xml.dict build-fuzz/corpus-xml_fastpath
 
 bench: all
 	bench/run.sh
