@@ -39,6 +39,9 @@ TOOLS     := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
 
 DEVTOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 DEVTOOLS     := $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/devbin/%)
+# LD_PRELOAD shims for the tests (no sanitizers: they wrap libc calls)
+SHIM_SRCS := $(sort $(wildcard tests/tools/shim/*.c))
+SHIMS     := $(SHIM_SRCS:tests/tools/shim/%.c=$(BUILD)/devbin/%.so)
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -58,7 +61,7 @@ all: lib tools devtools man
 
 lib: $(LIB_A)
 tools: $(TOOLS)
-devtools: $(DEVTOOLS)
+devtools: $(DEVTOOLS) $(SHIMS)
 man: $(BUILT_MANS)
 
 $(BUILD)/%.o: %.c
@@ -80,6 +83,11 @@ $(BUILD)/devbin/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $< $(LIB_A) $(LDLIBS) -o $@
+
+$(BUILD)/devbin/%.so: tests/tools/shim/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -fPIC -shared $< -o $@ -ldl
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)

@@ -630,6 +630,8 @@ static int may_repair(const struct ck *ck)
 	return 1;
 }
 
+static int run(struct ck *ck, const char *path, char *msg, size_t msglen);
+
 int thin_check(const char *path, const struct thin_check_opts *opts, struct report *rep,
 	       struct thin_check_result *res, char *msg, size_t msglen)
 {
@@ -648,26 +650,55 @@ int thin_check(const char *path, const struct thin_check_opts *opts, struct repo
 	r = thin_md_open(path, mdflags, &ck.md, msg, msglen);
 	if (r < 0)
 		return r;
-	ck.ioe = ck.md->ioe;
 	ck.rep = rep;
 	ck.opts = opts;
 	ck.res = res;
-	r = ck_memo_init(&ck.memo);
+	return run(&ck, path, msg, msglen);
+}
+
+int thin_check_ioe(struct ioe *e, const struct thin_check_opts *opts, struct report *rep,
+		   struct thin_check_result *res, char *msg, size_t msglen)
+{
+	struct ck ck;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&ck, 0, sizeof(ck));
+	msg[0] = '\0';
+	r = thin_md_open_ioe(e, &ck.md);
+	if (r < 0) {
+		snprintf(msg, msglen, "%s", strerror(-r));
+		return r;
+	}
+	ck.rep = rep;
+	ck.opts = opts;
+	ck.res = res;
+	return run(&ck, "metadata", msg, msglen);
+}
+
+/* Runs the checks (and the repair) on a ck whose md is open; releases it. */
+static int run(struct ck *ck, const char *path, char *msg, size_t msglen)
+{
+	struct thin_check_result *res = ck->res;
+	int r;
+
+	ck->ioe = ck->md->ioe;
+	r = ck_memo_init(&ck->memo);
 	if (r >= 0)
-		r = run_checks(&ck);
-	if (r >= 0 && may_repair(&ck))
-		r = ck_repair(&ck, 1);
+		r = run_checks(ck);
+	if (r >= 0 && may_repair(ck))
+		r = ck_repair(ck, 1);
 	if (r == -ENODATA)
 		snprintf(msg, msglen, "no current metadata snap");
 	else if (r == -ENOMEM)
 		snprintf(msg, msglen, "out of memory");
 	else if (r < 0)
 		snprintf(msg, msglen, "%s: %s", path, strerror(-r));
-	res->outcome = res->repaired || res->cleared_needs_check ? ck.worst_other
-								 : rep_outcome(rep);
+	res->outcome = res->repaired || res->cleared_needs_check ? ck->worst_other
+								  : rep_outcome(ck->rep);
 	if (!res->have_sb)
 		res->outcome = DMG_FATAL;
-	ck_release(&ck);
+	ck_release(ck);
 	return r < 0 ? r : 0;
 }
 

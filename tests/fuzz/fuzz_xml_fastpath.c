@@ -110,6 +110,21 @@ static int comment(void *c, const char *text)
 
 static struct log fast, slow;
 
+/*
+ * How much of an error message is compared: "name:line:" only.  Expat's
+ * wording can depend on how the input was split into XML_Parse calls
+ * ("\n\0": "not well-formed" or "no element found"), never its line.
+ */
+static int where(int r, const char *err)
+{
+	const char *c = strchr(err, ':');
+
+	if (r >= 0)
+		return 0;
+	c = c ? strchr(c + 1, ':') : NULL;
+	return c ? (int)(c - err + 1) : (int)strlen(err);
+}
+
 static void visitor(struct ir_visitor *v, struct log *l)
 {
 	memset(v, 0, sizeof(*v));
@@ -143,11 +158,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	visitor(&v, &fast);
 	r = xml_read_file(path, &v, err, sizeof(err));
-	add(&fast, "=%d %s\n", r, r < 0 ? err : "");
+	add(&fast, "=%d %.*s\n", r, where(r, err), err);
 	close(fd);
 	visitor(&v, &slow);
 	r = xml_read_mem(path, data, size, &v, err, sizeof(err));
-	add(&slow, "=%d %s\n", r, r < 0 ? err : "");
+	add(&slow, "=%d %.*s\n", r, where(r, err), err);
 	if (fast.len != slow.len || memcmp(fast.buf, slow.buf, fast.len)) {
 		fprintf(stderr, "fast path:\n%.*s\nexpat:\n%.*s\n", (int)fast.len, fast.buf,
 			(int)slow.len, slow.buf);

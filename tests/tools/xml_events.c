@@ -7,7 +7,7 @@
  *   xml_events FILE          exit 0 when both agree, 1 when they differ
  *                            (both streams' first difference on stderr)
  *   xml_events --print FILE  the fast path's events, one a line, then
- *                            "result: STATUS MESSAGE"
+ *                            "result: STATUS NAME:LINE:"
  * Both print "fast: N" last: the mapping lines the fast path decoded.
  *
  * A reader that reports an event the document does not contain (a
@@ -125,7 +125,17 @@ static unsigned long run(const char *path, const char *mem, size_t len, struct l
 	int r = mem ? xml_read_mem(path, mem, len, &v, err, sizeof(err))
 		    : xml_read_file_counted(path, &v, &fast, err, sizeof(err));
 
-	add(l, "result: %d %s\n", r, r < 0 ? err : "");
+	/*
+	 * Of an error message only "name:line:" is compared: expat's wording
+	 * can depend on how the input was split into XML_Parse calls.
+	 */
+	if (r < 0) {
+		const char *c = strchr(err, ':');
+		c = c ? strchr(c + 1, ':') : NULL;
+		add(l, "result: %d %.*s\n", r, c ? (int)(c - err + 1) : (int)strlen(err), err);
+	} else {
+		add(l, "result: %d\n", r);
+	}
 	return fast;
 }
 
