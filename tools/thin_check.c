@@ -49,6 +49,35 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/*
+ * getopt's '?': an unknown option, or a value given to a long option that
+ * takes none ("--metadata-snap=5").  A long option's error leaves optind
+ * just past it, so arg (argv[optind - 1]) is that option when it starts
+ * with "--" and optopt is not a valid short option met in a later bundle.
+ */
+static int bad_option(const char *arg, const struct option *longopts)
+{
+	char o[3] = { '-', (char)optopt, 0 };
+	const char *eq = strchr(arg, '=');
+	size_t n;
+
+	if (strncmp(arg, "--", 2))
+		return usage_error("unrecognised option '%s'", o);
+	if (!optopt)
+		return usage_error("unrecognised option '%s'", arg); /* unknown or ambiguous */
+	n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+	for (const struct option *l = longopts; l->name && eq; l++)
+		if (l->val == optopt && l->has_arg == no_argument && !strncmp(l->name, arg + 2, n)) {
+			fprintf(stderr, "thin_check: option '--%s' takes no value ('%s')\n", l->name,
+				arg);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	if (optopt >= 256)
+		return usage_error("unrecognised option '%s'", arg);
+	return usage_error("unrecognised option '%s'", o); /* a short option after arg */
+}
+
 
 static void print_info(void *ctx, const struct thin_check_result *res)
 {
@@ -149,11 +178,7 @@ int main(int argc, char **argv)
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
-			if (optopt) {
-				char o[3] = { '-', (char)optopt, 0 };
-				return usage_error("unrecognised option '%s'", o);
-			}
-			return usage_error("unrecognised option '%s'", argv[optind - 1]);
+			return bad_option(argv[optind - 1], longopts);
 		}
 	}
 	if (optind >= argc)

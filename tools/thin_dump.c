@@ -360,6 +360,20 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &o);
 	if (r >= 0)
 		goto out;
+	if (o.output && cli_same_file(o.input, o.output)) {
+		fprintf(stderr, "thin_dump: the output '%s' is the input '%s' (the same file or "
+				"device): refusing to overwrite it\n",
+			o.output, o.input);
+		r = EXIT_FAIL;
+		goto out;
+	}
+	if (o.output && o.names_table && cli_same_file(o.names_table, o.output)) {
+		fprintf(stderr, "thin_dump: the output '%s' is the names table (the same file or "
+				"device): refusing to overwrite it\n",
+			o.output);
+		r = EXIT_FAIL;
+		goto out;
+	}
 	/* a metadata snapshot is read while the pool is live: no O_EXCL */
 	r = thin_md_open(o.input, o.dump.metadata_snap ? THIN_MD_SHARED : 0, &md, msg,
 			 sizeof(msg));

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "thin/metadata.h"
 #include "thin/pool_tag.h"
@@ -46,18 +45,6 @@ static int usage_error(const char *fmt, const char *arg)
 	fputc('\n', stderr);
 	usage(stderr);
 	return EXIT_USAGE;
-}
-
-/* Same file or device (the output must never be the input). */
-static int same_file(const char *a, const char *b)
-{
-	struct stat sa, sb;
-
-	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
-		return 0;
-	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
-		return sa.st_rdev == sb.st_rdev;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int main(int argc, char **argv)
@@ -153,8 +140,10 @@ int main(int argc, char **argv)
 	}
 	if (o.set_details_root && !o.set_mapping_root)
 		return usage_error("%s", "--override-details-root needs --override-mapping-root");
-	if (same_file(input, output)) {
-		fprintf(stderr, "thin_repair: the output must not be the input ('%s')\n", output);
+	if (cli_same_file(input, output)) {
+		fprintf(stderr, "thin_repair: the output '%s' is the input '%s' (the same file or "
+				"device): refusing to overwrite it\n",
+			output, input);
 		return EXIT_FAIL;
 	}
 	r = thin_md_open(input, 0, &md, msg, sizeof(msg));

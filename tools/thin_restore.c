@@ -197,6 +197,18 @@ int main(int argc, char **argv)
 			o.data_block_size);
 		return EXIT_FAIL;
 	}
+	if (cli_same_file(input, output)) {
+		fprintf(stderr, "thin_restore: the output '%s' is the input '%s' (the same file or "
+				"device): refusing to overwrite it\n",
+			output, input);
+		return EXIT_FAIL;
+	}
+	if (names_table && (cli_same_file(names_table, output) || cli_same_file(names_table, input))) {
+		fprintf(stderr, "thin_restore: the names table '%s' is the %s (the same file or "
+				"device)\n",
+			names_table, cli_same_file(names_table, output) ? "output" : "input");
+		return EXIT_FAIL;
+	}
 	/* keep the pool tag the output carries now (NAMES.md §7.4) */
 	if (thin_tag_existing(output, o.uuid))
 		o.have_uuid = 1;

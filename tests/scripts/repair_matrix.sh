@@ -231,7 +231,7 @@ assert_contains "$WORK/first" 'transaction="1"'
 expect_rc 2 "$BIN/thin_repair" -i "$WORK/b.bin" -o "$WORK/out.bin" a b
 expect_rc 2 "$BIN/thin_repair" -i "$WORK/b.bin"
 expect_rc 1 "$BIN/thin_repair" -i "$WORK/b.bin" -o "$WORK/b.bin"
-assert_contains "$WORK/err" "must not be the input"
+assert_contains "$WORK/err" "is the input"
 expect_rc 1 "$BIN/thin_repair" -i "$WORK/b.bin" -o "$WORK/out.bin" --data-block-size 100
 # overrides on a healthy input; -q is silent
 expect_rc 0 "$BIN/thin_repair" -q -i "$WORK/b.bin" -o "$WORK/out.bin" --transaction-id 2345 --data-block-size 8192
