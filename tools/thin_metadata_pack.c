@@ -34,6 +34,7 @@ int main(int argc, char **argv)
 	};
 	struct thin_pack_opts o = { 0 };
 	struct pack_stats st;
+	const char *wait = getenv("THINMETA_FIFO_WAIT_MS");   /* tests */
 	uint64_t n;
 	char msg[512];
 	int c, quiet = 0;
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (wait && cli_parse_u64(wait, &n) == 0 && n && n < 3600000)
+		o.fifo_wait_ms = (int)n;
 	if (thin_pack(&o, &st, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "thin_metadata_pack: %s\n", msg);
 		return EXIT_FAIL;

@@ -104,11 +104,17 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* First block of path: 1 if it is a valid thin superblock. */
+/* First block of a file or block device: 1 if it is a valid thin superblock. */
 static int holds_metadata(const char *path)
 {
-	uint8_t *b = ioe_alloc_blocks(1);
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	struct stat st;
+	uint8_t *b;
+	int fd, r = 0;
+
+	if (stat(path, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+		return 0;   /* never open a FIFO here: that would wait for a writer */
+	b = ioe_alloc_blocks(1);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd >= 0 && b && pread(fd, b, MD_BLOCK_SIZE, 0) == (ssize_t)MD_BLOCK_SIZE)
 		r = crc_block_salt(b, MD_BLOCK_SIZE) == SUPERBLOCK_CSUM_XOR &&
@@ -755,7 +761,8 @@ int thin_pack(const struct thin_pack_opts *o, struct pack_stats *st, char *msg, 
 			 p.nr_bad == 1 ? "s" : "", p.nr_bad == 1 ? "is" : "are",
 			 (unsigned long long)p.first_bad);
 
-	fd = open_pack_output(o->output, FIFO_WAIT_MS, &created, msg, msglen);
+	fd = open_pack_output(o->output, o->fifo_wait_ms > 0 ? o->fifo_wait_ms : FIFO_WAIT_MS,
+			      &created, msg, msglen);
 	if (fd < 0) {
 		r = fd;
 		goto out_sync;
@@ -1489,26 +1496,53 @@ static int old_used(struct ioe *out, struct rcmap **old, int *damaged)
 	return 0;
 }
 
-enum { WRITE_RUN = 64 };
+enum { WRITE_BATCH = 1024, WRITE_RUN = 64 };
 
-/* One thread's writes: runs of contiguous blocks; the superblock is kept. */
+/*
+ * One thread's writes: blocks are gathered, sorted and written as runs of
+ * contiguous blocks (a pack need not be in block order); the superblock
+ * is kept aside to be written last.
+ */
 struct writer {
 	struct ioe *out;
 	const char *path;
-	uint8_t *run;        /* WRITE_RUN blocks */
-	uint64_t first;
+	uint8_t *buf;        /* WRITE_BATCH blocks */
+	uint64_t *nrs;       /* their block numbers */
+	unsigned *order;
 	unsigned n;
+	uint8_t *run;        /* WRITE_RUN blocks */
 	uint8_t *sb;         /* shared: the superblock, written last */
 	int *have_sb;
 	uint64_t written;
 };
 
+static int cmp_order(const void *a, const void *b, void *ctx)
+{
+	const uint64_t *nrs = ctx;
+	uint64_t x = nrs[*(const unsigned *)a], y = nrs[*(const unsigned *)b];
+
+	return x < y ? -1 : x > y;
+}
+
 static int writer_flush(struct writer *w, char *msg, size_t msglen)
 {
 	int r = 0;
 
-	if (w->n)
-		r = ioe_write(w->out, w->first, w->n, w->run);
+	for (unsigned i = 0; i < w->n; i++)
+		w->order[i] = i;
+	qsort_r(w->order, w->n, sizeof(*w->order), cmp_order, w->nrs);
+	for (unsigned i = 0; i < w->n && !r;) {
+		uint64_t first = w->nrs[w->order[i]];
+		unsigned k = 0;
+
+		while (i + k < w->n && k < WRITE_RUN && w->nrs[w->order[i + k]] == first + k) {
+			memcpy(w->run + (size_t)k * MD_BLOCK_SIZE,
+			       w->buf + (size_t)w->order[i + k] * MD_BLOCK_SIZE, MD_BLOCK_SIZE);
+			k++;
+		}
+		r = ioe_write(w->out, first, k, w->run);
+		i += k;
+	}
 	w->n = 0;
 	if (r < 0)
 		return fail(msg, msglen, r, "'%s': write failed: %s", w->path, strerror(-r));
@@ -1519,27 +1553,18 @@ static int write_block(void *vctx, uint64_t blocknr, const uint8_t *blk, int ver
 		       size_t chunk, char *msg, size_t msglen)
 {
 	struct writer *w = vctx;
-	int r;
 
 	(void)verified;
 	(void)chunk;
+	w->written++;
 	if (blocknr == THIN_SB_LOCATION) {
 		memcpy(w->sb, blk, MD_BLOCK_SIZE);
 		*w->have_sb = 1;
-		w->written++;
 		return 0;
 	}
-	if (w->n && (w->n == WRITE_RUN || blocknr != w->first + w->n)) {
-		r = writer_flush(w, msg, msglen);
-		if (r < 0)
-			return r;
-	}
-	if (!w->n)
-		w->first = blocknr;
-	memcpy(w->run + (size_t)w->n * MD_BLOCK_SIZE, blk, MD_BLOCK_SIZE);
-	w->n++;
-	w->written++;
-	return 0;
+	memcpy(w->buf + (size_t)w->n * MD_BLOCK_SIZE, blk, MD_BLOCK_SIZE);
+	w->nrs[w->n++] = blocknr;
+	return w->n == WRITE_BATCH ? writer_flush(w, msg, msglen) : 0;
 }
 
 /*
@@ -1728,9 +1753,13 @@ static int write_blocks(const struct pack_in *in, unsigned nt, struct ioe *out, 
 		goto out;
 	}
 	for (unsigned i = 0; i < nt && !r; i++) {
-		ws[i] = (struct writer){ out, path, ioe_alloc_blocks(WRITE_RUN), 0, 0, sb, have_sb, 0 };
+		ws[i] = (struct writer){ .out = out, .path = path, .sb = sb, .have_sb = have_sb };
+		ws[i].buf = ioe_alloc_blocks(WRITE_BATCH);
+		ws[i].run = ioe_alloc_blocks(WRITE_RUN);
+		ws[i].nrs = malloc(WRITE_BATCH * sizeof(*ws[i].nrs));
+		ws[i].order = malloc(WRITE_BATCH * sizeof(*ws[i].order));
 		ctxs[i] = &ws[i];
-		if (!ws[i].run)
+		if (!ws[i].buf || !ws[i].run || !ws[i].nrs || !ws[i].order)
 			r = fail(msg, msglen, -ENOMEM, "out of memory");
 	}
 	if (!r)
@@ -1740,8 +1769,12 @@ static int write_blocks(const struct pack_in *in, unsigned nt, struct ioe *out, 
 	for (unsigned i = 0; i < nt; i++)
 		*written += ws[i].written;
 out:
-	for (unsigned i = 0; ws && i < nt; i++)
+	for (unsigned i = 0; ws && i < nt; i++) {
+		free(ws[i].buf);
 		free(ws[i].run);
+		free(ws[i].nrs);
+		free(ws[i].order);
+	}
 	free(ws);
 	free(ctxs);
 	return r;
@@ -1799,9 +1832,10 @@ int thin_unpack(const struct thin_unpack_opts *o, struct pack_stats *st, char *m
 				 "incomplete pack: the superblock (block 0) is not in it; nothing written (--allow-missing writes it anyway)");
 		else
 			r = fail(msg, msglen, -ENODATA,
-				 "incomplete pack: %llu block%s the metadata uses %s not in it (%s); nothing written (--allow-missing writes it anyway)",
+				 "incomplete pack: %llu block%s the metadata uses %s not in it (%s%s%s%s); nothing written (--allow-missing writes it anyway)",
 				 (unsigned long long)m.nr, m.nr == 1 ? "" : "s",
-				 m.nr == 1 ? "is" : "are", m.text);
+				 m.nr == 1 ? "is" : "are", m.text, why ? "; " : "", why ? why : "",
+				 why ? ", so others may be missing too" : "");
 		goto out;
 	}
 	if (m.nr)

@@ -33,6 +33,7 @@ struct thin_pack_opts {
 	int scan;           /* every block with a valid checksum, space map or not */
 	unsigned threads;   /* encoding threads; 0 = one per online CPU (at most 8) */
 	int level;          /* zlib level 1..9; 0 = 6 */
+	int fifo_wait_ms;   /* how long to wait for a reader on a FIFO output; 0 = 30 s */
 };
 
 struct thin_unpack_opts {
