@@ -35,6 +35,13 @@ for f in $(fixtures); do
 	assert_same "$WORK/want.xml" "$WORK/out"
 	[ -s "$WORK/out" ] || die "$f: empty dump"
 	same_dump_1x "$img"   # the second oracle, 1.1.0 (its dialect)
+	held=$("$DEVBIN/thin_damage" --info "$img" | sed -n 's/^held_root=//p')
+	if [ "$held" != 0 ]; then   # 1.x's -m[=BLOCKNR] forms
+		same_dump_1x "$img" -m
+		same_dump_1x "$img" "-m=$held"
+		same_dump_1x "$img" "--metadata-snap=$held"
+		same_dump_1x "$img" -m --dev-id 1 --dev-id 0
+	fi
 	# human readable (stored without the command line and exit code)
 	if ref_body "$d/ref-thin_dump-human.txt" > "$WORK/want.txt"; then
 		sed -i -e '1{/^\$ /d}' -e '${/^exit code: /d}' "$WORK/want.txt"
