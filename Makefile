@@ -209,7 +209,7 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential pkg-config \
 		libaio-dev libexpat1-dev zlib1g-dev libxxhash-dev libcriterion-dev \
-		thin-provisioning-tools python3 time groff-base xxhash
+		thin-provisioning-tools python3 time groff-base xxhash strace
 	tests/get-tpt1.sh $(BUILD)/ref-1.x
 
 clean:

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	struct thin_check_opts opts = { 0 };
 	struct thin_check_result res;
 	struct report *rep;
-	const char *why;
+	const char *why, *input = NULL;
 	char msg[512];
 	int quiet = 0, c, r;
 
@@ -181,10 +181,20 @@ int main(int argc, char **argv)
 			return bad_option(argv[optind - 1], longopts);
 		}
 	}
-	if (optind >= argc)
+	/*
+	 * lvm2 2.03.16 passes an empty thin_check_options entry as an empty
+	 * argument: skip those, or lvm would read the usage error's exit 2 as
+	 * "binary missing" and activate the pool unchecked.
+	 */
+	for (int i = optind; i < argc; i++)
+		if (argv[i][0]) {
+			if (!input)
+				input = argv[i];
+			else
+				return usage_error("too many arguments ('%s')", argv[i]);
+		}
+	if (!input)
 		return usage_error("%s", "No input file provided.");
-	if (optind + 1 < argc)
-		return usage_error("too many arguments ('%s')", argv[optind + 1]);
 	why = conflict(opts.flags);
 	if (why)
 		return usage_error("%s", why);
@@ -196,7 +206,7 @@ int main(int argc, char **argv)
 	}
 	opts.on_superblock = print_info;
 	opts.ctx = &quiet;
-	r = thin_check(argv[optind], &opts, rep, &res, msg, sizeof(msg));
+	r = thin_check(input, &opts, rep, &res, msg, sizeof(msg));
 	if (r < 0) {
 		if (!quiet)
 			fprintf(stderr, "%s\n", msg);

@@ -12,6 +12,7 @@
 # --skip-mappings fails with "Bad file descriptor" whenever needs_check is
 # set, so it is no oracle for that option).
 source "$TOP/tests/lib.sh"
+need_ref1
 CHK=$BIN/thin_check
 # rc_of FILE: the "exit code: N" of a recorded reference run, 0 or 1
 rc_of() { [ "$(sed -n 's/^exit code: //p' "$1")" = 0 ] && echo 0 || echo 1; }
@@ -35,6 +36,18 @@ for fx in $(fixtures); do
 	note "$fx (expect exit $want_rc, $want_tid)"
 	expect_rc "$want_rc" "$CHK" "$img"
 	assert_contains "$WORK/out" "$want_tid"
+	# the second oracle: 1.1.0 agrees (also with --skip-mappings)
+	expect_rc "$want_rc" "$REF1/thin_check" "$img"
+	assert_contains "$WORK/out" "$want_tid"
+	if [ "$fx" = needs_check ]; then
+		# a 1.1.0 bug (docs/reference-1x.md): --skip-mappings on a pool
+		# with needs_check set fails with EBADF
+		expect_rc 64 "$REF1/thin_check" --skip-mappings "$img"
+		assert_contains "$WORK/err" "Bad file descriptor"
+	else
+		expect_rc "$want_rc" "$REF1/thin_check" --skip-mappings "$img"
+	fi
+	expect_rc "$want_rc" "$CHK" "$img"
 	assert_contains "$WORK/out" "METADATA_FREE_BLOCKS=$((nr - alloc))"
 	# findings: the needs_check warning where the flag is set, and what
 	# 1.1.0 also found (leaks), nothing else

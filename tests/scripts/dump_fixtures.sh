@@ -3,6 +3,8 @@
 # outputs stored beside them, option behaviour compared live with 0.9.0's
 # thin_dump, and the CLI/bad-input battery.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 TD=$BIN/thin_dump
 REF=/usr/sbin/thin_dump
 
@@ -32,6 +34,14 @@ for f in $(fixtures); do
 	expect_rc "$(ref_rc "$d/ref-thin_dump.xml.rc")" "$TD" "$img"
 	assert_same "$WORK/want.xml" "$WORK/out"
 	[ -s "$WORK/out" ] || die "$f: empty dump"
+	same_dump_1x "$img"   # the second oracle, 1.1.0 (its dialect)
+	held=$("$DEVBIN/thin_damage" --info "$img" | sed -n 's/^held_root=//p')
+	if [ "$held" != 0 ]; then   # 1.x's -m[=BLOCKNR] forms
+		same_dump_1x "$img" -m
+		same_dump_1x "$img" "-m=$held"
+		same_dump_1x "$img" "--metadata-snap=$held"
+		same_dump_1x "$img" -m --dev-id 1 --dev-id 0
+	fi
 	# human readable (stored without the command line and exit code)
 	if ref_body "$d/ref-thin_dump-human.txt" > "$WORK/want.txt"; then
 		sed -i -e '1{/^\$ /d}' -e '${/^exit code: /d}' "$WORK/want.txt"

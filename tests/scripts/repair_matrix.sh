@@ -8,6 +8,8 @@
 # on the same damage for comparison.  REPAIR_MATRIX_MD=FILE writes the
 # comparison table (docs/repair-matrix.md).
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 
 DMG=$DEVBIN/thin_damage
 REF=/usr/sbin
@@ -86,6 +88,8 @@ run_case() {
 		[ "$rc" = 0 ] || { cat "$WORK/notes"; die "$name/$case: thin_repair exit $rc"; }
 		"$BIN/thin_check" -q "$out" || die "$name/$case: our thin_check rejects the output"
 		"$REF/thin_check" -q "$out" || die "$name/$case: 0.9.0 thin_check rejects the output"
+		"$REF1/thin_check" -q "$out" || die "$name/$case: 1.1.0 thin_check rejects the output"
+		same_dump_1x "$out"
 		"$BIN/thin_dump" "$out" > "$WORK/out.xml"
 		res=$(python3 "$WORK/cmp.py" "$oxml" "$WORK/out.xml" "$WORK/notes") ||
 			{ echo "$res"; cat "$WORK/notes"; die "$name/$case: mapping check"; }
