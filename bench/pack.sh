@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # thin_metadata_pack / thin_metadata_unpack against thin-provisioning-tools
-# 1.1.0 on the same metadata (a pool from gen_xml.py restored by our
+# 1.1.0 on the same metadata (a pool from gen_pool restored by our
 # thin_restore), warm cache: pack time (all CPUs and one thread) and size,
 # unpack time of each tool's own pack and of the other's.  Median wall time
 # of RUNS after WARMUP; pack sizes of every timed run (1.1.0's vary: its
@@ -13,8 +13,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
-SHARED=${SHARED:-$TOP/../shared}
-GEN=${GEN:-"python3 $SHARED/bench/gen_xml.py"}
+
+GEN=${GEN:-$TOP/build/devbin/gen_pool}
 WORK=${WORK:-/tmp/bench-pack}
 RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-1}
