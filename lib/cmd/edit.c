@@ -446,26 +446,44 @@ static int run_all(struct run *x, const struct msg *msgs, size_t nr, int dry)
 	return 0;
 }
 
-int thin_edit(const struct thin_edit_opts *o, FILE *out, char *msg, size_t msglen)
+static int edit_md(struct thin_md *md, const struct parser *ps, const struct thin_edit_opts *o,
+		   FILE *out, char *msg, size_t msglen)
+{
+	struct run x = { NULL, out, out && (o->dry_run || o->verbose), msg, msglen };
+	int r = thin_pool_open(md, &x.p, msg, msglen);
+
+	if (r >= 0)
+		r = run_all(&x, ps->msgs, ps->nr, o->dry_run);
+	thin_pool_close(x.p);
+	return r;
+}
+
+int thin_edit_md(struct thin_md *md, const struct thin_edit_opts *o, FILE *out, char *msg,
+		 size_t msglen)
 {
 	struct parser ps = { NULL, 0, 0, msg, msglen };
-	struct thin_md *md = NULL;
-	struct run x = { NULL, out, out && (o->dry_run || o->verbose), msg, msglen };
 	int r;
 
 	msg[0] = '\0';
 	r = parse(o, &ps);
-	if (r < 0)
-		goto out;
-	r = thin_md_open(o->path, o->dry_run ? 0 : THIN_MD_WRITE, &md, msg, msglen);
-	if (r < 0)
-		goto out;
-	r = thin_pool_open(md, &x.p, msg, msglen);
-	if (r < 0)
-		goto out;
-	r = run_all(&x, ps.msgs, ps.nr, o->dry_run);
-out:
-	thin_pool_close(x.p);
+	if (r >= 0)
+		r = edit_md(md, &ps, o, out, msg, msglen);
+	free(ps.msgs);
+	return r;
+}
+
+int thin_edit(const struct thin_edit_opts *o, FILE *out, char *msg, size_t msglen)
+{
+	struct parser ps = { NULL, 0, 0, msg, msglen };
+	struct thin_md *md = NULL;
+	int r;
+
+	msg[0] = '\0';
+	r = parse(o, &ps);
+	if (r >= 0)
+		r = thin_md_open(o->path, o->dry_run ? 0 : THIN_MD_WRITE, &md, msg, msglen);
+	if (r >= 0)
+		r = edit_md(md, &ps, o, out, msg, msglen);
 	thin_md_close(md);
 	free(ps.msgs);
 	return r;

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "thin/metadata.h"
+
 struct thin_edit_opts {
 	const char *path;
 	const char *const *words;   /* the message arguments, as given */
@@ -39,5 +41,8 @@ struct thin_edit_opts {
  * written then.
  */
 int thin_edit(const struct thin_edit_opts *o, FILE *out, char *msg, size_t msglen);
+/* The same on metadata opened by the caller (o->path is only used in messages). */
+int thin_edit_md(struct thin_md *md, const struct thin_edit_opts *o, FILE *out, char *msg,
+		 size_t msglen);
 
 #endif
