@@ -144,6 +144,11 @@ uint64_t sm_data_nr_allocated(const struct sm_data *sm)
 	return sm->nr_allocated;
 }
 
+void sm_data_set_nr_allocated(struct sm_data *sm, uint64_t nr)
+{
+	sm->nr_allocated = nr;
+}
+
 /*----------------------------------------------------------------*/
 /* counts */
 

@@ -74,6 +74,8 @@ void sm_data_destroy(struct sm_data *sm);
 
 uint64_t sm_data_nr_blocks(const struct sm_data *sm);
 uint64_t sm_data_nr_allocated(const struct sm_data *sm);
+/* nr_allocated is carried over from the root; a caller that counted can set it. */
+void sm_data_set_nr_allocated(struct sm_data *sm, uint64_t nr);
 int sm_data_get_count(struct sm_data *sm, uint64_t b, uint32_t *count);
 int sm_data_inc(struct sm_data *sm, uint64_t b);
 int sm_data_dec(struct sm_data *sm, uint64_t b);

@@ -533,6 +533,21 @@ int thin_pool_remove_mapping(struct thin_pool *p, uint64_t dev, uint64_t vblock)
 	return put_details(p, dev, &d);
 }
 
+int thin_pool_data_count(struct thin_pool *p, uint64_t b, uint32_t *count)
+{
+	return sm_data_get_count(p->dsm, b, count);
+}
+
+uint32_t thin_pool_metadata_count(const struct thin_pool *p, uint64_t b)
+{
+	return sm_meta_count(p->msm, b);
+}
+
+void thin_pool_set_data_allocated(struct thin_pool *p, uint64_t nr)
+{
+	sm_data_set_nr_allocated(p->dsm, nr);
+}
+
 int thin_pool_clear_data_count(struct thin_pool *p, uint64_t b)
 {
 	return sm_data_set_count(p->dsm, b, 0);

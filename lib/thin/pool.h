@@ -85,6 +85,11 @@ int thin_pool_alloc_data_block(struct thin_pool *p, uint64_t *b);
 int thin_pool_inc_data_block(struct thin_pool *p, uint64_t b);
 int thin_pool_insert_mapping(struct thin_pool *p, uint64_t dev, uint64_t vblock, uint64_t data);
 int thin_pool_remove_mapping(struct thin_pool *p, uint64_t dev, uint64_t vblock);
+/* Reference counts as this transaction has them. */
+int thin_pool_data_count(struct thin_pool *p, uint64_t b, uint32_t *count);
+uint32_t thin_pool_metadata_count(const struct thin_pool *p, uint64_t b);
+/* The data space map's nr_allocated, when the caller knows it exactly (repair). */
+void thin_pool_set_data_allocated(struct thin_pool *p, uint64_t nr);
 /* Drops a data block's reference count to 0 / a metadata block's (leak repair). */
 int thin_pool_clear_data_count(struct thin_pool *p, uint64_t b);
 int thin_pool_clear_metadata_count(struct thin_pool *p, uint64_t b);
