@@ -15,9 +15,8 @@
 
 struct dbm {
 	uint8_t cnt[SM_ENTRIES_PER_BITMAP];
-	uint8_t *old;                /* committed bitmap block, NULL: a new bitmap */
+	uint8_t *old;                /* the bitmap as committed (or as extend made it) */
 	int dirty;
-	int is_new;                  /* bitmap block allocated in this transaction */
 };
 
 struct sm_data {
@@ -188,11 +187,9 @@ bad:
 	return r;
 }
 
-static int old_free(const struct sm_data *sm, const struct dbm *d, uint64_t i, unsigned j)
+static int old_free(const struct dbm *d, unsigned j)
 {
-	(void)sm;
-	(void)i;
-	return !d->old || !sm_bitmap_get(d->old, j);
+	return !sm_bitmap_get(d->old, j);
 }
 
 int sm_data_get_count(struct sm_data *sm, uint64_t b, uint32_t *count)
@@ -306,7 +303,7 @@ int sm_data_new_block(struct sm_data *sm, uint64_t *out)
 		if (k == 0)
 			j0 = sm->cursor % SM_ENTRIES_PER_BITMAP;
 		for (unsigned j = j0; j < n; j++) {
-			if (d->cnt[j] || !old_free(sm, d, i, j))
+			if (d->cnt[j] || !old_free(d, j))
 				continue;
 			*out = i * SM_ENTRIES_PER_BITMAP + j;
 			sm->cursor = *out + 1 < sm->nr_blocks ? *out + 1 : 0;
@@ -329,6 +326,7 @@ int sm_data_touch_bitmap(struct sm_data *sm, uint64_t i)
 
 int sm_data_extend(struct sm_data *sm, uint64_t nr_blocks)
 {
+	struct bt_tree t = { sm->tm, index_vt };
 	uint64_t nb = sm_nr_bitmaps(nr_blocks);
 	int r;
 
@@ -337,24 +335,26 @@ int sm_data_extend(struct sm_data *sm, uint64_t nr_blocks)
 	r = grow_entries(sm, nb + 1);
 	if (r < 0)
 		return r;
+	/*
+	 * As the kernel's sm_ll_extend: each new bitmap is a new (zeroed, so
+	 * empty) block, indexed at once with every entry free.
+	 */
 	for (uint64_t i = sm->nr_entries; i < nb; i++) {
+		struct disk_index_entry ie;
 		struct tm_block blk;
-		struct dbm *d = calloc(1, sizeof(*d));
 
-		if (!d)
-			return -ENOMEM;
 		r = tm_txn_new_block(sm->tm, &sm_bitmap_validator, &blk);
-		if (r >= 0)
-			r = u64map_put(&sm->loaded, i, (uint64_t)(uintptr_t)d);
-		if (r < 0) {
-			free(d);
+		if (r < 0)
 			return r;
-		}
-		d->dirty = 1;
-		d->is_new = 1;
 		sm->entries[i].blocknr = blk.loc;
 		sm->entries[i].nr_free = SM_ENTRIES_PER_BITMAP;
 		sm->entries[i].none_free_before = 0;
+		ie.blocknr = cpu_to_le64(blk.loc);
+		ie.nr_free = cpu_to_le32(SM_ENTRIES_PER_BITMAP);
+		ie.none_free_before = cpu_to_le32(0);
+		r = bt_tree_insert(&t, sm->index_root, i, &ie, &sm->index_root, NULL);
+		if (r < 0)
+			return r;
 		sm->nr_entries = i + 1;
 	}
 	sm->nr_blocks = nr_blocks;
@@ -374,7 +374,6 @@ static int write_bitmap(struct sm_data *sm, uint64_t i, struct dbm *d)
 	r = tm_txn_shadow(sm->tm, sm->entries[i].blocknr, &sm_bitmap_validator, &blk, &inc);
 	if (r < 0)
 		return r;
-	d->is_new = 1;
 	sm_bitmap_encode(blk.data, d->cnt, in_range(sm->nr_blocks, i), &sm->entries[i]);
 	sm->entries[i].blocknr = blk.loc;
 	ie.blocknr = cpu_to_le64(blk.loc);
