@@ -71,7 +71,11 @@ int bt_tree_lookup(const struct bt_tree *t, uint64_t root, uint64_t key, void *v
 int bt_tree_insert(const struct bt_tree *t, uint64_t root, uint64_t key, const void *value_le,
 		   uint64_t *new_root, int *inserted);
 
-/* Removes key (its value is decremented); -ENODATA, with nothing changed, when absent. */
+/*
+ * Removes key (its value is decremented).  -ENODATA when absent: the tree
+ * is then still valid but may have been rebalanced on the way down (as
+ * the kernel's); a caller that must not change anything looks first.
+ */
 int bt_tree_remove(const struct bt_tree *t, uint64_t root, uint64_t key, uint64_t *new_root);
 
 /*
@@ -91,6 +95,10 @@ int bt_tree_del(const struct bt_tree *t, uint64_t root);
 /* Calls fn for every entry in key order (through the tm: sees this transaction's changes). */
 int bt_tree_walk(const struct bt_tree *t, uint64_t root,
 		 int (*fn)(void *ctx, uint64_t key, const void *value_le), void *ctx);
+
+/* The same for the keys in [lo, hi) only (subtrees outside are not read). */
+int bt_tree_walk_range(const struct bt_tree *t, uint64_t root, uint64_t lo, uint64_t hi,
+		       int (*fn)(void *ctx, uint64_t key, const void *value_le), void *ctx);
 
 /* Number of entries (walks the tree). */
 int bt_tree_count(const struct bt_tree *t, uint64_t root, uint64_t *nr);

@@ -1,8 +1,10 @@
 /*
  * The data space map in a transaction (sm_txn.h).  A data pool can have
  * billions of blocks, so bitmaps are read when first used: each keeps its
- * current counts (0..2, 3 = see the overflow map) and the committed
- * bitmap block (to tell which blocks are free in the committed state).
+ * current counts (0..2, 3 = see big[]) and the committed bitmap block (to
+ * tell which blocks are free in the committed state, and which have an
+ * overflow entry).  The overflow counts of a bitmap are read with one walk
+ * of the overflow tree over its range, when the first of them is needed.
  */
 #include "spacemap/sm_txn.h"
 
@@ -13,10 +15,15 @@
 #include "btree/btree_edit.h"
 #include "util/u64map.h"
 
+#define PENDING_WORDS ((SM_ENTRIES_PER_BITMAP + 63) / 64)
+
 struct dbm {
+	uint64_t index;
 	uint8_t cnt[SM_ENTRIES_PER_BITMAP];
 	uint8_t *old;                /* the bitmap as committed (or as extend made it) */
-	int dirty;
+	uint32_t *big;               /* exact counts of entries of 3 (NULL: not read yet) */
+	uint64_t pending[PENDING_WORDS];   /* entries whose count is or was >= 3 */
+	int dirty, any_pending;
 };
 
 struct sm_data {
@@ -26,8 +33,7 @@ struct sm_data {
 	struct sm_index_entry *entries;
 	uint64_t nr_entries, cap_entries;
 	struct u64map loaded;        /* bitmap index -> struct dbm * */
-	struct u64map ovf;           /* block -> count, for entries of 3 */
-	struct u64map ovf_pending;   /* blocks whose count is or was >= 3 */
+	struct dbm *last;            /* the last one used */
 	uint64_t cursor;
 };
 
@@ -95,8 +101,6 @@ int sm_data_open(struct tm_txn *tm, const struct sm_disk_info *info, struct sm_d
 	sm->ovf_root = info->ref_count_root;
 	sm->nr_entries = sm_nr_bitmaps(info->nr_blocks);
 	u64map_init(&sm->loaded);
-	u64map_init(&sm->ovf);
-	u64map_init(&sm->ovf_pending);
 	r = grow_entries(sm, sm->nr_entries + 1);
 	if (r >= 0)
 		r = bt_tree_walk(&t, sm->index_root, index_entry, &l);
@@ -116,9 +120,11 @@ static void drop_loaded(struct sm_data *sm)
 	     i = u64map_next(&sm->loaded, i + 1)) {
 		struct dbm *d = (struct dbm *)(uintptr_t)sm->loaded.vals[i];
 		free(d->old);
+		free(d->big);
 		free(d);
 	}
 	u64map_clear(&sm->loaded);
+	sm->last = NULL;
 }
 
 void sm_data_destroy(struct sm_data *sm)
@@ -127,8 +133,6 @@ void sm_data_destroy(struct sm_data *sm)
 		return;
 	drop_loaded(sm);
 	u64map_release(&sm->loaded);
-	u64map_release(&sm->ovf);
-	u64map_release(&sm->ovf_pending);
 	free(sm->entries);
 	free(sm);
 }
@@ -158,8 +162,12 @@ static int load(struct sm_data *sm, uint64_t i, struct dbm **out)
 	uint64_t v;
 	int r;
 
+	if (sm->last && sm->last->index == i) {
+		*out = sm->last;
+		return 0;
+	}
 	if (u64map_get(&sm->loaded, i, &v)) {
-		*out = (struct dbm *)(uintptr_t)v;
+		*out = sm->last = (struct dbm *)(uintptr_t)v;
 		return 0;
 	}
 	if (i >= sm->nr_entries || !sm->entries[i].blocknr)
@@ -167,6 +175,7 @@ static int load(struct sm_data *sm, uint64_t i, struct dbm **out)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
+	d->index = i;
 	d->old = malloc(MD_BLOCK_SIZE);
 	r = d->old ? tm_txn_read_lock(sm->tm, sm->entries[i].blocknr, &sm_bitmap_validator, &blk)
 		   : -ENOMEM;
@@ -179,7 +188,7 @@ static int load(struct sm_data *sm, uint64_t i, struct dbm **out)
 	r = u64map_put(&sm->loaded, i, (uint64_t)(uintptr_t)d);
 	if (r < 0)
 		goto bad;
-	*out = d;
+	*out = sm->last = d;
 	return 0;
 bad:
 	free(d->old);
@@ -192,12 +201,62 @@ static int old_free(const struct dbm *d, unsigned j)
 	return !sm_bitmap_get(d->old, j);
 }
 
-int sm_data_get_count(struct sm_data *sm, uint64_t b, uint32_t *count)
+struct big_load {
+	struct dbm *d;
+	uint64_t base;
+	unsigned n;
+};
+
+static int big_entry(void *ctx, uint64_t b, const void *value_le)
+{
+	struct big_load *l = ctx;
+	unsigned j = (unsigned)(b - l->base);
+
+	if (j < l->n && l->d->cnt[j] == 3)
+		l->d->big[j] = get_le32(value_le);
+	return 0;
+}
+
+/* The exact counts of d's entries of 3: one walk over its range of the overflow tree. */
+static int load_big(struct sm_data *sm, struct dbm *d)
 {
 	struct bt_tree t = { sm->tm, ovf_vt };
+	uint64_t base = d->index * SM_ENTRIES_PER_BITMAP;
+	struct big_load l = { d, base, in_range(sm->nr_blocks, d->index) };
+	int r;
+
+	d->big = calloc(SM_ENTRIES_PER_BITMAP, sizeof(uint32_t));
+	if (!d->big)
+		return -ENOMEM;
+	r = bt_tree_walk_range(&t, sm->ovf_root, base, base + l.n, big_entry, &l);
+	if (r < 0)
+		return r;
+	for (unsigned j = 0; j < l.n; j++)
+		if (d->cnt[j] == 3 && d->big[j] < 3)
+			return -EILSEQ;   /* a 3 in the bitmap and no count in the overflow tree */
+	return 0;
+}
+
+static int count_of(struct sm_data *sm, struct dbm *d, unsigned j, uint32_t *count)
+{
+	int r;
+
+	if (d->cnt[j] < 3) {
+		*count = d->cnt[j];
+		return 0;
+	}
+	if (!d->big) {
+		r = load_big(sm, d);
+		if (r < 0)
+			return r;
+	}
+	*count = d->big[j];
+	return 0;
+}
+
+int sm_data_get_count(struct sm_data *sm, uint64_t b, uint32_t *count)
+{
 	struct dbm *d;
-	uint64_t v;
-	le32 c;
 	int r;
 
 	if (b >= sm->nr_blocks)
@@ -205,50 +264,34 @@ int sm_data_get_count(struct sm_data *sm, uint64_t b, uint32_t *count)
 	r = load(sm, b / SM_ENTRIES_PER_BITMAP, &d);
 	if (r < 0)
 		return r;
-	v = d->cnt[b % SM_ENTRIES_PER_BITMAP];
-	if (v < 3) {
-		*count = (uint32_t)v;
-		return 0;
-	}
-	if (u64map_get(&sm->ovf, b, &v)) {
-		*count = (uint32_t)v;
-		return 0;
-	}
-	r = bt_tree_lookup(&t, sm->ovf_root, b, &c);
-	if (r == -ENODATA || (!r && le32_to_cpu(c) < 3))
-		return -EILSEQ;   /* a 3 in the bitmap and no count in the overflow tree */
-	if (r < 0)
-		return r;
-	*count = le32_to_cpu(c);
-	return u64map_put(&sm->ovf, b, *count);
+	return count_of(sm, d, (unsigned)(b % SM_ENTRIES_PER_BITMAP), count);
 }
 
 int sm_data_set_count(struct sm_data *sm, uint64_t b, uint32_t count)
 {
-	uint64_t i = b / SM_ENTRIES_PER_BITMAP;
 	unsigned j = b % SM_ENTRIES_PER_BITMAP;
 	uint32_t before;
 	struct dbm *d;
-	int r = sm_data_get_count(sm, b, &before);
+	int r;
 
+	if (b >= sm->nr_blocks)
+		return -EINVAL;
+	r = load(sm, b / SM_ENTRIES_PER_BITMAP, &d);
+	if (r >= 0)
+		r = count_of(sm, d, j, &before);
 	if (r < 0)
 		return r;
 	if (before == count)
 		return 0;
-	r = load(sm, i, &d);
-	if (r < 0)
-		return r;
 	if (before >= 3 || count >= 3) {
-		r = u64map_put(&sm->ovf_pending, b, 0);
-		if (r < 0)
-			return r;
-	}
-	if (count >= 3) {
-		r = u64map_put(&sm->ovf, b, count);
-		if (r < 0)
-			return r;
-	} else {
-		u64map_del(&sm->ovf, b);
+		if (!d->big) {
+			r = load_big(sm, d);
+			if (r < 0)
+				return r;
+		}
+		d->pending[j / 64] |= 1ull << (j % 64);
+		d->any_pending = 1;
+		d->big[j] = count;
 	}
 	d->cnt[j] = count >= 3 ? 3 : (uint8_t)count;
 	d->dirty = 1;
@@ -382,32 +425,34 @@ static int write_bitmap(struct sm_data *sm, uint64_t i, struct dbm *d)
 	return bt_tree_insert(&t, sm->index_root, i, &ie, &sm->index_root, NULL);
 }
 
-static int write_overflow(struct sm_data *sm)
+/* The overflow entries of d's pending blocks: insert, change or remove. */
+static int write_overflow(struct sm_data *sm, struct dbm *d)
 {
 	struct bt_tree t = { sm->tm, ovf_vt };
-	uint64_t *keys;
-	size_t nr;
-	int r = u64map_sorted_keys(&sm->ovf_pending, &keys, &nr);
+	uint64_t base = d->index * SM_ENTRIES_PER_BITMAP;
+	int r;
 
-	for (size_t k = 0; k < nr && r >= 0; k++) {
-		uint32_t c;
+	for (unsigned w = 0; w < PENDING_WORDS; w++) {
+		for (uint64_t bits = d->pending[w]; bits; bits &= bits - 1) {
+			unsigned j = w * 64 + (unsigned)__builtin_ctzll(bits);
+			uint32_t c = d->cnt[j] == 3 ? d->big[j] : d->cnt[j];
 
-		r = sm_data_get_count(sm, keys[k], &c);
-		if (r < 0)
-			break;
-		if (c >= 3) {
-			le32 v = cpu_to_le32(c);
-			r = bt_tree_insert(&t, sm->ovf_root, keys[k], &v, &sm->ovf_root, NULL);
-		} else {
-			r = bt_tree_remove(&t, sm->ovf_root, keys[k], &sm->ovf_root);
-			if (r == -ENODATA)
+			if (c >= 3) {
+				le32 v = cpu_to_le32(c);
+				r = bt_tree_insert(&t, sm->ovf_root, base + j, &v, &sm->ovf_root, NULL);
+			} else if (sm_bitmap_get(d->old, j) == 3) {
+				/* committed with an entry: it goes */
+				r = bt_tree_remove(&t, sm->ovf_root, base + j, &sm->ovf_root);
+			} else {
 				r = 0;
+			}
+			if (r < 0)
+				return r;
 		}
 	}
-	free(keys);
-	if (r >= 0)
-		u64map_clear(&sm->ovf_pending);
-	return r;
+	memset(d->pending, 0, sizeof(d->pending));
+	d->any_pending = 0;
+	return 0;
 }
 
 int sm_data_commit(struct sm_data *sm, struct sm_disk_info *root)
@@ -424,10 +469,10 @@ int sm_data_commit(struct sm_data *sm, struct sm_disk_info *root)
 		d = (struct dbm *)(uintptr_t)v;
 		if (d->dirty)
 			r = write_bitmap(sm, keys[k], d);
+		if (r >= 0 && d->any_pending)
+			r = write_overflow(sm, d);
 	}
 	free(keys);
-	if (r >= 0)
-		r = write_overflow(sm);
 	if (r < 0)
 		return r;
 	memset(root, 0, sizeof(*root));
@@ -443,6 +488,4 @@ void sm_data_begin(struct sm_data *sm)
 {
 	/* the committed bitmaps are read again when needed */
 	drop_loaded(sm);
-	u64map_clear(&sm->ovf);
-	u64map_clear(&sm->ovf_pending);
 }
