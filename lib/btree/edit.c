@@ -821,6 +821,11 @@ static int del_node(const struct bt_tree *t, uint64_t b, int depth)
 	tm_txn_unlock(t->tm, &blk);
 	nr = n_nr(copy);
 	if (!is_leaf(copy)) {
+		uint64_t kids[MD_BLOCK_SIZE / 8];
+
+		for (uint32_t i = 0; i < nr && i < MD_BLOCK_SIZE / 8; i++)
+			kids[i] = child_at(copy, i);
+		tm_txn_prefetch(t->tm, kids, nr);
 		for (uint32_t i = 0; i < nr; i++) {
 			r = del_node(t, child_at(copy, i), depth + 1);
 			if (r < 0)
@@ -855,6 +860,15 @@ static int walk_node(const struct bt_tree *t, uint64_t b, int depth, uint64_t lo
 	memcpy(copy, blk.data, MD_BLOCK_SIZE);
 	tm_txn_unlock(t->tm, &blk);
 	nr = n_nr(copy);
+	if (!is_leaf(copy)) {
+		uint64_t kids[MD_BLOCK_SIZE / 8];
+		size_t n = 0;
+
+		for (uint32_t i = 0; i < nr && key_at(copy, i) < hi; i++)
+			if (i + 1 >= nr || key_at(copy, i + 1) > lo)
+				kids[n++] = child_at(copy, i);
+		tm_txn_prefetch(t->tm, kids, n);
+	}
 	for (uint32_t i = 0; i < nr; i++) {
 		uint64_t k = key_at(copy, i);
 

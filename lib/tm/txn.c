@@ -13,11 +13,17 @@ struct dblk {
 	uint8_t *data;
 };
 
+#define RECENT 64u   /* direct-mapped cache in front of the dirty map */
+
 struct tm_txn {
 	struct bc *bc;
 	const struct tm_sm_ops *sm;
 	void *sm_ctx;
 	struct u64map dirty;     /* loc -> struct dblk * */
+	struct {
+		uint64_t loc;
+		struct dblk *d;
+	} recent[RECENT];
 	int error;
 	unsigned long nr_writes;
 };
@@ -36,9 +42,17 @@ int tm_txn_create(struct bc *bc, struct tm_txn **out)
 
 static struct dblk *dirty_get(const struct tm_txn *t, uint64_t b)
 {
+	unsigned slot = (unsigned)(b * 0x9E3779B97F4A7C15ull >> 58) % RECENT;
+	struct tm_txn *tw = (struct tm_txn *)t;   /* the cache is not state */
 	uint64_t v;
 
-	return u64map_get(&t->dirty, b, &v) ? (struct dblk *)(uintptr_t)v : NULL;
+	if (t->recent[slot].d && t->recent[slot].loc == b)
+		return t->recent[slot].d;
+	if (!u64map_get(&t->dirty, b, &v))
+		return NULL;
+	tw->recent[slot].loc = b;
+	tw->recent[slot].d = (struct dblk *)(uintptr_t)v;
+	return tw->recent[slot].d;
 }
 
 static void wipe(struct tm_txn *t)
@@ -50,6 +64,7 @@ static void wipe(struct tm_txn *t)
 		free(d);
 	}
 	u64map_clear(&t->dirty);
+	memset(t->recent, 0, sizeof(t->recent));
 }
 
 void tm_txn_destroy(struct tm_txn *t)
@@ -70,6 +85,20 @@ void tm_txn_set_sm(struct tm_txn *t, const struct tm_sm_ops *ops, void *ctx)
 struct bc *tm_txn_bc(struct tm_txn *t)
 {
 	return t->bc;
+}
+
+void tm_txn_prefetch(struct tm_txn *t, const uint64_t *blocks, size_t nr)
+{
+	uint64_t *todo = malloc(nr * sizeof(*todo) + 1);
+	size_t n = 0;
+
+	if (!todo)
+		return;   /* read-ahead is only a hint */
+	for (size_t i = 0; i < nr; i++)
+		if (!dirty_get(t, blocks[i]))
+			todo[n++] = blocks[i];
+	bc_prefetch(t->bc, todo, n);
+	free(todo);
 }
 
 int tm_txn_is_shadow(const struct tm_txn *t, uint64_t b)

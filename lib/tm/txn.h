@@ -73,6 +73,9 @@ int tm_txn_shadow(struct tm_txn *t, uint64_t orig, const struct bc_validator *v,
 		  struct tm_block *out, int *inc_children);
 void tm_txn_unlock(struct tm_txn *t, struct tm_block *b);
 
+/* Read-ahead of committed blocks (dirty ones are skipped), as the kernel's btree prefetches. */
+void tm_txn_prefetch(struct tm_txn *t, const uint64_t *blocks, size_t nr);
+
 /* Was b allocated (new block or shadow) in this transaction? */
 int tm_txn_is_shadow(const struct tm_txn *t, uint64_t b);
 
