@@ -6,7 +6,7 @@ LIBDIR  = $(DESTDIR)$(PREFIX)/lib
 INCDIR  = $(DESTDIR)$(PREFIX)/include/thinmeta
 PCDIR   = $(LIBDIR)/pkgconfig
 
-VERSION := 0.1.0
+VERSION := $(shell sed -n 's/^#define THINMETA_VERSION "\(.*\)"/\1/p' lib/util/cli.h)
 DATE    := 2026-11-24
 BUILD   ?= build
 
@@ -95,7 +95,7 @@ $(BUILD)/man/%.8: man/%.8
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's/@DATE@/$(DATE)/g' -e 's/@VERSION@/$(VERSION)/g' $< > $@
 
-$(BUILD)/thinmeta.pc: Makefile
+$(BUILD)/thinmeta.pc: FORCE
 	@mkdir -p $(dir $@)
 	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: thinmeta\nDescription: dm-thin pool metadata library\nVersion: %s\nLibs: -L$${libdir} -lthinmeta %s\nCflags: -I$${includedir}/thinmeta\n' \
 		'$(PREFIX)' '$(VERSION)' '$(shell pkg-config --libs expat zlib libxxhash) -laio -pthread' > $@
@@ -165,7 +165,6 @@ fuzz:
 			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
 	done
 	gzip -dc fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
-	true; \
 	for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
 	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
 		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
@@ -198,3 +197,7 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%.d)
+
+# thinmeta.pc carries PREFIX: rebuilt on every use
+FORCE:
+.PHONY: FORCE

@@ -8,16 +8,15 @@
 #
 #   bench/edit.sh [SCALE ...]          default: medium   (large = 20 M mappings)
 #
-# Environment: WORK=/tmp/bench-edit (scratch), RUNS=3, BUILD=build, SHARED
-# (where bench/gen_xml.py lives), REF=1.
+# Environment: WORK=/tmp/bench-edit (scratch), RUNS=3, BUILD=build, REF=1,
+# GEN (the pool generator, default build/devbin/gen_pool).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
-SHARED=${SHARED:-$TOP/../shared}
-GEN=${GEN:-"python3 $SHARED/bench/gen_xml.py"}
 WORK=${WORK:-/tmp/bench-edit}
 RUNS=${RUNS:-3}
 BUILD=${BUILD:-$TOP/build}
+GEN=${GEN:-$BUILD/devbin/gen_pool}
 B=$BUILD/bin
 SCALES=("$@")
 [ ${#SCALES[@]} -eq 0 ] && SCALES=(medium)

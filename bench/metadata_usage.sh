@@ -4,8 +4,9 @@
 # generated pools with snapshots.  Prints a markdown table.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${SHARED:-$TOP/../shared}
 BIN=${BUILD:-$TOP/build}/bin
+GEN=${BUILD:-$TOP/build}/devbin/gen_pool
+[ -x "$GEN" ] || { echo "metadata_usage: $GEN not built (run make)" >&2; exit 1; }
 W=$(mktemp -d /tmp/thinmeta-usage.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 used() { python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.argv[1],"rb").read(4096), 200)[0])' "$1"; }
@@ -18,7 +19,7 @@ restore_both() {  # xml size -> "ref ours"
 }
 echo "| pool | kernel-written | reference restore | thinmeta restore |"
 echo "|---|---:|---:|---:|"
-for d in "$SHARED"/fixtures/kernel/*/; do
+for d in "$TOP"/fixtures/kernel/*/; do
 	n=$(basename "$d")
 	gzip -dc "$d/metadata.bin.gz" > "$W/k.bin"
 	x=$d/ref-thin_dump.xml
@@ -28,7 +29,7 @@ for d in "$SHARED"/fixtures/kernel/*/; do
 done
 for spec in "2 3 20000" "4 12 100000" "8 16 400000"; do
 	set -- $spec
-	python3 "$SHARED/bench/gen_xml.py" --origins "$1" --snapshots "$2" --mappings "$3" --seed 7 -o "$W/g.xml" 2>/dev/null
+	"$GEN" --origins "$1" --snapshots "$2" --mappings "$3" --seed 7 -o "$W/g.xml" 2>/dev/null
 	read -r ref ours < <(restore_both "$W/g.xml" 256M)
 	echo "| generated: $1 origins, $2 snapshots, $3 mappings | – | $ref | $ours |"
 done

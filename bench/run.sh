@@ -11,17 +11,18 @@
 #   RUNS=3 WARMUP=1       timed runs (median) after untimed warm-up runs
 #   TOOLS="check dump ..." subset of: check check-skip dump restore repair ls-excl rmap delta
 #   BUILD=build           where our binaries are
-# Needs python3, GNU time and the reference tools (make deps installs them).
+# Needs python3, GNU time, the reference tools (make deps installs them) and
+# the pool generator build/devbin/gen_pool (make builds it; see bench/README.md).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
-SHARED=${SHARED:-$TOP/../shared}
-GEN=$SHARED/bench/gen_xml.py
 WORK=${WORK:-/tmp/bench}
 RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-1}
 BUILD=${BUILD:-$TOP/build}
 OURS=$BUILD/bin
+GEN=$BUILD/devbin/gen_pool
+[ -x "$GEN" ] || { echo "bench: $GEN not built (run make)" >&2; exit 1; }
 TOOLS=${TOOLS:-"check check-skip dump restore repair ls-excl rmap delta"}
 SCALES=("$@")
 [ ${#SCALES[@]} -eq 0 ] && SCALES=(small medium)
@@ -55,7 +56,7 @@ measure() {
 prepare() {
 	local s=$1 d=$WORK/$1 maps size
 	mkdir -p "$d"
-	[ -s "$d/$s.xml" ] || python3 "$GEN" --scale "$s" -o "$d/$s.xml" --stats "$d/$s.json"
+	[ -s "$d/$s.xml" ] || "$GEN" --scale "$s" -o "$d/$s.xml" --stats "$d/$s.json"
 	maps=$(json "$d/$s.json" "d['mappings']")
 	size=$((16 << 20))
 	while [ $size -lt $((maps * 100)) ]; do size=$((size * 2)); done

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "check/check.h"
+
+#include "util/parse.h"
 #include "util/cli.h"
 #include "util/report.h"
 
@@ -47,20 +49,6 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int parse_block(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static void print_info(void *ctx, const struct thin_check_result *res)
 {
@@ -149,12 +137,12 @@ int main(int argc, char **argv)
 			opts.flags |= THIN_CHECK_CLEAR_NEEDS_CHECK;
 			break;
 		case OPT_OVERRIDE_MAPPING_ROOT:
-			if (parse_block(optarg, &opts.override_mapping_root) < 0)
+			if (parse_u64(optarg, &opts.override_mapping_root) < 0)
 				return usage_error("bad block number '%s'", optarg);
 			opts.flags |= THIN_CHECK_OVERRIDE_MAPPING_ROOT;
 			break;
 		case OPT_OVERRIDE_DETAILS_ROOT:
-			if (parse_block(optarg, &opts.override_details_root) < 0)
+			if (parse_u64(optarg, &opts.override_details_root) < 0)
 				return usage_error("bad block number '%s'", optarg);
 			opts.flags |= THIN_CHECK_OVERRIDE_DETAILS_ROOT;
 			break;
@@ -190,7 +178,7 @@ int main(int argc, char **argv)
 		rep_destroy(rep);
 		return EXIT_FAIL;
 	}
-	r = thin_check_exit_status(&opts, &res);
+	r = thin_check_passed(&opts, &res) ? EXIT_OK : EXIT_FAIL;
 	rep_destroy(rep);
 	return r;
 }

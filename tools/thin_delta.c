@@ -8,6 +8,7 @@
 
 #include "cmd/delta.h"
 #include "util/cli.h"
+#include "util/parse.h"
 
 enum { OPT_THIN1 = 256, OPT_THIN2, OPT_ROOT1, OPT_ROOT2, OPT_VERBOSE };
 
@@ -64,14 +65,14 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		case 'm':
 			o.use_snap = 1;
-			if (optarg && cli_parse_u64(optarg + (*optarg == '='), &o.snap_block) < 0)
+			if (optarg && parse_u64(optarg + (*optarg == '='), &o.snap_block) < 0)
 				return usage_error("Couldn't parse metadata snapshot block: '%s'",
 						   optarg);
 			break;
 		case OPT_THIN1:
 		case OPT_THIN2:
 			i = c - OPT_THIN1;
-			if (cli_parse_u64(optarg, &o.dev[i]) < 0) {
+			if (parse_u64(optarg, &o.dev[i]) < 0) {
 				fprintf(stderr, "Couldn't parse thin id %d: '%s'\n", i + 1, optarg);
 				return usage_error(NULL, NULL);
 			}
@@ -80,7 +81,7 @@ int main(int argc, char **argv)
 		case OPT_ROOT1:
 		case OPT_ROOT2:
 			i = c - OPT_ROOT1;
-			if (cli_parse_u64(optarg, &o.root[i]) < 0) {
+			if (parse_u64(optarg, &o.root[i]) < 0) {
 				fprintf(stderr, "Couldn't parse root block %d: '%s'\n", i + 1, optarg);
 				return usage_error(NULL, NULL);
 			}

@@ -14,6 +14,7 @@
 #include "names/names_xml.h"
 #include "repair/repair.h"
 #include "util/cli.h"
+#include "util/parse.h"
 #include "xml/xml_writer.h"
 
 enum {
@@ -136,7 +137,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->dump.metadata_snap = 1;
 			if (optarg) {
 				/* -m5, -m=5 (Rust's spelling) and --metadata-snap=5 */
-				if (cli_parse_u64(optarg + (*optarg == '='), &o->dump.snap_block) < 0)
+				if (parse_u64(optarg + (*optarg == '='), &o->dump.snap_block) < 0)
 					return usage_error("couldn't parse <block#> '%s'", optarg);
 				o->dump.snap_block_given = 1;
 			}
@@ -148,7 +149,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->quiet = 1;
 			break;
 		case OPT_DEV_ID:
-			if (cli_parse_u64(optarg, &n) < 0)
+			if (parse_u64(optarg, &n) < 0)
 				return usage_error("couldn't parse <dev-id> '%s'", optarg);
 			if (add_dev_id(o, n) < 0) {
 				fprintf(stderr, "thin_dump: out of memory\n");
@@ -159,18 +160,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->dump.skip_mappings = 1;
 			break;
 		case OPT_TRANSACTION_ID:
-			if (cli_parse_u64(optarg, &o->dump.transaction_id) < 0)
+			if (parse_u64(optarg, &o->dump.transaction_id) < 0)
 				return usage_error("couldn't parse <transaction-id> '%s'", optarg);
 			o->dump.set_transaction_id = 1;
 			break;
 		case OPT_DATA_BLOCK_SIZE:
-			if (cli_parse_u64(optarg, &n) < 0 || n == 0 || n > UINT32_MAX)
+			if (parse_u64(optarg, &n) < 0 || n == 0 || n > UINT32_MAX)
 				return usage_error("couldn't parse <data-block-size> '%s'", optarg);
 			o->dump.data_block_size = (uint32_t)n;
 			o->dump.set_data_block_size = 1;
 			break;
 		case OPT_NR_DATA_BLOCKS:
-			if (cli_parse_u64(optarg, &o->dump.nr_data_blocks) < 0)
+			if (parse_u64(optarg, &o->dump.nr_data_blocks) < 0)
 				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
 			o->dump.set_nr_data_blocks = 1;
 			break;
@@ -285,15 +286,15 @@ static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
  * --names: the names table bound to the pool (or its metadata snapshot),
  * and the device list for the incarnation check.  0 or EXIT_FAIL.
  */
-static int load_names(struct options *o)
+static int load_names(struct options *o, struct thin_md *md)
 {
 	struct thin_view v;
 	enum thin_names_binding b;
 	char msg[512];
 	int r;
 
-	r = thin_view_open(o->input, o->dump.metadata_snap,
-			   o->dump.snap_block_given ? o->dump.snap_block : 0, &v, msg, sizeof(msg));
+	r = thin_view_attach(md, o->dump.metadata_snap,
+			     o->dump.snap_block_given ? o->dump.snap_block : 0, &v, msg, sizeof(msg));
 	if (r < 0) {
 		if (!o->quiet)
 			fprintf(stderr, "%s\n", msg);
@@ -311,7 +312,7 @@ static int load_names(struct options *o)
 	if (b == TMN_BOUND_FINGERPRINT && !o->quiet)
 		fprintf(stderr, "thin_dump: warning: the names table is bound by fingerprint only "
 				"(the pool tag differs; run 'thin_names rebind')\n");
-	o->devs = v.devs;   /* kept: the view is closed before the dump opens the input */
+	o->devs = v.devs;   /* kept beyond the view */
 	v.devs.devs = NULL;
 	v.devs.nr = 0;
 	thin_view_close(&v);
@@ -359,8 +360,6 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &o);
 	if (r >= 0)
 		goto out;
-	if (o.names && (r = load_names(&o)) != 0)
-		goto out;
 	/* a metadata snapshot is read while the pool is live: no O_EXCL */
 	r = thin_md_open(o.input, o.dump.metadata_snap ? THIN_MD_SHARED : 0, &md, msg,
 			 sizeof(msg));
@@ -370,6 +369,8 @@ int main(int argc, char **argv)
 		r = EXIT_FAIL;
 		goto out;
 	}
+	if (o.names && (r = load_names(&o, md)) != 0)
+		goto out;
 	if (o.output) {
 		out = fopen(o.output, "w");
 		if (!out) {

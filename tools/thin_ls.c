@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cmd/ls.h"
+
+#include "util/parse.h"
 #include "names/names_xml.h"
 #include "util/cli.h"
 
@@ -111,16 +113,6 @@ static void names_release(struct names *n)
 	thin_names_release(&n->t);
 }
 
-static int parse_block(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return (errno || *end) ? -EINVAL : 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -157,7 +149,7 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		case 'm':
 			o.use_snap = 1;
-			if (optarg && parse_block(optarg[0] == '=' ? optarg + 1 : optarg,
+			if (optarg && parse_u64(optarg[0] == '=' ? optarg + 1 : optarg,
 						  &o.snap_block) < 0)
 				return usage_error("bad metadata snapshot block number");
 			break;

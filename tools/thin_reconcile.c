@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "names/reconcile.h"
+
+#include "util/parse.h"
 #include "util/cli.h"
 
 enum {
@@ -50,13 +52,7 @@ static int usage_error(const char *msg)
 
 static int parse_num(const char *s, uint64_t max, uint64_t *out)
 {
-	char *end;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return (errno || *end || *out > max) ? -EINVAL : 0;
+	return parse_u64(s, out) < 0 || *out > max ? -EINVAL : 0;
 }
 
 struct args {

@@ -11,6 +11,7 @@
 #include "repair/repair.h"
 #include "cmd/restore.h"
 #include "util/cli.h"
+#include "util/parse.h"
 
 enum {
 	OPT_TRANSACTION_ID = 256,
@@ -104,28 +105,28 @@ int main(int argc, char **argv)
 			quiet = 1;
 			break;
 		case OPT_TRANSACTION_ID:
-			if (cli_parse_u64(optarg, &o.transaction_id) < 0)
+			if (parse_u64(optarg, &o.transaction_id) < 0)
 				return usage_error("couldn't parse <transaction-id> '%s'", optarg);
 			o.set_transaction_id = 1;
 			break;
 		case OPT_DATA_BLOCK_SIZE:
-			if (cli_parse_u64(optarg, &v) < 0 || v > UINT32_MAX)
+			if (parse_u64(optarg, &v) < 0 || v > UINT32_MAX)
 				return usage_error("couldn't parse <data-block-size> '%s'", optarg);
 			o.set_data_block_size = 1;
 			o.data_block_size = (uint32_t)v;
 			break;
 		case OPT_NR_DATA_BLOCKS:
-			if (cli_parse_u64(optarg, &o.nr_data_blocks) < 0)
+			if (parse_u64(optarg, &o.nr_data_blocks) < 0)
 				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
 			o.set_nr_data_blocks = 1;
 			break;
 		case OPT_OVERRIDE_MAPPING_ROOT:
-			if (cli_parse_u64(optarg, &o.mapping_root) < 0)
+			if (parse_u64(optarg, &o.mapping_root) < 0)
 				return usage_error("couldn't parse <override-mapping-root> '%s'", optarg);
 			o.set_mapping_root = 1;
 			break;
 		case OPT_OVERRIDE_DETAILS_ROOT:
-			if (cli_parse_u64(optarg, &o.details_root) < 0)
+			if (parse_u64(optarg, &o.details_root) < 0)
 				return usage_error("couldn't parse <override-details-root> '%s'", optarg);
 			o.set_details_root = 1;
 			break;

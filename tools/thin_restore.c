@@ -9,6 +9,7 @@
 #include "cmd/restore.h"
 #include "thin/pool_tag.h"
 #include "util/cli.h"
+#include "util/parse.h"
 #include "xml/xml_reader.h"
 
 enum {
@@ -160,19 +161,19 @@ int main(int argc, char **argv)
 			quiet = 1;
 			break;
 		case OPT_TRANSACTION_ID:
-			if (cli_parse_u64(optarg, &v) < 0)
+			if (parse_u64(optarg, &v) < 0)
 				return usage_error("bad --transaction-id");
 			o.have_trans_id = 1;
 			o.trans_id = v;
 			break;
 		case OPT_DATA_BLOCK_SIZE:
-			if (cli_parse_u64(optarg, &v) < 0 || v > UINT32_MAX)
+			if (parse_u64(optarg, &v) < 0 || v > UINT32_MAX)
 				return usage_error("bad --data-block-size");
 			o.have_data_block_size = 1;
 			o.data_block_size = (uint32_t)v;
 			break;
 		case OPT_NR_DATA_BLOCKS:
-			if (cli_parse_u64(optarg, &v) < 0)
+			if (parse_u64(optarg, &v) < 0)
 				return usage_error("bad --nr-data-blocks");
 			o.have_nr_data_blocks = 1;
 			o.nr_data_blocks = v;

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cmd/rmap.h"
+
+#include "util/parse.h"
 #include "util/cli.h"
 
 enum { OPT_REGION = 256, OPT_ALL_DEVICES };
@@ -59,14 +61,11 @@ int main(int argc, char **argv)
 			printf("%s\n", THINMETA_VERSION);
 			goto out;
 		case 'm': {
-			char *end;
 			const char *s = optarg && optarg[0] == '=' ? optarg + 1 : optarg;
 
 			o.use_snap = 1;
 			if (s) {
-				errno = 0;
-				o.snap_block = strtoull(s, &end, 10);
-				if (errno || *end || *s < '0' || *s > '9') {
+				if (parse_u64(s, &o.snap_block) < 0) {
 					rc = usage_error("bad metadata snapshot block number");
 					goto out;
 				}

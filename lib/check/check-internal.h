@@ -9,13 +9,12 @@
 #include <stdint.h>
 
 #include "btree/btree.h"
+#include "btree/walk.h"
 #include "spacemap/spacemap.h"
 #include "check/check.h"
 #include "thin/metadata.h"
 #include "util/report.h"
 
-/* Blocks read at once when loading the children of an internal node. */
-#define CK_BATCH 64u
 /* Per-block lines printed under a space-map summary finding. */
 #define CK_MAX_DETAILS 16u
 
@@ -26,30 +25,6 @@ enum ck_kind {
 	CK_BOTTOM,
 	CK_DINDEX,
 	CK_OVERFLOW,
-};
-
-/* Per-node summary, memoised by block (path-independent facts). */
-#define NS_LEAF 0x01u
-#define NS_BAD 0x02u       /* the node itself is unusable */
-#define NS_DAMAGED 0x04u   /* something below is damaged */
-#define NS_EMPTY 0x08u     /* no keys (min/max meaningless) */
-#define NS_BUSY 0x10u      /* being visited: seeing it again is a cycle */
-#define NS_NOHEIGHT 0x20u  /* height unknown (no usable child) */
-#define NS_UNDERFULL 0x40u /* nr_entries < max_entries / 3 */
-
-struct ck_sum {
-	uint64_t block;
-	uint64_t min, max;   /* keys of the subtree */
-	uint64_t count;      /* leaf entries below (usable nodes only) */
-	uint32_t nr_entries;
-	uint8_t height;      /* 0 = leaf */
-	uint8_t flags;
-	uint8_t kind;
-};
-
-struct ck_memo {
-	struct ck_sum *slots;   /* block == UINT64_MAX: empty */
-	size_t cap, nr;
 };
 
 struct ck;
@@ -78,9 +53,7 @@ struct ck {
 
 	struct rcmap *meta_refs; /* computed metadata ref counts (NULL: not counted) */
 	struct rcmap *data_refs; /* computed data ref counts (NULL: not counted) */
-	struct ck_memo memo;
-
-	uint8_t *bufs[BT_MAX_DEPTH + 2]; /* per-depth batch buffers (CK_BATCH blocks) */
+	struct bt_walker *walker;        /* the shared memoising walker (btree/walk.h) */
 	uint8_t *one;                    /* single-block buffer */
 
 	/* worst level of findings that a leak repair does not fix */
@@ -104,15 +77,15 @@ void ck_meta_inc(struct ck *ck, uint64_t block);
 int ck_read_block(struct ck *ck, uint64_t block, void *buf);
 
 /* check_tree.c */
-int ck_memo_init(struct ck_memo *m);
-void ck_memo_release(struct ck_memo *m);
+int ck_walker_init(struct ck *ck);
+void ck_walker_release(struct ck *ck);
 /*
  * Validates the tree at root (whose reference the caller has counted),
  * counts metadata refs of every distinct node below, calls t->leaf once
  * per distinct leaf and returns the root's summary in *out.  Returns 0 or
  * a negative errno (out of memory, or the leaf callback's error).
  */
-int ck_walk_tree(struct ck *ck, const struct ck_tree *t, uint64_t root, struct ck_sum *out);
+int ck_walk_tree(struct ck *ck, const struct ck_tree *t, uint64_t root, struct bt_summary *out);
 void ck_free_buffers(struct ck *ck);
 
 /* check_sm.c */

@@ -12,7 +12,6 @@
 
 #include "crc/crc32c.h"
 #include "check/check-internal.h"
-#include "util/cli.h"
 
 /*----------------------------------------------------------------*/
 
@@ -271,7 +270,7 @@ static int walk_details(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "device details tree", CK_DETAILS, THIN_DETAILS_VSIZE, UINT64_MAX,
 			     details_leaf, ts };
-	struct ck_sum s;
+	struct bt_summary s;
 
 	ck->snap_prefix = ts->is_snap;
 	ck_meta_inc(ck, ts->details_root);
@@ -282,7 +281,7 @@ static int walk_top(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "mapping top-level", CK_TOP, THIN_MAPPING_VSIZE, UINT64_MAX,
 			     top_leaf, NULL };
-	struct ck_sum s;
+	struct bt_summary s;
 	int r;
 
 	ck->snap_prefix = ts->is_snap;
@@ -379,7 +378,7 @@ static int walk_device(struct ck *ck, struct tree_set *ts, const struct thin_dev
 	struct map_ctx m = { .time = ts->time };
 	struct ck_tree t = { name, CK_BOTTOM, THIN_MAPPING_VSIZE, d->dev_id, mapping_leaf, &m };
 	struct rep_ctx rc = { d->root, 0, 0, d->dev_id };
-	struct ck_sum s;
+	struct bt_summary s;
 	int r;
 
 	snprintf(name, sizeof(name), "thin device %llu", (unsigned long long)d->dev_id);
@@ -402,7 +401,7 @@ static int walk_device(struct ck *ck, struct tree_set *ts, const struct thin_dev
 		       ts->time, (unsigned long long)m.first_late_key, m.first_late_time);
 	if (!check_count || !d->has_details)
 		return 0;
-	if (s.flags & (NS_BAD | NS_DAMAGED))
+	if (s.flags & (BT_SUM_BAD | BT_SUM_DAMAGED))
 		ck_add(ck, DMG_FATAL, RC_DEV_LOST_MAPPINGS, rc,
 		       "%sThin device %llu has errors and is missing mappings, while expected "
 		       "%llu (%llu readable)",
@@ -468,8 +467,8 @@ static int check_trees(struct ck *ck)
 	const struct thin_sb *sb = &ck->md->sb;
 	unsigned f = ck->opts->flags;
 	struct tree_set live = { "", 0, sb->device_details_root, sb->data_mapping_root, sb->time,
-				 { NULL, 0 }, 1 };
-	struct tree_set snap = { "metadata snap: ", 1, 0, 0, 0, { NULL, 0 }, 0 };
+				 { 0 }, 1 };
+	struct tree_set snap = { "metadata snap: ", 1, 0, 0, 0, { 0 }, 0 };
 	struct thin_sb ssb;
 	int r = 0;
 
@@ -532,7 +531,7 @@ static void ck_release(struct ck *ck)
 {
 	ck_sm_fix_free(ck);
 	ck_free_buffers(ck);
-	ck_memo_release(&ck->memo);
+	ck_walker_release(ck);
 	rcmap_destroy(ck->meta_refs);
 	rcmap_destroy(ck->data_refs);
 	thin_md_close(ck->md);
@@ -606,7 +605,7 @@ int thin_check(const char *path, const struct thin_check_opts *opts, struct repo
 	ck.rep = rep;
 	ck.opts = opts;
 	ck.res = res;
-	r = ck_memo_init(&ck.memo);
+	r = ck_walker_init(&ck);
 	if (r >= 0)
 		r = run_checks(&ck);
 	if (r >= 0 && may_repair(&ck))
@@ -625,12 +624,11 @@ int thin_check(const char *path, const struct thin_check_opts *opts, struct repo
 	return r < 0 ? r : 0;
 }
 
-int thin_check_exit_status(const struct thin_check_opts *opts,
-			   const struct thin_check_result *res)
+int thin_check_passed(const struct thin_check_opts *opts, const struct thin_check_result *res)
 {
 	if (res->outcome >= DMG_FATAL)
-		return EXIT_FAIL;
+		return 0;
 	if (res->outcome == DMG_NON_FATAL && !(opts->flags & THIN_CHECK_IGNORE_NON_FATAL))
-		return EXIT_FAIL;
-	return EXIT_OK;
+		return 0;
+	return 1;
 }

@@ -66,8 +66,11 @@ struct thin_check_result {
 int thin_check(const char *path, const struct thin_check_opts *opts, struct report *rep,
 	       struct thin_check_result *res, char *msg, size_t msglen);
 
-/* Exit status for a finished check (EXIT_OK or EXIT_FAIL). */
-int thin_check_exit_status(const struct thin_check_opts *opts,
-			   const struct thin_check_result *res);
+/*
+ * The verdict of a finished check: 1 when the metadata passes (no fatal
+ * finding; non-fatal ones only with THIN_CHECK_IGNORE_NON_FATAL), else 0.
+ * The tool maps it to the exit status.
+ */
+int thin_check_passed(const struct thin_check_opts *opts, const struct thin_check_result *res);
 
 #endif

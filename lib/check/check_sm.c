@@ -147,7 +147,7 @@ static int read_data_index(struct ck *ck, struct ck_sm_fix *fx)
 {
 	struct ck_tree t = { "data space map index", CK_DINDEX, SM_INDEX_ENTRY_SIZE, UINT64_MAX,
 			     index_leaf, fx };
-	struct ck_sum s;
+	struct bt_summary s;
 	int r;
 
 	fx->index_leaf = calloc(fx->nr_bitmaps ? fx->nr_bitmaps : 1, sizeof(uint64_t));
@@ -204,7 +204,7 @@ static int read_overflow(struct ck *ck, struct ck_sm_fix *fx)
 {
 	char name[48];
 	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx };
-	struct ck_sum s;
+	struct bt_summary s;
 
 	int r;
 

@@ -7,6 +7,7 @@
 
 #include "thin/usage.h"
 #include "thin/view.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 /* One side: its mappings as runs contiguous in both virtual and data blocks. */
@@ -31,12 +32,11 @@ static int side_add(struct side *s, uint64_t v, uint64_t d)
 		return 0;
 	}
 	if (s->nr == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 1024;
-		struct run *n = realloc(s->runs, cap * sizeof(*n));
+		struct run *n = vec_grow(s->runs, &s->cap, sizeof(*n), 1024);
+
 		if (!n)
 			return -ENOMEM;
 		s->runs = n;
-		s->cap = cap;
 	}
 	s->runs[s->nr++] = (struct run){ v, d, 1 };
 	return 0;

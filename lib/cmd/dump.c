@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crc/crc32c.h"
+#include "ir/runs.h"
 
 /*----------------------------------------------------------------*/
 
@@ -84,123 +85,15 @@ static int pick_superblock(struct thin_md *md, const struct thin_dump_opts *o,
 }
 
 /*----------------------------------------------------------------*/
-/* Details and top-level trees */
-
-struct dev_entry {
-	uint64_t id;
-	union {
-		struct thin_details details;
-		uint64_t root;
-	} u;
-};
-
-struct dev_table {
-	struct dev_entry *e;
-	size_t nr, cap;
-	int is_details;
-	int damaged;
-	uint64_t damage_lo;   /* first lost key (walk order = key order) */
-};
-
-static int table_leaf(void *ctx, const struct bt_node *n)
-{
-	struct dev_table *t = ctx;
-
-	if (t->damaged)
-		return WALK_STOP;
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		struct dev_entry *e;
-
-		if (t->nr == t->cap) {
-			size_t cap = t->cap ? t->cap * 2 : 64;
-			struct dev_entry *ne = realloc(t->e, cap * sizeof(*ne));
-			if (!ne)
-				return -ENOMEM;
-			t->e = ne;
-			t->cap = cap;
-		}
-		e = &t->e[t->nr++];
-		e->id = bt_key(n, i);
-		if (t->is_details)
-			thin_details_unpack(bt_value(n, i), &e->u.details);
-		else
-			e->u.root = get_le64(bt_value(n, i));
-	}
-	return 0;
-}
-
-static void table_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
-			 uint64_t lo, uint64_t hi, const char *m)
-{
-	struct dev_table *t = ctx;
-
-	(void)code, (void)block, (void)hi, (void)m;
-	if (level < DMG_FATAL || t->damaged)
-		return;
-	t->damaged = 1;
-	t->damage_lo = lo;
-}
-
-static int read_table(struct bc *bc, uint64_t root, int is_details, struct dev_table *t)
-{
-	const struct bt_walk_ops ops = { .leaf = table_leaf, .damage = table_damage };
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	t->is_details = is_details;
-	r = bt_walk(bc, root, is_details ? THIN_DETAILS_VSIZE : THIN_MAPPING_VSIZE, &ops, t);
-	return r == WALK_STOP ? 0 : r;
-}
-
-static const struct thin_details *find_details(const struct dev_table *t, uint64_t id)
-{
-	size_t lo = 0, hi = t->nr;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (t->e[mid].id < id)
-			lo = mid + 1;
-		else if (t->e[mid].id > id)
-			hi = mid;
-		else
-			return &t->e[mid].u.details;
-	}
-	return NULL;
-}
-
-/*----------------------------------------------------------------*/
 /* Mappings, merged into runs */
 
 struct map_walk {
-	const struct ir_visitor *v;
 	struct bc *bc;
 	uint64_t prev_leaf;   /* read once: dropped from the cache (bounded RSS) */
 	int have_prev_leaf;
-	int have_run;
-	uint64_t origin, data, len;
-	uint32_t time;
+	struct ir_runs runs;   /* runs.vret: non-zero visitor return (IR_STOP or -errno) */
 	int damaged;
-	int vret;   /* non-zero visitor return (IR_STOP or -errno) */
 };
-
-static int flush_run(struct map_walk *m)
-{
-	const struct ir_visitor *v = m->v;
-	int r = 0;
-
-	if (!m->have_run)
-		return 0;
-	m->have_run = 0;
-	if (m->len == 1) {
-		if (v->single_map)
-			r = v->single_map(v->ctx, m->origin, m->data, m->time);
-	} else if (v->range_map) {
-		r = v->range_map(v->ctx, m->origin, m->data, m->len, m->time);
-	}
-	if (r)
-		m->vret = r;
-	return r;
-}
 
 static int map_leaf(void *ctx, const struct bt_node *n)
 {
@@ -221,18 +114,8 @@ static int map_leaf(void *ctx, const struct bt_node *n)
 		uint64_t data = thin_bt_block(bt);
 		uint32_t time = thin_bt_time(bt);
 
-		if (m->have_run && key == m->origin + m->len && data == m->data + m->len &&
-		    time == m->time) {
-			m->len++;
-			continue;
-		}
-		if (flush_run(m))
+		if (ir_runs_add(&m->runs, key, data, time))
 			return WALK_STOP;
-		m->have_run = 1;
-		m->origin = key;
-		m->data = data;
-		m->len = 1;
-		m->time = time;
 	}
 	return 0;
 }
@@ -258,9 +141,9 @@ static int emit_mappings(struct bc *bc, uint64_t root, struct map_walk *m)
 	m->have_prev_leaf = 0;
 	if (r < 0 && r != WALK_STOP)
 		return r;
-	if (!m->vret)
-		flush_run(m);   /* 0.9.0 flushes the pending run on damage too */
-	return m->vret || m->damaged ? WALK_STOP : 0;
+	if (!m->runs.vret)
+		ir_runs_flush(&m->runs);   /* 0.9.0 flushes the pending run on damage too */
+	return m->runs.vret || m->damaged ? WALK_STOP : 0;
 }
 
 /*----------------------------------------------------------------*/
@@ -300,19 +183,20 @@ static int visited(int r, char *msg, size_t msglen)
 }
 
 static int dump_device(struct thin_md *md, const struct thin_dump_opts *o,
-		       const struct ir_visitor *v, const struct dev_entry *top,
-		       const struct dev_table *details, char *msg, size_t msglen)
+		       const struct ir_visitor *v, const struct thin_dev *top, char *msg,
+		       size_t msglen)
 {
-	const struct thin_details *d = find_details(details, top->id);
+	const struct thin_details *d = top->has_details ? &top->details : NULL;
 	struct ir_device dev;
-	struct map_walk m = { .v = v, .bc = md->bc };
+	struct map_walk m = { .bc = md->bc };
 	int r;
 
+	ir_runs_init(&m.runs, v);
 	if (!d) {
 		snprintf(msg, msglen, DAMAGED_MSG);
 		return THIN_DUMP_DAMAGED;
 	}
-	dev.dev_id = top->id;
+	dev.dev_id = top->dev_id;
 	dev.mapped_blocks = d->mapped_blocks;
 	dev.transaction = d->transaction_id;
 	dev.creation_time = d->creation_time;
@@ -321,12 +205,12 @@ static int dump_device(struct thin_md *md, const struct thin_dump_opts *o,
 	if (r)
 		return r;
 	if (!o->skip_mappings) {
-		r = emit_mappings(md->bc, top->u.root, &m);
-		if (r == WALK_STOP && m.vret)
-			return visited(m.vret, msg, msglen);
+		r = emit_mappings(md->bc, top->root, &m);
+		if (r == WALK_STOP && m.runs.vret)
+			return visited(m.runs.vret, msg, msglen);
 		if (r < 0 && r != WALK_STOP) {
 			snprintf(msg, msglen, "cannot read mappings of device %llu: %s",
-				 (unsigned long long)top->id, strerror(-r));
+				 (unsigned long long)top->dev_id, strerror(-r));
 			return r;
 		}
 	}
@@ -341,33 +225,26 @@ static int dump_device(struct thin_md *md, const struct thin_dump_opts *o,
 }
 
 static int dump_devices(struct thin_md *md, const struct thin_dump_opts *o,
-			const struct ir_visitor *v, const struct thin_sb *sb,
-			const struct dev_table *details, char *msg, size_t msglen)
+			const struct ir_visitor *v, const struct thin_dev_list *devs, char *msg,
+			size_t msglen)
 {
-	struct dev_table top;
-	int r;
+	for (size_t i = 0; i < devs->nr; i++) {
+		const struct thin_dev *d = &devs->devs[i];
+		int r;
 
-	r = read_table(md->bc, sb->data_mapping_root, 0, &top);
-	if (r < 0) {
-		snprintf(msg, msglen, "cannot read the mapping tree: %s", strerror(-r));
-		goto out;
-	}
-	for (size_t i = 0; i < top.nr; i++) {
-		if (top.damaged && top.e[i].id >= top.damage_lo)
+		if (devs->top_damaged && d->dev_id >= devs->top_lost_from)
 			break;
-		if (!selected(o, top.e[i].id))
+		if (!d->has_root || !selected(o, d->dev_id))
 			continue;
-		r = dump_device(md, o, v, &top.e[i], details, msg, msglen);
+		r = dump_device(md, o, v, d, msg, msglen);
 		if (r)
-			goto out;
+			return r;
 	}
-	if (top.damaged) {
+	if (devs->top_damaged) {
 		snprintf(msg, msglen, DAMAGED_MSG);
-		r = THIN_DUMP_DAMAGED;
+		return THIN_DUMP_DAMAGED;
 	}
-out:
-	free(top.e);
-	return r;
+	return 0;
 }
 
 int thin_dump(struct thin_md *md, const struct thin_dump_opts *o, const struct ir_visitor *v,
@@ -375,19 +252,20 @@ int thin_dump(struct thin_md *md, const struct thin_dump_opts *o, const struct i
 {
 	struct thin_sb sb;
 	struct ir_superblock irsb;
-	struct dev_table details = { 0 };
+	struct thin_dev_list devs;
 	int r;
 
 	msg[0] = '\0';
 	r = pick_superblock(md, o, &sb, msg, msglen);
 	if (r)
 		return r;
-	r = read_table(md->bc, sb.device_details_root, 1, &details);
+	r = thin_read_devices(md->bc, sb.device_details_root, sb.data_mapping_root, &devs, NULL,
+			      NULL);
 	if (r < 0) {
-		snprintf(msg, msglen, "cannot read the device details tree: %s", strerror(-r));
+		snprintf(msg, msglen, "cannot read the device trees: %s", strerror(-r));
 		goto out;
 	}
-	if (details.damaged) {
+	if (devs.details_damaged) {
 		snprintf(msg, msglen, DAMAGED_MSG);
 		r = THIN_DUMP_DAMAGED;
 		goto out;
@@ -396,11 +274,11 @@ int thin_dump(struct thin_md *md, const struct thin_dump_opts *o, const struct i
 	r = v->begin_superblock ? visited(v->begin_superblock(v->ctx, &irsb), msg, msglen) : 0;
 	if (r)
 		goto out;
-	r = dump_devices(md, o, v, &sb, &details, msg, msglen);
+	r = dump_devices(md, o, v, &devs, msg, msglen);
 	if (r)
 		goto out;
 	r = v->end_superblock ? visited(v->end_superblock(v->ctx), msg, msglen) : 0;
 out:
-	free(details.e);
+	thin_dev_list_release(&devs);
 	return r == IR_STOP ? 0 : r;
 }

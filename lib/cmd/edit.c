@@ -8,7 +8,7 @@
 
 #include "thin/metadata.h"
 #include "thin/pool.h"
-#include "util/cli.h"
+#include "util/parse.h"
 
 enum msg_kind {
 	M_CREATE_THIN,
@@ -98,7 +98,6 @@ static void append_text(struct msg *m, const char *s, size_t len)
 static int add_word(struct parser *ps, const char *s, size_t len)
 {
 	struct msg *m;
-	char num[32];
 	uint64_t v;
 
 	if (!is_number(s, len)) {
@@ -128,20 +127,18 @@ static int add_word(struct parser *ps, const char *s, size_t len)
 	}
 	m = &ps->msgs[ps->nr - 1];
 	append_text(m, s, len);
-	if (m->nr == m->def->max_args || len >= sizeof(num)) {
+	if (m->nr == m->def->max_args) {
 		snprintf(ps->msg, ps->msglen, "'%s': too many arguments (%s)", m->text,
 			 m->def->syntax);
 		return -EINVAL;
 	}
-	memcpy(num, s, len);
-	num[len] = '\0';
-	if (cli_parse_u64(num, &v) < 0) {
-		snprintf(ps->msg, ps->msglen, "'%s': number out of range: %s", m->text, num);
+	if (parse_u64_n(s, len, &v) < 0) {
+		snprintf(ps->msg, ps->msglen, "'%s': number out of range: %.*s", m->text, (int)len, s);
 		return -EINVAL;
 	}
 	if (m->nr < m->def->dev_args && v > THIN_MAX_DEV_ID) {
-		snprintf(ps->msg, ps->msglen, "'%s': invalid device id %s (0 to %llu)", m->text, num,
-			 THIN_MAX_DEV_ID);
+		snprintf(ps->msg, ps->msglen, "'%s': invalid device id %.*s (0 to %llu)", m->text,
+			 (int)len, s, THIN_MAX_DEV_ID);
 		return -EINVAL;
 	}
 	m->a[m->nr++] = v;

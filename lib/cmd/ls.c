@@ -1,12 +1,12 @@
 #include "cmd/ls.h"
 
-#include "thin/usage.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "thin/usage.h"
 
 /*----------------------------------------------------------------*/
 /* Fields and formatting */

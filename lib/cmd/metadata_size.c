@@ -1,5 +1,7 @@
 #include "cmd/metadata_size.h"
 
+#include "util/parse.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,14 +59,9 @@ int thin_parse_size(const char *s, const char *allowed, uint64_t default_unit, u
 	uint64_t v = 0, f = default_unit;
 	const char *p = s;
 
-	if (*p < '0' || *p > '9')
+	p = parse_digits(p, p + strlen(p), &v);
+	if (!p)
 		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
 	if (*p) {
 		const struct thin_unit *u = thin_unit_find(p);
 		if (!u || (allowed && !strchr(allowed, u->letter[0])))

@@ -1,4 +1,7 @@
 #include "cmd/rmap.h"
+#include "cmd/rmap-internal.h"
+
+#include "util/parse.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -6,28 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc/crc32c.h"
 #include "thin/usage.h"
 #include "thin/view.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
-
-static int parse_dec(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!len)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
 
 int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **why)
 {
@@ -37,8 +23,8 @@ int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **wh
 		*why = "no dots";
 		return -EINVAL;
 	}
-	if (parse_dec(s, (size_t)(dots - s), &r->begin) < 0 ||
-	    parse_dec(dots + 2, strlen(dots + 2), &r->end) < 0) {
+	if (parse_u64_n(s, (size_t)(dots - s), &r->begin) < 0 ||
+	    parse_u64_n(dots + 2, strlen(dots + 2), &r->end) < 0) {
 		*why = "couldn't parse numbers";
 		return -EINVAL;
 	}
@@ -52,10 +38,6 @@ int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **wh
 /*----------------------------------------------------------------*/
 /* Runs */
 
-struct rrun {
-	uint64_t data_begin, len, thin_begin;
-	uint64_t dev;
-};
 
 struct rctx {
 	struct thin_region *regions;   /* sorted, disjoint, not adjacent */
@@ -115,12 +97,11 @@ static int add_mapping(struct rctx *c, uint64_t v, uint64_t d)
 		return 0;
 	}
 	if (c->nr == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 1024;
-		struct rrun *n = realloc(c->runs, cap * sizeof(*n));
+		struct rrun *n = vec_grow(c->runs, &c->cap, sizeof(*n), 1024);
+
 		if (!n)
 			return -ENOMEM;
 		c->runs = n;
-		c->cap = cap;
 	}
 	c->runs[c->nr++] = (struct rrun){ d, 1, v, c->dev };
 	return 0;
@@ -182,174 +163,6 @@ static void merge_regions(struct rctx *c)
 	c->nr_regions = k;
 }
 
-/*----------------------------------------------------------------*/
-/*
- * 0.9.0 orders its runs with std::sort on data_begin alone, which is not
- * stable: runs with the same data_begin (a block shared by several devices)
- * come out in the order that introsort leaves them.  To print them in the
- * same order we sort with the same algorithm (GNU libstdc++'s introsort:
- * median-of-three to first, unguarded partition, heapsort past 2*lg(n)
- * levels, final insertion sort over blocks of 16), reimplemented here.
- */
-
-typedef struct rrun elem;
-
-static inline int less(const elem *a, const elem *b)
-{
-	return a->data_begin < b->data_begin;
-}
-
-static inline void swap_elem(elem *a, elem *b)
-{
-	elem t = *a;
-
-	*a = *b;
-	*b = t;
-}
-
-static void median_to_first(elem *result, elem *a, elem *b, elem *c)
-{
-	if (less(a, b)) {
-		if (less(b, c))
-			swap_elem(result, b);
-		else if (less(a, c))
-			swap_elem(result, c);
-		else
-			swap_elem(result, a);
-	} else if (less(a, c)) {
-		swap_elem(result, a);
-	} else if (less(b, c)) {
-		swap_elem(result, c);
-	} else {
-		swap_elem(result, b);
-	}
-}
-
-static elem *unguarded_partition(elem *first, elem *last, const elem *pivot)
-{
-	for (;;) {
-		while (less(first, pivot))
-			first++;
-		last--;
-		while (less(pivot, last))
-			last--;
-		if (!(first < last))
-			return first;
-		swap_elem(first, last);
-		first++;
-	}
-}
-
-static void push_heap(elem *first, ptrdiff_t hole, ptrdiff_t top, elem value)
-{
-	ptrdiff_t parent = (hole - 1) / 2;
-
-	while (hole > top && less(&first[parent], &value)) {
-		first[hole] = first[parent];
-		hole = parent;
-		parent = (hole - 1) / 2;
-	}
-	first[hole] = value;
-}
-
-static void adjust_heap(elem *first, ptrdiff_t hole, ptrdiff_t len, elem value)
-{
-	ptrdiff_t top = hole, child = hole;
-
-	while (child < (len - 1) / 2) {
-		child = 2 * (child + 1);
-		if (less(&first[child], &first[child - 1]))
-			child--;
-		first[hole] = first[child];
-		hole = child;
-	}
-	if ((len & 1) == 0 && child == (len - 2) / 2) {
-		child = 2 * (child + 1);
-		first[hole] = first[child - 1];
-		hole = child - 1;
-	}
-	push_heap(first, hole, top, value);
-}
-
-static void heap_sort(elem *first, elem *last)
-{
-	ptrdiff_t len = last - first;
-
-	if (len >= 2)
-		for (ptrdiff_t parent = (len - 2) / 2;; parent--) {
-			adjust_heap(first, parent, len, first[parent]);
-			if (parent == 0)
-				break;
-		}
-	while (last - first > 1) {
-		elem value;
-
-		last--;
-		value = *last;
-		*last = *first;
-		adjust_heap(first, 0, last - first, value);
-	}
-}
-
-static void introsort_loop(elem *first, elem *last, int depth)
-{
-	while (last - first > 16) {
-		elem *cut;
-
-		if (depth == 0) {
-			heap_sort(first, last);
-			return;
-		}
-		depth--;
-		median_to_first(first, first + 1, first + (last - first) / 2, last - 1);
-		cut = unguarded_partition(first + 1, last, first);
-		introsort_loop(cut, last, depth);
-		last = cut;
-	}
-}
-
-static void linear_insert(elem *last)
-{
-	elem val = *last, *next = last - 1;
-
-	while (less(&val, next)) {
-		*last = *next;
-		last = next;
-		next--;
-	}
-	*last = val;
-}
-
-static void insertion_sort(elem *first, elem *last)
-{
-	if (first == last)
-		return;
-	for (elem *i = first + 1; i != last; i++) {
-		if (less(i, first)) {
-			elem val = *i;
-			memmove(first + 1, first, (size_t)(i - first) * sizeof(elem));
-			*first = val;
-		} else {
-			linear_insert(i);
-		}
-	}
-}
-
-static void sort_runs(elem *first, size_t n)
-{
-	elem *last = first + n;
-
-	if (n < 2)
-		return;
-	introsort_loop(first, last, 2 * (63 - __builtin_clzll(n)));
-	if (n > 16) {
-		insertion_sort(first, first + 16);
-		for (elem *i = first + 16; i != last; i++)
-			linear_insert(i);
-	} else {
-		insertion_sort(first, last);
-	}
-}
 
 /*----------------------------------------------------------------*/
 
@@ -381,12 +194,11 @@ struct plan {
 static int plan_add(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi)
 {
 	if (pl->nr == pl->cap) {
-		size_t cap = pl->cap ? pl->cap * 2 : 1024;
-		struct leaf_job *n = realloc(pl->jobs, cap * sizeof(*n));
+		struct leaf_job *n = vec_grow(pl->jobs, &pl->cap, sizeof(*n), 1024);
+
 		if (!n)
 			return -ENOMEM;
 		pl->jobs = n;
-		pl->cap = cap;
 	}
 	pl->jobs[pl->nr++] = (struct leaf_job){ block, pl->c->dev, lo, hi };
 	return 0;
@@ -492,12 +304,11 @@ static int worker_add(struct worker *w, uint64_t dev, uint64_t v, uint64_t d, si
 		return 0;
 	}
 	if (w->nr == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 1024;
-		struct rrun *n = realloc(w->runs, cap * sizeof(*n));
+		struct rrun *n = vec_grow(w->runs, &w->cap, sizeof(*n), 1024);
+
 		if (!n)
 			return -ENOMEM;
 		w->runs = n;
-		w->cap = cap;
 	}
 	w->runs[w->nr++] = (struct rrun){ d, 1, v, dev };
 	return 0;
@@ -509,7 +320,7 @@ static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 	struct bt_node n;
 	size_t first = w->nr;
 
-	if (bc_csum_check(data, job->block, MD_BLOCK_SIZE, BTREE_CSUM_XOR) < 0)
+	if (bt_node_validator.check(data, job->block, MD_BLOCK_SIZE) < 0)
 		return FAST_FALLBACK;
 	bt_node_view(data, &n);
 	if (!bt_is_leaf(&n) || bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK ||
@@ -577,12 +388,11 @@ static int merge_outputs(struct rctx *c, struct worker *ws, const struct leaf_ou
 				continue;
 			}
 			if (c->nr == c->cap) {
-				size_t cap = c->cap ? c->cap * 2 : 1024;
-				struct rrun *n = realloc(c->runs, cap * sizeof(*n));
+				struct rrun *n = vec_grow(c->runs, &c->cap, sizeof(*n), 1024);
+
 				if (!n)
 					return -ENOMEM;
 				c->runs = n;
-				c->cap = cap;
 			}
 			c->runs[c->nr++] = *x;
 		}
@@ -742,7 +552,7 @@ int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msgle
 	}
 	if (r < 0)
 		goto out;
-	sort_runs(c.runs, c.nr);
+	thin_rmap_sort_runs(c.runs, c.nr);
 	print_runs(out, c.runs, c.nr);
 	if (fflush(out) != 0 || ferror(out)) {
 		snprintf(msg, msglen, "write error: %s", strerror(errno));

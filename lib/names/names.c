@@ -14,6 +14,7 @@
 #include "thin/pool_tag.h"
 #include "util/endian.h"
 #include "util/hash.h"
+#include "util/vec.h"
 
 static const char magic_head[8] = { 'T', 'M', 'N', 'A', 'M', 'E', 'S', '1' };
 static const char magic_tail[8] = { 'T', 'M', 'N', 'A', 'M', 'E', 'N', 'D' };
@@ -337,14 +338,13 @@ int thin_names_put(struct thin_names_table *t, const struct thin_names_entry *e)
 		free(t->e[i].blob);
 	} else {
 		if (t->nr == t->cap) {
-			size_t cap = t->cap ? t->cap * 2 : 16;
-			struct thin_names_entry *n = realloc(t->e, cap * sizeof(*n));
+			struct thin_names_entry *n = vec_grow(t->e, &t->cap, sizeof(*n), 16);
+
 			if (!n) {
 				free(blob);
 				return -ENOMEM;
 			}
 			t->e = n;
-			t->cap = cap;
 		}
 		memmove(&t->e[i + 1], &t->e[i], (t->nr - i) * sizeof(*t->e));
 		t->nr++;

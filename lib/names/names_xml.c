@@ -1,5 +1,7 @@
 #include "names/names_xml.h"
 
+#include "util/parse.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -385,16 +387,11 @@ static int attr(const char **p, const char *name, char *val, size_t vlen)
 
 static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	if (!*s || (s[0] == '0' && s[1]))
+	/* the comment's numbers are canonical: no leading zeros */
+	if ((s[0] == '0' && s[1]) || parse_u64(s, &v) < 0 || v > max)
 		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || (uint64_t)(*s - '0') > max ||
-		    v > (max - (uint64_t)(*s - '0')) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
 	*out = v;
 	return 0;
 }
@@ -406,13 +403,10 @@ static int only_spaces(const char *p)
 	return !*p;
 }
 
+/* the comment's hex is canonical: lower case only */
 static int hexval(char ch)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
+	return ch >= 'A' && ch <= 'F' ? -1 : parse_xdigit(ch);
 }
 
 static int c_header(struct thin_names_collect *c, const char *p)

@@ -6,560 +6,10 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "names/reconcile-internal.h"
+#include "thin/pool_tag.h"
 #include "thin/usage.h"
 #include "thin/view.h"
-#include "thin/pool_tag.h"
-
-/*----------------------------------------------------------------*/
-/* Records (TSV) */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int unescape(const char *s, size_t n, char **out, size_t *outlen)
-{
-	char *d = malloc(n + 1);
-	size_t k = 0;
-
-	if (!d)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '\\') {
-			d[k++] = s[i];
-			continue;
-		}
-		if (++i == n) {
-			free(d);
-			return -EINVAL;
-		}
-		switch (s[i]) {
-		case 't': d[k++] = '\t'; break;
-		case 'n': d[k++] = '\n'; break;
-		case '\\': d[k++] = '\\'; break;
-		case 'x':
-			if (i + 2 >= n) {
-				free(d);
-				return -EINVAL;
-			}
-			if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
-				free(d);
-				return -EINVAL;
-			}
-			d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			i += 2;
-			break;
-		default:
-			free(d);
-			return -EINVAL;
-		}
-	}
-	d[k] = '\0';
-	*out = d;
-	*outlen = k;
-	return 0;
-}
-
-static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	if (!n || n > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		if (x > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return -EINVAL;
-		x = x * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (x > max)
-		return -EINVAL;
-	*v = x;
-	return 0;
-}
-
-#define MAX_COLS 5
-
-/* Splits one line (without its newline) into at most MAX_COLS fields. */
-static int split_cols(const char *s, size_t n, const char **col, size_t *clen)
-{
-	int nc = 0;
-	size_t start = 0;
-
-	for (size_t i = 0; i <= n; i++) {
-		if (i < n && s[i] != '\t')
-			continue;
-		if (nc == MAX_COLS)
-			return -1;
-		col[nc] = s + start;
-		clen[nc++] = i - start;
-		start = i + 1;
-	}
-	return nc;
-}
-
-static int is_dash(const char *s, size_t n)
-{
-	return n == 1 && s[0] == '-';
-}
-
-static int parse_line(const char *s, size_t n, struct thin_record *rec, const char **why)
-{
-	const char *col[MAX_COLS];
-	size_t clen[MAX_COLS];
-	int nc = split_cols(s, n, col, clen);
-	uint64_t t = 0, c = 0;
-
-	memset(rec, 0, sizeof(*rec));
-	if (nc < 2 || nc > 5) {
-		*why = "expected 2 to 5 tab-separated fields";
-		return -EINVAL;
-	}
-	if (parse_u64(col[0], clen[0], THIN_MAX_DEV_ID, &rec->dev_id) < 0) {
-		*why = "bad dev_id (a decimal number below 2^24)";
-		return -EINVAL;
-	}
-	if (nc == 3 || nc == 5) {
-		if (clen[nc - 1] != 7 || memcmp(col[nc - 1], "pending", 7)) {
-			*why = "the last field must be 'pending'";
-			return -EINVAL;
-		}
-		rec->pending = 1;
-	}
-	if (nc >= 4) {
-		int dt = is_dash(col[2], clen[2]), dc = is_dash(col[3], clen[3]);
-
-		if (dt != dc || (!dt && (parse_u64(col[2], clen[2], UINT64_MAX, &t) < 0 ||
-					 parse_u64(col[3], clen[3], UINT32_MAX, &c) < 0))) {
-			*why = "bad transaction or creation_time";
-			return -EINVAL;
-		}
-		rec->has_stamp = !dt;
-		rec->transaction = t;
-		rec->creation_time = (uint32_t)c;
-	}
-	if (unescape(col[1], clen[1], &rec->name, &rec->name_len) < 0) {
-		*why = "bad escape in name (only \\t, \\n, \\\\ and \\xNN)";
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int records_push(struct thin_records *out, const struct thin_record *rec)
-{
-	if (out->nr == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 64;
-		struct thin_record *n = realloc(out->r, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		out->r = n;
-		out->cap = cap;
-	}
-	out->r[out->nr++] = *rec;
-	return 0;
-}
-
-int thin_records_parse(const char *buf, size_t len, struct thin_records *out, char *msg,
-		       size_t msglen)
-{
-	size_t pos = 0;
-	unsigned line = 0;
-
-	memset(out, 0, sizeof(*out));
-	while (pos < len) {
-		const char *s = buf + pos, *nl = memchr(s, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - s) : len - pos;
-		struct thin_record rec;
-		const char *why = "";
-		int r;
-
-		pos += n + (nl ? 1 : 0);
-		line++;
-		if (n && s[n - 1] == '\r')
-			n--;
-		if (!n || s[0] == '#')
-			continue;
-		if (memchr(s, '\0', n)) {
-			why = "NUL byte";
-			r = -EINVAL;
-		} else {
-			r = parse_line(s, n, &rec, &why);
-		}
-		if (r < 0) {
-			snprintf(msg, msglen, "line %u: %s", line, why);
-			thin_records_release(out);
-			return r;
-		}
-		rec.line = line;
-		if (records_push(out, &rec) < 0) {
-			free(rec.name);
-			thin_records_release(out);
-			snprintf(msg, msglen, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-static int slurp(const char *path, char **bufp, size_t *lenp)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int r = 0;
-
-	if (!f)
-		return -errno;
-	for (;;) {
-		size_t n;
-		if (cap - len < 65536) {
-			char *nb = realloc(buf, cap * 2 + 65536);
-			if (!nb) {
-				r = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap = cap * 2 + 65536;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0) {
-			if (ferror(f))
-				r = -EIO;
-			break;
-		}
-	}
-	if (f != stdin)
-		fclose(f);
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-}
-
-int thin_records_load(const char *path, struct thin_records *out, char *msg, size_t msglen)
-{
-	char *buf = NULL, sub[200];
-	size_t len = 0;
-	int r = slurp(path, &buf, &len);
-
-	if (r < 0) {
-		memset(out, 0, sizeof(*out));
-		snprintf(msg, msglen, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	r = thin_records_parse(buf, len, out, sub, sizeof(sub));
-	if (r < 0)
-		snprintf(msg, msglen, "%s: %s", path, sub);
-	free(buf);
-	return r;
-}
-
-void thin_records_release(struct thin_records *recs)
-{
-	for (size_t i = 0; i < recs->nr; i++)
-		free(recs->r[i].name);
-	free(recs->r);
-	memset(recs, 0, sizeof(*recs));
-}
-
-int thin_id_ranges_load(const char *path, uint64_t **ids, size_t *nr_ranges, char *msg,
-			size_t msglen)
-{
-	char *buf = NULL;
-	size_t len = 0, pos = 0, cap = *nr_ranges;
-	unsigned line = 0;
-	int r = slurp(path, &buf, &len);
-
-	if (r < 0) {
-		snprintf(msg, msglen, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	while (pos < len) {
-		const char *s = buf + pos, *nl = memchr(s, '\n', len - pos), *dash;
-		size_t n = nl ? (size_t)(nl - s) : len - pos;
-		uint64_t lo, hi;
-
-		pos += n + (nl ? 1 : 0);
-		line++;
-		while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-			n--;
-		if (!n || s[0] == '#')
-			continue;
-		dash = memchr(s, '-', n);
-		if (dash ? (parse_u64(s, (size_t)(dash - s), THIN_MAX_DEV_ID, &lo) < 0 ||
-			    parse_u64(dash + 1, n - (size_t)(dash - s) - 1, THIN_MAX_DEV_ID, &hi) < 0 ||
-			    hi < lo)
-			 : parse_u64(s, n, THIN_MAX_DEV_ID, &lo) < 0) {
-			snprintf(msg, msglen, "%s: line %u: expected an id or a range A-B below 2^24",
-				 path, line);
-			free(buf);
-			return -EINVAL;
-		}
-		if (!dash)
-			hi = lo;
-		if (*nr_ranges == cap) {
-			uint64_t *nv;
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(*ids, cap * 2 * sizeof(uint64_t));
-			if (!nv) {
-				free(buf);
-				snprintf(msg, msglen, "out of memory");
-				return -ENOMEM;
-			}
-			*ids = nv;
-		}
-		(*ids)[2 * *nr_ranges] = lo;
-		(*ids)[2 * *nr_ranges + 1] = hi;
-		(*nr_ranges)++;
-	}
-	free(buf);
-	return 0;
-}
-
-/*----------------------------------------------------------------*/
-/* Emitter: one routine per format over typed fields */
-
-enum fkind { FK_U64, FK_STR, FK_NULL, FK_BOOL, FK_IDS, FK_HEX };
-
-struct fld {
-	const char *key;
-	enum fkind k;
-	uint64_t u;
-	const char *s;
-	size_t slen;
-	const uint64_t *ids;
-	size_t nids;
-};
-
-#define FU(key_, v_) ((struct fld){ .key = key_, .k = FK_U64, .u = (v_) })
-#define FS(key_, s_, n_) ((struct fld){ .key = key_, .k = FK_STR, .s = (s_), .slen = (n_) })
-#define FZ(key_, s_) FS(key_, s_, strlen(s_))
-#define FN(key_) ((struct fld){ .key = key_, .k = FK_NULL })
-#define FB(key_, v_) ((struct fld){ .key = key_, .k = FK_BOOL, .u = !!(v_) })
-#define FI(key_, p_, n_) ((struct fld){ .key = key_, .k = FK_IDS, .ids = (p_), .nids = (n_) })
-#define FH(key_, s_, n_) ((struct fld){ .key = key_, .k = FK_HEX, .s = (s_), .slen = (n_) })
-
-struct emitter {
-	FILE *out;
-	enum thin_rc_format fmt;
-	int headers;
-	int first_in_list;    /* JSON */
-	int first_top;        /* JSON */
-	const char *cls;      /* current list */
-};
-
-/* Length of the valid UTF-8 sequence at s (0 if invalid). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t need;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		need = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		need = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return need;
-}
-
-static void json_str(FILE *f, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	fputc('"', f);
-	for (size_t i = 0; i < n;) {
-		size_t l = utf8_len(p + i, n - i);
-
-		if (l > 1) {
-			fwrite(p + i, 1, l, f);
-			i += l;
-			continue;
-		}
-		if (p[i] == '"' || p[i] == '\\')
-			fprintf(f, "\\%c", p[i]);
-		else if (p[i] < 0x20 || p[i] >= 0x7f)
-			fprintf(f, "\\u%04x", p[i]);
-		else
-			fputc(p[i], f);
-		i++;
-	}
-	fputc('"', f);
-}
-
-/* TSV and text: \t \n \\ escapes, other control bytes as \xNN */
-static void plain_str(FILE *f, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '\t')
-			fputs("\\t", f);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\\')
-			fputs("\\\\", f);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
-}
-
-static void put_value(struct emitter *e, const struct fld *f)
-{
-	int json = e->fmt == TRF_JSON;
-
-	switch (f->k) {
-	case FK_U64:
-		fprintf(e->out, "%" PRIu64, f->u);
-		break;
-	case FK_STR:
-		if (json)
-			json_str(e->out, f->s, f->slen);
-		else if (e->fmt == TRF_TEXT && !strcmp(f->key, "name")) {
-			fputc('"', e->out);
-			plain_str(e->out, f->s, f->slen);
-			fputc('"', e->out);
-		} else
-			plain_str(e->out, f->s, f->slen);
-		break;
-	case FK_NULL:
-		fputs(json ? "null" : "-", e->out);
-		break;
-	case FK_BOOL:
-		fputs(json ? (f->u ? "true" : "false") : (f->u ? "yes" : "no"), e->out);
-		break;
-	case FK_HEX:
-		if (json)
-			fputc('"', e->out);
-		for (size_t i = 0; i < f->slen; i++)
-			fprintf(e->out, "%02x", (unsigned char)f->s[i]);
-		if (json)
-			fputc('"', e->out);
-		break;
-	case FK_IDS:
-		if (json)
-			fputc('[', e->out);
-		for (size_t i = 0; i < f->nids; i++)
-			fprintf(e->out, "%s%" PRIu64, i ? "," : "", f->ids[i]);
-		if (!json && !f->nids)
-			fputc('-', e->out);
-		if (json)
-			fputc(']', e->out);
-		break;
-	}
-}
-
-static void emit_fields(struct emitter *e, const struct fld *f, size_t n)
-{
-	switch (e->fmt) {
-	case TRF_JSON:
-		fputc('{', e->out);
-		for (size_t i = 0; i < n; i++) {
-			fprintf(e->out, "%s\"%s\":", i ? "," : "", f[i].key);
-			put_value(e, &f[i]);
-		}
-		fputc('}', e->out);
-		break;
-	case TRF_TSV:
-		for (size_t i = 0; i < n; i++) {
-			fputc('\t', e->out);
-			put_value(e, &f[i]);
-		}
-		fputc('\n', e->out);
-		break;
-	case TRF_TEXT:
-		for (size_t i = 0; i < n; i++) {
-			fprintf(e->out, "%s%s ", i ? ", " : " ", f[i].key);
-			put_value(e, &f[i]);
-		}
-		fputc('\n', e->out);
-		break;
-	}
-}
-
-static void tsv_header(struct emitter *e, const char *cls, const struct fld *f, size_t n)
-{
-	fprintf(e->out, "%s", cls);
-	for (size_t i = 0; i < n; i++)
-		fprintf(e->out, "\t%s", f[i].key);
-	fputc('\n', e->out);
-}
-
-/* A singleton object ("pool", "fence", ...) */
-static void emit_obj(struct emitter *e, const char *name, const struct fld *f, size_t n)
-{
-	if (e->fmt == TRF_JSON) {
-		fprintf(e->out, ",\n\"%s\":", name);
-	} else if (e->fmt == TRF_TSV) {
-		if (e->headers)
-			tsv_header(e, "#class", f, n);
-		fputs(name, e->out);
-	} else {
-		fprintf(e->out, "%s:", name);
-	}
-	emit_fields(e, f, n);
-}
-
-static void list_begin(struct emitter *e, const char *name)
-{
-	e->cls = name;
-	e->first_in_list = 1;
-	if (e->fmt == TRF_JSON)
-		fprintf(e->out, ",\n\"%s\":[", name);
-}
-
-/* An item of the current list; cls is the TSV/text class name */
-static void emit_item(struct emitter *e, const char *cls, const struct fld *f, size_t n)
-{
-	if (e->fmt == TRF_JSON) {
-		fprintf(e->out, "%s\n ", e->first_in_list ? "" : ",");
-	} else if (e->fmt == TRF_TSV) {
-		if (e->headers && e->first_in_list)
-			tsv_header(e, "#class", f, n);
-		fputs(cls, e->out);
-	} else {
-		fputs(cls, e->out);
-	}
-	e->first_in_list = 0;
-	emit_fields(e, f, n);
-}
-
-static void list_end(struct emitter *e)
-{
-	if (e->fmt == TRF_JSON)
-		fputs(e->first_in_list ? "]" : "\n]", e->out);
-}
-
-#define NF(a) (sizeof(a) / sizeof((a)[0]))
 
 /*----------------------------------------------------------------*/
 /* Reconciliation */
@@ -930,7 +380,7 @@ static void emit_pool(struct rctx *c, struct emitter *e)
 	f[4] = FU("held_root", c->v.md->sb.held_root);
 	f[5] = FZ("source", c->o->use_snap ? "metadata-snap" : "live");
 	f[6] = tag[0] ? FZ("tag", tag) : FN("tag");
-	emit_obj(e, "pool", f, NF(f));
+	rc_emit_obj(e, "pool", f, NF(f));
 }
 
 static void emit_binding(struct rctx *c, struct emitter *e)
@@ -952,7 +402,7 @@ static void emit_binding(struct rctx *c, struct emitter *e)
 		f[2] = FN("generation");
 		f[3] = c->o->table_error ? FZ("error", c->o->table_error) : FN("bound_trans_id");
 	}
-	emit_obj(e, "binding", f, NF(f));
+	rc_emit_obj(e, "binding", f, NF(f));
 }
 
 static void emit_fence(struct rctx *c, struct emitter *e)
@@ -964,7 +414,7 @@ static void emit_fence(struct rctx *c, struct emitter *e)
 	f[2] = FZ("state", fence_names[c->fence]);
 	f[3] = c->o->table && table_usable(c) ? FU("table_bound_trans_id", c->o->table->bound_trans_id)
 					      : FN("table_bound_trans_id");
-	emit_obj(e, "fence", f, NF(f));
+	rc_emit_obj(e, "fence", f, NF(f));
 }
 
 static void emit_summary(struct rctx *c, struct emitter *e)
@@ -984,12 +434,12 @@ static void emit_summary(struct rctx *c, struct emitter *e)
 	f[9] = sp ? FU("reclaimable_blocks", c->reclaimable) : FN("reclaimable_blocks");
 	f[10] = sp ? FU("reclaimable_bytes", c->reclaimable * c->v.sb.data_block_size * 512)
 		   : FN("reclaimable_bytes");
-	emit_obj(e, "summary", f, NF(f));
+	rc_emit_obj(e, "summary", f, NF(f));
 }
 
 static void emit_orphans(struct rctx *c, struct emitter *e)
 {
-	list_begin(e, "orphans");
+	rc_list_begin(e, "orphans");
 	for (size_t k = 0; k < c->nr_orphans; k++) {
 		size_t i = c->orphans[k];
 		const struct thin_dev *d = &c->v.devs.devs[i];
@@ -1006,40 +456,40 @@ static void emit_orphans(struct rctx *c, struct emitter *e)
 		f[7] = sp ? FU("shared_with_live_blocks", c->with_live[i])
 			  : FN("shared_with_live_blocks");
 		table_name_fld(table_entry(c, d->dev_id), &f[8]);
-		emit_item(e, "orphan", f, NF(f));
+		rc_emit_item(e, "orphan", f, NF(f));
 	}
-	list_end(e);
+	rc_list_end(e);
 }
 
 static void emit_dangling(struct rctx *c, struct emitter *e)
 {
-	list_begin(e, "dangling");
+	rc_list_begin(e, "dangling");
 	for (size_t k = 0; k < c->nr_dangling; k++) {
 		const struct thin_record *r = c->dangling[k];
 		struct fld f[3] = { FU("dev_id", r->dev_id), FS("name", r->name, r->name_len),
 				    FU("line", r->line) };
-		emit_item(e, "dangling", f, NF(f));
+		rc_emit_item(e, "dangling", f, NF(f));
 	}
-	list_end(e);
+	rc_list_end(e);
 }
 
 static void emit_pending(struct rctx *c, struct emitter *e)
 {
-	list_begin(e, "pending");
+	rc_list_begin(e, "pending");
 	for (size_t k = 0; k < c->nr_pending; k++) {
 		const struct thin_record *r = c->pending[k];
 		int present = thin_view_find(&c->v, r->dev_id) != NULL;
 		struct fld f[5] = { FU("dev_id", r->dev_id), FS("name", r->name, r->name_len),
 				    FU("line", r->line), FB("present", present),
 				    FZ("action", present ? "roll-forward" : "roll-back") };
-		emit_item(e, "pending", f, NF(f));
+		rc_emit_item(e, "pending", f, NF(f));
 	}
-	list_end(e);
+	rc_list_end(e);
 }
 
 static void emit_intents(struct rctx *c, struct emitter *e)
 {
-	list_begin(e, "intents");
+	rc_list_begin(e, "intents");
 	for (size_t k = 0; k < c->nr_intents; k++) {
 		const struct thin_names_entry *t = c->intents[k];
 		int present = thin_view_find(&c->v, t->dev_id) != NULL;
@@ -1053,9 +503,9 @@ static void emit_intents(struct rctx *c, struct emitter *e)
 		f[2] = FB("present", present);
 		f[3] = FZ("action", action);
 		table_name_fld(t, &f[4]);
-		emit_item(e, "intent", f, NF(f));
+		rc_emit_item(e, "intent", f, NF(f));
 	}
-	list_end(e);
+	rc_list_end(e);
 }
 
 static void emit_dup_ids(struct rctx *c, struct emitter *e, uint64_t *lines)
@@ -1072,7 +522,7 @@ static void emit_dup_ids(struct rctx *c, struct emitter *e, uint64_t *lines)
 					    FS("name", c->by_id[k]->name, c->by_id[k]->name_len),
 					    FI("dev_ids", &c->by_id[k]->dev_id, 1),
 					    FI("lines", lines, n) };
-			emit_item(e, "duplicate", f, NF(f));
+			rc_emit_item(e, "duplicate", f, NF(f));
 		}
 		k = j;
 	}
@@ -1096,7 +546,7 @@ static void emit_dup_names(struct rctx *c, struct emitter *e, uint64_t *lines, u
 			struct fld f[5] = { FZ("kind", "name"), FN("dev_id"),
 					    FS("name", a->name, a->name_len), FI("dev_ids", ids, ni),
 					    FI("lines", lines, n) };
-			emit_item(e, "duplicate", f, NF(f));
+			rc_emit_item(e, "duplicate", f, NF(f));
 		}
 		k = j;
 	}
@@ -1112,11 +562,11 @@ static int emit_duplicates(struct rctx *c, struct emitter *e)
 		free(ids);
 		return -ENOMEM;
 	}
-	list_begin(e, "duplicates");
+	rc_list_begin(e, "duplicates");
 	emit_dup_ids(c, e, lines);
 	if (c->o->unique_names)
 		emit_dup_names(c, e, lines, ids);
-	list_end(e);
+	rc_list_end(e);
 	free(lines);
 	free(ids);
 	return 0;
@@ -1124,7 +574,7 @@ static int emit_duplicates(struct rctx *c, struct emitter *e)
 
 static void emit_incarn(struct rctx *c, struct emitter *e)
 {
-	list_begin(e, "incarnation_mismatch");
+	rc_list_begin(e, "incarnation_mismatch");
 	for (size_t k = 0; k < c->nr_incarn; k++) {
 		const struct incarn *m = &c->incarn[k];
 		struct fld f[8];
@@ -1145,9 +595,9 @@ static void emit_incarn(struct rctx *c, struct emitter *e)
 		}
 		f[6] = FU("pool_transaction", m->dev->details.transaction_id);
 		f[7] = FU("pool_creation_time", m->dev->details.creation_time);
-		emit_item(e, "incarnation", f, NF(f));
+		rc_emit_item(e, "incarnation", f, NF(f));
 	}
-	list_end(e);
+	rc_list_end(e);
 }
 
 static void emit_free(struct rctx *c, struct emitter *e)
@@ -1155,15 +605,15 @@ static void emit_free(struct rctx *c, struct emitter *e)
 	if (e->fmt == TRF_JSON) {
 		struct fld f = FI("free_ids", c->free, c->nr_free);
 		fprintf(e->out, ",\n\"free_ids\":");
-		put_value(e, &f);
+		rc_put_value(e, &f);
 		return;
 	}
 	for (size_t k = 0; k < c->nr_free; k++) {
 		struct fld f = FU("dev_id", c->free[k]);
 		if (e->fmt == TRF_TSV && e->headers && !k)
-			tsv_header(e, "#class", &f, 1);
+			rc_tsv_header(e, "#class", &f, 1);
 		fputs("free", e->out);
-		emit_fields(e, &f, 1);
+		rc_emit_fields(e, &f, 1);
 	}
 }
 

@@ -1,4 +1,5 @@
 #include "thin/metadata.h"
+#include "util/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,12 +121,11 @@ static struct thin_dev *find_or_add(struct devs_ctx *c, uint64_t id)
 	if (lo < l->nr && l->devs[lo].dev_id == id)
 		return &l->devs[lo];
 	if (l->nr == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct thin_dev *n = realloc(l->devs, cap * sizeof(*n));
+		struct thin_dev *n = vec_grow(l->devs, &c->cap, sizeof(*n), 64);
+
 		if (!n)
 			return NULL;
 		l->devs = n;
-		c->cap = cap;
 	}
 	memmove(&l->devs[lo + 1], &l->devs[lo], (l->nr - lo) * sizeof(*l->devs));
 	memset(&l->devs[lo], 0, sizeof(*l->devs));
@@ -158,7 +158,12 @@ static void devs_damage(void *vctx, enum dmg_level level, enum rep_code code, ui
 {
 	struct devs_ctx *c = vctx;
 	struct rep_ctx rc = { block, lo, hi, UINT64_MAX };
+	int *damaged = c->details ? &c->l->details_damaged : &c->l->top_damaged;
 
+	if (level >= DMG_FATAL && !*damaged) {
+		*damaged = 1;
+		*(c->details ? &c->l->details_lost_from : &c->l->top_lost_from) = lo;
+	}
 	if (!c->rep)
 		return;
 	if (hi == UINT64_MAX)
@@ -187,8 +192,7 @@ int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_roo
 	struct bt_walk_ops ops = { .leaf = devs_leaf, .damage = devs_damage, .skip = count_skip };
 	int r;
 
-	out->devs = NULL;
-	out->nr = 0;
+	memset(out, 0, sizeof(*out));
 	if (meta_refs)
 		rcmap_inc(meta_refs, details_root);
 	r = bt_walk(bc, details_root, THIN_DETAILS_VSIZE, &ops, &c);
@@ -204,8 +208,7 @@ int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_roo
 void thin_dev_list_release(struct thin_dev_list *l)
 {
 	free(l->devs);
-	l->devs = NULL;
-	l->nr = 0;
+	memset(l, 0, sizeof(*l));
 }
 
 int thin_walk_mappings(struct bc *bc, uint64_t root, const struct bt_walk_ops *ops, void *ctx)

@@ -51,6 +51,12 @@ struct thin_dev {
 struct thin_dev_list {
 	struct thin_dev *devs;   /* sorted by dev_id, owned (free with thin_dev_list_release) */
 	size_t nr;
+	/*
+	 * Fatal damage per tree (details, top-level): set with the first lost
+	 * key; the walk goes on, so devices beyond the damage may be listed.
+	 */
+	int details_damaged, top_damaged;
+	uint64_t details_lost_from, top_lost_from;
 };
 
 /*

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+#include "util/vec.h"
+
 /*----------------------------------------------------------------*/
 /* Usage walk */
 
@@ -104,7 +107,7 @@ static inline void map_block(struct uctx *c, uint64_t b)
 
 static inline size_t hash_slot(uint64_t block, size_t size)
 {
-	return (size_t)((block * 0x9e3779b97f4a7c15ull) >> 20) & (size - 1);
+	return (size_t)hash_mix64(block) & (size - 1);
 }
 
 static struct leaf_rec *leaf_find(struct uctx *c, uint64_t block)
@@ -135,12 +138,11 @@ static void hash_put(uint32_t *hash, size_t size, uint64_t block, uint32_t v)
 static struct leaf_rec *leaf_add(struct uctx *c, uint64_t block)
 {
 	if (c->nr_leaves == c->cap_leaves) {
-		size_t cap = c->cap_leaves ? c->cap_leaves * 2 : 1024;
-		struct leaf_rec *n = realloc(c->leaves, cap * sizeof(*n));
+		struct leaf_rec *n = vec_grow(c->leaves, &c->cap_leaves, sizeof(*n), 1024);
+
 		if (!n)
 			return NULL;
 		c->leaves = n;
-		c->cap_leaves = cap;
 	}
 	if ((c->nr_leaves + 1) * 2 > c->hash_size) {
 		size_t size = c->hash_size ? c->hash_size * 2 : 4096;

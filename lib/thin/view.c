@@ -14,15 +14,34 @@
 int thin_view_open(const char *path, int use_snap, uint64_t snap_block, struct thin_view *v,
 		   char *msg, size_t msglen)
 {
+	struct thin_md *md;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	r = thin_md_open(path, use_snap ? THIN_MD_SHARED : 0, &md, msg, msglen);
+	if (r < 0)
+		return r;
+	/* tree walks read each block about once: a small cache is enough */
+	bc_set_max_blocks(md->bc, THIN_VIEW_CACHE_BLOCKS);
+	r = thin_view_attach(md, use_snap, snap_block, v, msg, msglen);
+	if (r < 0) {
+		thin_md_close(md);
+		return r;
+	}
+	v->owns_md = 1;
+	return 0;
+}
+
+int thin_view_attach(struct thin_md *md, int use_snap, uint64_t snap_block, struct thin_view *v,
+		     char *msg, size_t msglen)
+{
 	struct report *rep;
 	const struct rep_finding *f;
 	uint64_t details_root, mapping_root;
 	int r;
 
 	memset(v, 0, sizeof(*v));
-	r = thin_md_open(path, use_snap ? THIN_MD_SHARED : 0, &v->md, msg, msglen);
-	if (r < 0)
-		return r;
+	v->md = md;
 	if (v->md->sb_err < 0) {
 		snprintf(msg, msglen, "%s in superblock", bc_strerror(v->md->sb_err));
 		r = v->md->sb_err;
@@ -33,8 +52,6 @@ int thin_view_open(const char *path, int use_snap, uint64_t snap_block, struct t
 		r = -EILSEQ;
 		goto fail;
 	}
-	/* tree walks read each block about once: a small cache is enough */
-	bc_set_max_blocks(v->md->bc, THIN_VIEW_CACHE_BLOCKS);
 	v->sb = v->md->sb;
 	v->nr_data_blocks = v->md->sb.data_sm.nr_blocks;
 	if (use_snap) {
@@ -81,8 +98,10 @@ fail:
 void thin_view_close(struct thin_view *v)
 {
 	thin_dev_list_release(&v->devs);
-	thin_md_close(v->md);
+	if (v->owns_md)
+		thin_md_close(v->md);
 	v->md = NULL;
+	v->owns_md = 0;
 }
 
 const struct thin_dev *thin_view_find(const struct thin_view *v, uint64_t dev_id)

@@ -17,6 +17,7 @@ struct thin_view {
 	struct thin_sb sb;         /* the superblock used: live, or the snapshot copy */
 	uint64_t nr_data_blocks;   /* from the live data space map (the copy's is zeroed) */
 	struct thin_dev_list devs; /* owned */
+	int owns_md;               /* md is closed by thin_view_close (thin_view_open) */
 };
 
 /*
@@ -29,6 +30,12 @@ struct thin_view {
  */
 int thin_view_open(const char *path, int use_snap, uint64_t snap_block, struct thin_view *v,
 		   char *msg, size_t msglen);
+/*
+ * The same view over metadata the caller has open already (md stays the
+ * caller's: thin_view_close leaves it open).  Same messages as above.
+ */
+int thin_view_attach(struct thin_md *md, int use_snap, uint64_t snap_block, struct thin_view *v,
+		     char *msg, size_t msglen);
 void thin_view_close(struct thin_view *v);
 /* The device with this id in v->devs, or NULL. */
 const struct thin_dev *thin_view_find(const struct thin_view *v, uint64_t dev_id);

@@ -8,12 +8,4 @@
 
 #define THINMETA_VERSION "0.1.0"
 
-#include <stdint.h>
-
-/*
- * Strict decimal option value: digits only (no sign, space or suffix),
- * no overflow.  Returns 0 or -EINVAL.
- */
-int cli_parse_u64(const char *s, uint64_t *out);
-
 #endif

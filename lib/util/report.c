@@ -1,4 +1,5 @@
 #include "util/report.h"
+#include "util/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -146,14 +147,13 @@ static void store(struct report *rep, enum dmg_level level, enum rep_code code,
 		return;
 	}
 	if (rep->nr_stored == rep->cap) {
-		size_t cap = rep->cap ? rep->cap * 2 : 16;
-		struct rep_finding *n = realloc(rep->f, cap * sizeof(*n));
+		struct rep_finding *n = vec_grow(rep->f, &rep->cap, sizeof(*n), 16);
+
 		if (!n) {
 			free(msg);
 			return;
 		}
 		rep->f = n;
-		rep->cap = cap;
 	}
 	f = &rep->f[rep->nr_stored++];
 	f->level = level;

@@ -1,5 +1,7 @@
 #include "xml/xml_reader.h"
 
+#include "util/parse.h"
+
 #include <errno.h>
 #include <expat.h>
 #include <fcntl.h>
@@ -92,22 +94,6 @@ struct attr_val {
 	uint64_t u;
 	const char *s;
 };
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		unsigned d = (unsigned)(*s - '0');
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
 
 static int get_attrs(struct reader *rd, const char *elt, const XML_Char **atts,
 		     const struct attr_spec *spec, unsigned n, struct attr_val *vals)
@@ -436,19 +422,9 @@ int xml_read_mem(const char *name, const void *buf, size_t len, const struct ir_
 
 static const char *num(const char *p, const char *end, uint64_t *out)
 {
-	uint64_t v = 0;
-	const char *s = p;
-
-	while (p < end && *p >= '0' && *p <= '9') {
-		unsigned d = (unsigned)(*p - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return NULL;
-		v = v * 10 + d;
-		p++;
-	}
-	if (p == s || p >= end || *p != '"')
+	p = parse_digits(p, end, out);
+	if (!p || p >= end || *p != '"')
 		return NULL;
-	*out = v;
 	return p + 1;
 }
 

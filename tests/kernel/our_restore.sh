@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # On-demand kernel test (NOT run by `make check`: it needs QEMU and a Debian
-# kernel, see /work/shared/fixtures-kit/README.md).  The strongest check that
+# kernel, see fixtures-kit/README.md).  The strongest check that
 # our writer is kernel-compatible: a real dm-thin-pool kernel opens metadata
 # written by OUR thin_restore from a generated pool with snapshots
-# (/work/shared/bench/gen_xml.py), activates every thin, reports for each the
+# (build/devbin/gen_pool, tests/tools/gen_pool.c), activates every thin, reports for each the
 # mapped and highest sectors the XML implies (so it walked our details and
 # mapping trees), reads every thin end to end without an I/O error, then
 # writes, snapshots, deletes and commits; afterwards 0.9.0's and our
@@ -16,8 +16,8 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-build}
 BIN=$TOP/$BUILD/bin
-KIT=${FIXKIT:-/work/shared/fixtures-kit}
-GEN=${GEN_XML:-/work/shared/bench/gen_xml.py}
+KIT=${FIXKIT:-$TOP/fixtures-kit}
+GEN=${GEN_POOL:-$TOP/$BUILD/devbin/gen_pool}
 SEED=${SEED:-11}
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "SKIP: no /boot/vmlinuz-*"; exit 77; }
@@ -26,7 +26,7 @@ trap 'rc=$?; if [ $rc = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; else 
 
 # The seed: a generated pool (64 KiB blocks, 2048 of them = the 128 MiB data
 # disk), restored by us.
-python3 "$GEN" --scale tiny --seed "$SEED" --origins 2 --snapshots 3 --data-block-size 128 \
+"$GEN" --scale tiny --seed "$SEED" --origins 2 --snapshots 3 --data-block-size 128 \
 	--nr-data-blocks 2048 -o "$WORK/seed.xml" > /dev/null
 truncate -s 8M "$WORK/seed.bin"
 "$BIN/thin_restore" -i "$WORK/seed.xml" -o "$WORK/seed.bin"
@@ -118,7 +118,7 @@ after_trans=$(od -An -tu8 -j48 -N8 "$WORK/after.bin" | tr -d ' ')
 	cat "$WORK/checks.txt"
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "kernel: $(cat "$OUT/guest-kernel-version.txt" 2>/dev/null || echo '?')"
-	echo "seed: gen_xml.py --scale tiny --seed $SEED --origins 2 --snapshots 3 (devices $ids),"
+	echo "seed: gen_pool --scale tiny --seed $SEED --origins 2 --snapshots 3 (devices $ids),"
 	echo "  restored by our thin_restore (0.9.0 dump of it == the XML)"
 	echo "verified: the kernel activated the pool and every thin; its status (mapped and"
 	echo "  highest mapped sector) equals the XML for every thin; every thin read end to"

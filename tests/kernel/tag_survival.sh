@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On-demand kernel test (NOT run by `make check`: it needs QEMU and a Debian
-# kernel, see /work/shared/fixtures-kit/README.md).  Shows that the pool tag
+# kernel, see fixtures-kit/README.md).  Shows that the pool tag
 # written by thinmeta into the superblock uuid field survives a real
 # dm-thin-pool kernel doing create, snapshot, delete, set_transaction_id and
 # a metadata snapshot reserve/release cycle (NAMES.md §1, §7.7).
@@ -12,7 +12,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-build}
 BIN=$TOP/$BUILD/bin
-KIT=${FIXKIT:-/work/shared/fixtures-kit}
+KIT=${FIXKIT:-$TOP/fixtures-kit}
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "SKIP: no /boot/vmlinuz-*"; exit 77; }
 WORK=$(mktemp -d /tmp/thinmeta-kernel.XXXXXX)

@@ -21,7 +21,7 @@ REF0=${REF0:-/usr/sbin}
 REF1=${REF1:-$BUILD/ref-1.x/usr/sbin}
 KIT=${FIXKIT:-$TOP/fixtures-kit}
 FIX=$TOP/fixtures/kernel
-GEN=${GEN_XML:-$TOP/../shared/bench/gen_xml.py}
+GEN=${GEN_POOL:-$BUILD/devbin/gen_pool}
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "SKIP: no /boot/vmlinuz-*"; exit 77; }
 "$REF1/thin_check" -V | grep -q '^1\.' || { echo "FAIL: no 1.x reference tools in $REF1"; exit 1; }
@@ -164,7 +164,7 @@ teardown"
 seed() { gzip -dc "$FIX/$1/metadata.bin.gz" > "$WORK/seed-$1.bin"; echo "$WORK/seed-$1.bin"; }
 
 # a generated pool with snapshots, restored by us (64 KiB blocks, 8192 of them)
-python3 "$GEN" --scale tiny --seed 21 --origins 2 --snapshots 4 --data-block-size 128 \
+"$GEN" --scale tiny --seed 21 --origins 2 --snapshots 4 --data-block-size 128 \
 	--nr-data-blocks 8192 -o "$WORK/gen.xml" > /dev/null
 truncate -s 8M "$WORK/seed-gen.bin"
 "$BIN/thin_restore" -i "$WORK/gen.xml" -o "$WORK/seed-gen.bin"

@@ -46,7 +46,7 @@ kill "$hold_pid" 2>/dev/null; wait 2>/dev/null; hold_pid=
 note "writers on a block device (O_DIRECT, aligned buffers): restore, check --auto-repair, format, repair"
 truncate -s 64M "$WORK/w.img"
 W=$(losetup -f --show "$WORK/w.img")
-python3 "$SHARED/bench/gen_xml.py" --origins 2 --snapshots 3 --mappings 20000 --seed 4 -o "$WORK/g.xml"
+"$DEVBIN/gen_pool" --origins 2 --snapshots 3 --mappings 20000 --seed 4 -o "$WORK/g.xml"
 expect_rc 0 "$BIN/thin_restore" -i "$WORK/g.xml" -o "$W"
 expect_rc 0 "$BIN/thin_dump" "$W"
 assert_same "$WORK/g.xml" "$WORK/out"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # thin_check against one damage at a time (FORMAT.md §10): each case is a
 # fresh copy of a kernel fixture (or of a pool restored by the reference
-# from gen_xml.py), damaged by thin_damage (re-checksummed where the damage
+# from gen_pool), damaged by thin_damage (re-checksummed where the damage
 # is semantic), and must give the expected finding, severity and exit
 # status.  Also: leak repair, fatal damage + repair writes nothing, bad
 # input and usage errors.
@@ -12,8 +12,8 @@ CHK=$BIN/thin_check
 
 # a reference-restored pool with multi-level trees (internal roots)
 POOL=$WORK/pool.bin
-python3 "$SHARED/bench/gen_xml.py" --scale tiny --seed 3 --origins 2 --snapshots 6 \
-	--mappings 20000 -o "$WORK/pool.xml" >/dev/null 2>&1 || die "gen_xml failed"
+"$DEVBIN/gen_pool" --scale tiny --seed 3 --origins 2 --snapshots 6 \
+	--mappings 20000 -o "$WORK/pool.xml" >/dev/null 2>&1 || die "gen_pool failed"
 truncate -s 16M "$POOL"
 /usr/sbin/thin_restore -i "$WORK/pool.xml" -o "$POOL" || die "reference restore failed"
 

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Oracle: metadata written by the reference thin_restore (0.9.0) from
-# gen_xml.py pools must check clean (exit 0; 0.9.0's hint inconsistencies
+# gen_pool pools must check clean (exit 0; 0.9.0's hint inconsistencies
 # are warnings), and damage that 0.9.0's thin_check misses (data ref
 # counts, mapped_blocks) must fail ours.
 source "$TOP/tests/lib.sh"
 CHK=$BIN/thin_check
 DMG=$DEVBIN/thin_damage
-GEN=$SHARED/bench/gen_xml.py
+GEN=$DEVBIN/gen_pool
 REF_RESTORE=/usr/sbin/thin_restore
 REF_CHECK=/usr/sbin/thin_check
 [ -x "$REF_RESTORE" ] || die "reference thin_restore missing"
 
 make_pool() {  # name gen-args... -> $WORK/name.bin
 	local name=$1; shift
-	python3 "$GEN" --scale tiny "$@" -o "$WORK/$name.xml" >/dev/null 2>&1 || die "gen_xml $*"
+	"$GEN" --scale tiny "$@" -o "$WORK/$name.xml" >/dev/null 2>&1 || die "gen_pool $*"
 	truncate -s 32M "$WORK/$name.bin"
 	"$REF_RESTORE" -i "$WORK/$name.xml" -o "$WORK/$name.bin" || die "reference restore $*"
 }

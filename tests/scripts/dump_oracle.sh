@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # thin_dump against the 0.9.0 oracle: pools generated as XML by
-# bench/gen_xml.py (several seeds and shapes, multi-level trees, data blocks
+# gen_pool (several seeds and shapes, multi-level trees, data blocks
 # shared by three or more devices) are restored by 0.9.0's thin_restore;
 # our dump must reproduce the XML byte for byte and match 0.9.0's thin_dump
 # (XML and human_readable).  Then damaged copies: same partial output and
@@ -8,8 +8,8 @@
 source "$TOP/tests/lib.sh"
 TD=$BIN/thin_dump
 REF=/usr/sbin/thin_dump
-GEN=$SHARED/bench/gen_xml.py
-[ -f "$GEN" ] || die "generator not found at $GEN"
+GEN=$DEVBIN/gen_pool
+[ -x "$GEN" ] || die "generator not built at $GEN"
 [ -x /usr/sbin/thin_restore ] || die "reference thin_restore not installed"
 
 # A small metadata reader/corrupter (python, test-only).
@@ -119,7 +119,7 @@ for s in "${shapes[@]}"; do
 	i=$((i + 1))
 	note "shape $i: $s"
 	# shellcheck disable=SC2086
-	python3 "$GEN" $s -o "$WORK/g$i.xml" 2>/dev/null
+	"$GEN" $s -o "$WORK/g$i.xml" 2>/dev/null
 	truncate -s 64M "$WORK/g$i.bin"
 	/usr/sbin/thin_restore -i "$WORK/g$i.xml" -o "$WORK/g$i.bin" > /dev/null
 	expect_rc 0 "$TD" "$WORK/g$i.bin"

@@ -5,7 +5,7 @@
 # grows the data space map by thousands of bitmaps, so that its commit
 # writes tens of MiB and the kills land before, during and after it.
 source "$TOP/tests/lib.sh"
-GEN=${GEN:-"python3 $SHARED/bench/gen_xml.py"}
+GEN=${GEN:-$DEVBIN/gen_pool}
 E=$BIN/thin_edit
 TRIALS=${EDIT_KILL_TRIALS:-24}
 

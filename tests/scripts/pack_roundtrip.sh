@@ -29,7 +29,7 @@ for f in $(fixtures); do
 done
 
 note "generated pool with snapshots: pack is >= 10x smaller than the used metadata"
-python3 "$SHARED/bench/gen_xml.py" --origins 4 --snapshots 6 --mappings 60000 --seed 3 -o "$WORK/g.xml"
+"$DEVBIN/gen_pool" --origins 4 --snapshots 6 --mappings 60000 --seed 3 -o "$WORK/g.xml"
 truncate -s 64M "$WORK/g.bin"
 thin_restore -q -i "$WORK/g.xml" -o "$WORK/g.bin"
 expect_rc 0 "$BIN/thin_metadata_pack" -q -i "$WORK/g.bin" -o "$WORK/g.pack"

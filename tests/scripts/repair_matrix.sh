@@ -214,8 +214,7 @@ for f in basic:1 snapshots:0 deleted:1 resized:1 held_root:1; do
 	matrix "kernel/${f%:*}" "$(fixture_copy "${f%:*}")" "${f#*:}"
 done
 
-python3 "$TOP/bench/gen_xml.py" --scale small --seed 3 -o "$WORK/gen.xml" > /dev/null 2>&1 ||
-	python3 /work/shared/bench/gen_xml.py --scale small --seed 3 -o "$WORK/gen.xml" > /dev/null
+"$DEVBIN/gen_pool" --scale small --seed 3 -o "$WORK/gen.xml" > /dev/null
 truncate -s 64M "$WORK/gen.bin"
 "$BIN/thin_restore" -i "$WORK/gen.xml" -o "$WORK/gen.bin"
 matrix "generated small (100k mappings)" "$WORK/gen.bin" 0

@@ -29,7 +29,7 @@ for dev in range(6):
     defs.write('  </device>\n'); exp.write('  </device>\n')
 defs.write('</superblock>\n'); exp.write('</superblock>\n')
 PY
-python3 "$SHARED/bench/gen_xml.py" --origins 2 --snapshots 2 --mappings 15000 --seed 9 -o "$WORK/old.xml"
+"$DEVBIN/gen_pool" --origins 2 --snapshots 2 --mappings 15000 --seed 9 -o "$WORK/old.xml"
 
 used() { python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.argv[1],"rb").read(4096), 200)[0])' "$1"; }
 truncate -s 64M "$WORK/fresh"

@@ -47,7 +47,7 @@ bad "range mapping of length 0" "$SB" "$DEV" '<range_mapping origin_begin="0" da
 
 # output too small: says how big it must be, nothing written
 truncate -s 64K "$WORK/tiny.bin"
-python3 "$SHARED/bench/gen_xml.py" --scale tiny --seed 1 -o "$WORK/g.xml" >/dev/null 2>&1
+"$DEVBIN/gen_pool" --scale tiny --seed 1 -o "$WORK/g.xml" >/dev/null 2>&1
 cp "$WORK/tiny.bin" "$WORK/tiny0.bin"
 expect_rc 1 "$R" -i "$WORK/g.xml" -o "$WORK/tiny.bin"
 assert_contains "$WORK/err" "output too small: the metadata needs"

@@ -4,7 +4,7 @@
 # right line numbers).
 source "$TOP/tests/lib.sh"
 
-python3 "$SHARED/bench/gen_xml.py" --origins 2 --snapshots 2 --mappings 20000 --seed 11 -o "$WORK/g.xml"
+"$DEVBIN/gen_pool" --origins 2 --snapshots 2 --mappings 20000 --seed 11 -o "$WORK/g.xml"
 truncate -s 32M "$WORK/a.bin" "$WORK/b.bin"
 
 note "rewrite every third mapping into a form the fast path does not take"

@@ -4,7 +4,7 @@
 # thin_check when it exists; the reference's restore of the same XML passes
 # our thin_check; we never use more metadata blocks than the reference.
 source "$TOP/tests/lib.sh"
-GEN=$SHARED/bench/gen_xml.py
+GEN=$DEVBIN/gen_pool
 DUMP=/usr/sbin/thin_dump
 [ -x "$BIN/thin_dump" ] && DUMP=$BIN/thin_dump
 
@@ -53,18 +53,19 @@ for args in "--seed 1" "--seed 2 --snapshots 6" "--seed 3 --mappings 40000 --ori
 	    "--seed 6 --snapshots 30 --snap-of-snap-prob 0.5" "--seed 7 --fill 0.05"; do
 	i=$((i + 1))
 	# shellcheck disable=SC2086
-	python3 "$GEN" --scale tiny $args -o "$WORK/gen$i.xml" >/dev/null 2>&1
+	"$GEN" --scale tiny $args -o "$WORK/gen$i.xml" >/dev/null 2>&1
 	roundtrip "gen$i" "$WORK/gen$i.xml" 64M
 done
 
 # a snapshot-heavy pool shares leaves: fewer blocks than the reference by a margin
-python3 "$GEN" --scale tiny --seed 9 --mappings 60000 --origins 1 --snapshots 4 \
+"$GEN" --scale tiny --seed 9 --mappings 60000 --origins 1 --snapshots 4 \
 	--snap-diverge 0.01 --origin-diverge 0.01 -o "$WORK/snap.xml" >/dev/null 2>&1
 roundtrip snap "$WORK/snap.xml" 64M
 o=$(nalloc "$WORK/snap.bin"); r=$(nalloc "$WORK/snap.ref.bin")
 [ $((o * 10)) -le $((r * 7)) ] || die "sharing: $o blocks is not 30% under the reference's $r"
-# many snapshots: counts >= 3 everywhere (0.9.0's own restore fails on this one)
-python3 "$GEN" --scale tiny --seed 9 --mappings 60000 --origins 1 --snapshots 12 \
+# many snapshots: counts >= 3 everywhere (0.9.0's own restore fails on some such
+# pools, "ref count not in tree"; then only ours is checked)
+"$GEN" --scale tiny --seed 9 --mappings 60000 --origins 1 --snapshots 12 \
 	--snap-diverge 0.01 --origin-diverge 0.01 -o "$WORK/snap12.xml" >/dev/null 2>&1
 roundtrip snap12 "$WORK/snap12.xml" 64M
 echo "restore round trips: ok"

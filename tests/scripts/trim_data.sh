@@ -2,7 +2,7 @@
 # their pattern; refuses damaged metadata and a too-small data device.
 source "$TOP/tests/lib.sh"
 
-python3 "$SHARED/bench/gen_xml.py" --origins 2 --snapshots 3 --mappings 3000 --seed 5 \
+"$DEVBIN/gen_pool" --origins 2 --snapshots 3 --mappings 3000 --seed 5 \
 	--hole-prob 0.05 --free-frac 0.3 -o "$WORK/p.xml"
 truncate -s 16M "$WORK/meta"
 thin_restore -q -i "$WORK/p.xml" -o "$WORK/meta"

@@ -273,7 +273,7 @@ Test(names, binding_by_tag_fingerprint_or_none)
 {
 	struct thin_names_table t;
 	struct thin_dev devs[2] = { { .dev_id = 1, .has_details = 1 }, { .dev_id = 2, .has_details = 1 } };
-	struct thin_dev_list l = { devs, 2 };
+	struct thin_dev_list l = { .devs = devs, .nr = 2 };
 	uint8_t uuid[16] = { 0 };
 
 	devs[0].details.transaction_id = 7;

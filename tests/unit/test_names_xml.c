@@ -241,7 +241,7 @@ Test(names_xml, dump_comments)
 		{ .dev_id = 1, .has_details = 1, .details = { .transaction_id = 5, .creation_time = 2 } },
 		{ .dev_id = 2, .has_details = 1, .details = { .transaction_id = 6, .creation_time = 3 } },
 	};
-	struct thin_dev_list l = { devs, 2 };
+	struct thin_dev_list l = { .devs = devs, .nr = 2 };
 	struct thin_names_table t;
 	struct thin_names_entry e1 = { .dev_id = 1, .blob_len = 2, .flags = TMN_E_UTF8,
 				       .transaction = 5, .creation_time = 2, .blob = (uint8_t *)"hi" };

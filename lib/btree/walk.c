@@ -1,0 +1,442 @@
+#include "btree/walk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hash.h"
+
+/*----------------------------------------------------------------*/
+/* memo: open addressing, keyed by block */
+
+#define MEMO_EMPTY UINT64_MAX
+
+struct bt_memo {
+	struct bt_summary *slots;   /* block == MEMO_EMPTY: empty */
+	size_t cap, nr;
+};
+
+static int memo_init(struct bt_memo *m)
+{
+	m->cap = 1024;
+	m->nr = 0;
+	m->slots = malloc(m->cap * sizeof(*m->slots));
+	if (!m->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++)
+		m->slots[i].block = MEMO_EMPTY;
+	return 0;
+}
+
+static void memo_release(struct bt_memo *m)
+{
+	free(m->slots);
+	m->slots = NULL;
+	m->cap = m->nr = 0;
+}
+
+static size_t memo_slot(const struct bt_memo *m, uint64_t block)
+{
+	size_t i = (size_t)hash_mix64(block) & (m->cap - 1);
+
+	while (m->slots[i].block != MEMO_EMPTY && m->slots[i].block != block)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static int memo_grow(struct bt_memo *m)
+{
+	struct bt_summary *old = m->slots;
+	size_t old_cap = m->cap;
+
+	m->cap *= 2;
+	m->slots = malloc(m->cap * sizeof(*m->slots));
+	if (!m->slots) {
+		m->slots = old;
+		m->cap = old_cap;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->cap; i++)
+		m->slots[i].block = MEMO_EMPTY;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].block != MEMO_EMPTY)
+			m->slots[memo_slot(m, old[i].block)] = old[i];
+	free(old);
+	return 0;
+}
+
+static const struct bt_summary *memo_find(const struct bt_memo *m, uint64_t block)
+{
+	size_t i = memo_slot(m, block);
+
+	return m->slots[i].block == block ? &m->slots[i] : NULL;
+}
+
+static int memo_put(struct bt_memo *m, const struct bt_summary *s)
+{
+	size_t i;
+
+	if ((m->nr + 1) * 4 > m->cap * 3) {
+		int r = memo_grow(m);
+		if (r < 0)
+			return r;
+	}
+	i = memo_slot(m, s->block);
+	if (m->slots[i].block == MEMO_EMPTY)
+		m->nr++;
+	m->slots[i] = *s;
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+/* The walk */
+
+struct bt_walker {
+	struct ioe *ioe;
+	uint64_t bound;                         /* pointers at or beyond: out of bounds */
+	struct bt_memo memo;
+	uint8_t *bufs[BT_MAX_DEPTH + 2];        /* per-depth batch buffers */
+	uint8_t *one;                           /* single-block buffer */
+};
+
+struct visit {
+	struct bt_walker *w;
+	const struct bt_walk_tree *t;
+};
+
+static void node_damage(struct visit *v, enum dmg_level level, enum rep_code code,
+			uint64_t block, uint64_t lo, uint64_t hi, const char *what)
+{
+	if (v->t->damage)
+		v->t->damage(v->t->ctx, level, code, block, lo, hi, what);
+}
+
+static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
+		 const uint8_t *data, int read_err, struct bt_summary *out);
+
+/* One batch of children [from, to) of an internal node. */
+static int visit_batch(struct visit *v, const uint64_t *keys, const uint64_t *kids, uint32_t from,
+		       uint32_t to, uint32_t nr, uint64_t hi, int depth, struct bt_summary *sums)
+{
+	struct bt_walker *w = v->w;
+	uint64_t want[BT_WALK_BATCH];
+	int errs[BT_WALK_BATCH];
+	unsigned n = 0;
+	uint8_t *buf;
+
+	if (!w->bufs[depth]) {
+		w->bufs[depth] = ioe_alloc_blocks(BT_WALK_BATCH);
+		if (!w->bufs[depth])
+			return -ENOMEM;
+	}
+	buf = w->bufs[depth];
+	/* blocks to read: not yet seen, inside the device */
+	for (uint32_t i = from; i < to; i++) {
+		uint64_t b = kids[i];
+		if (b >= w->bound || memo_find(&w->memo, b))
+			continue;
+		want[n++] = b;
+	}
+	/* sort (insertion: at most BT_WALK_BATCH), unique */
+	for (unsigned i = 1; i < n; i++) {
+		uint64_t x = want[i];
+		unsigned j = i;
+		while (j && want[j - 1] > x) {
+			want[j] = want[j - 1];
+			j--;
+		}
+		want[j] = x;
+	}
+	{
+		unsigned u = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (!u || want[u - 1] != want[i])
+				want[u++] = want[i];
+		n = u;
+	}
+	/* contiguous runs in one read each; a failed run is retried block by block */
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i + 1;
+		while (j < n && want[j] == want[j - 1] + 1)
+			j++;
+		if (ioe_read(w->ioe, want[i], j - i, buf + (size_t)i * MD_BLOCK_SIZE) < 0) {
+			for (unsigned k = i; k < j; k++)
+				errs[k] = ioe_read(w->ioe, want[k], 1,
+						   buf + (size_t)k * MD_BLOCK_SIZE);
+		} else {
+			for (unsigned k = i; k < j; k++)
+				errs[k] = 0;
+		}
+		i = j;
+	}
+	for (uint32_t i = from; i < to; i++) {
+		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
+		const uint8_t *data = NULL;
+		int err = 0;
+		unsigned lo = 0, h = n;
+		int r;
+
+		while (lo < h) {
+			unsigned mid = (lo + h) / 2;
+			if (want[mid] < kids[i])
+				lo = mid + 1;
+			else
+				h = mid;
+		}
+		if (lo < n && want[lo] == kids[i]) {
+			data = buf + (size_t)lo * MD_BLOCK_SIZE;
+			err = errs[lo];
+		}
+		r = visit(v, kids[i], keys[i], chi, depth + 1, data, err, &sums[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Checks the children's summaries against the separators; fills s. */
+static void judge_children(struct visit *v, uint64_t block, const uint64_t *keys,
+			   const struct bt_summary *sums, uint32_t nr, struct bt_summary *s)
+{
+	int height = -1, last_good = -1;
+
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct bt_summary *c = &sums[i];
+		uint64_t chi = i + 1 < nr ? keys[i + 1] : UINT64_MAX;
+
+		if (c->flags & BT_SUM_BAD) {
+			s->flags |= BT_SUM_DAMAGED;
+			continue;
+		}
+		if (c->flags & BT_SUM_DAMAGED)
+			s->flags |= BT_SUM_DAMAGED;
+		if (!(c->flags & BT_SUM_NOHEIGHT)) {
+			if (height < 0) {
+				height = c->height;
+			} else if (c->height != height) {
+				node_damage(v, DMG_FATAL, RC_NODE_DEPTH, c->block, keys[i], chi,
+					    "leaves at different depths");
+				s->flags |= BT_SUM_DAMAGED;
+			}
+		}
+		if (!(c->flags & BT_SUM_EMPTY) &&
+		    (c->min < keys[i] || (i + 1 < nr && c->max >= keys[i + 1]))) {
+			char what[128];
+			snprintf(what, sizeof(what),
+				 "keys %llu..%llu outside the range given by parent %llu",
+				 (unsigned long long)c->min, (unsigned long long)c->max,
+				 (unsigned long long)block);
+			node_damage(v, DMG_FATAL, RC_NODE_KEY_RANGE, c->block, keys[i], chi,
+				    what);
+			s->flags |= BT_SUM_DAMAGED;
+		}
+		if (c->flags & BT_SUM_UNDERFULL) {
+			char what[96];
+			snprintf(what, sizeof(what), "underfull node (%u entries)", c->nr_entries);
+			node_damage(v, DMG_NON_FATAL, RC_NODE_UNDERFULL, c->block, keys[i], chi,
+				    what);
+		}
+		s->count += c->count;
+		last_good = (int)i;
+	}
+	if (height < 0) {
+		s->flags |= BT_SUM_NOHEIGHT;
+		s->height = 1;
+	} else {
+		s->height = (uint8_t)(height + 1);
+	}
+	s->min = keys[0];
+	if (last_good == (int)nr - 1 && !(sums[nr - 1].flags & BT_SUM_EMPTY))
+		s->max = sums[nr - 1].max;
+	else
+		s->max = keys[nr - 1];
+}
+
+static int visit_internal(struct visit *v, const struct bt_node *n, uint64_t block, uint64_t hi,
+			  int depth, struct bt_summary *s)
+{
+	const struct bt_walk_tree *t = v->t;
+	uint32_t nr = n->nr_entries;
+	uint64_t *keys = malloc(sizeof(uint64_t) * 2 * nr);
+	uint64_t *kids = keys + nr;
+	struct bt_summary *sums = malloc(sizeof(*sums) * nr);
+	int r = 0;
+
+	if (!keys || !sums) {
+		free(keys);
+		free(sums);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		keys[i] = bt_key(n, i);
+		kids[i] = get_le64(bt_value(n, i));
+		if (t->ref)
+			t->ref(t->ctx, kids[i]);
+	}
+	/* n may point into a buffer that the batches below reuse: not used after this */
+	for (uint32_t from = 0; from < nr && r >= 0; from += BT_WALK_BATCH) {
+		uint32_t to = from + BT_WALK_BATCH < nr ? from + BT_WALK_BATCH : nr;
+		r = visit_batch(v, keys, kids, from, to, nr, hi, depth, sums);
+	}
+	if (r >= 0)
+		judge_children(v, block, keys, sums, nr, s);
+	free(keys);
+	free(sums);
+	return r;
+}
+
+static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
+		 const uint8_t *data, int read_err, struct bt_summary *out)
+{
+	struct bt_walker *w = v->w;
+	const struct bt_walk_tree *t = v->t;
+	const struct bt_summary *found;
+	struct bt_summary s = { .block = block, .kind = (uint8_t)t->kind };
+	struct bt_node n;
+	enum bt_node_err e;
+	int r;
+
+	if (block >= w->bound) {
+		node_damage(v, DMG_FATAL, RC_NODE_OUT_OF_BOUNDS, block, lo, hi,
+			    "block beyond the end of the metadata");
+		s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+		*out = s;
+		return 0;
+	}
+	found = memo_find(&w->memo, block);
+	if (found) {
+		if (found->flags & BT_SUM_BUSY) {
+			node_damage(v, DMG_FATAL, RC_NODE_CYCLE, block, lo, hi,
+				    "cycle in tree");
+			s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+			*out = s;
+			return 0;
+		}
+		if (found->kind != t->kind) {
+			node_damage(v, DMG_FATAL, RC_NODE_TYPE_CHANGED, block, lo, hi,
+				    "node shared with another tree");
+			s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+			*out = s;
+			return 0;
+		}
+		*out = *found;
+		return 0;
+	}
+	if (depth > BT_MAX_DEPTH) {
+		node_damage(v, DMG_FATAL, RC_NODE_DEPTH, block, lo, hi, "tree too deep");
+		s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+		*out = s;
+		return 0;
+	}
+	s.flags = BT_SUM_BUSY;
+	r = memo_put(&w->memo, &s);
+	if (r < 0)
+		return r;
+	s.flags = 0;
+	if (!data) {
+		if (!w->one && !(w->one = ioe_alloc_blocks(1)))
+			return -ENOMEM;
+		read_err = ioe_read(w->ioe, block, 1, w->one);
+		data = w->one;
+	}
+	if (!read_err)
+		read_err = bt_node_validator.check(data, block, MD_BLOCK_SIZE);
+	if (read_err) {
+		const char *what = read_err == -EILSEQ	       ? "bad checksum"
+				   : read_err == -ENOTBLK      ? "blocknr mismatch"
+				   : read_err == BC_WRONG_TYPE ? "not a btree node"
+							       : "io error";
+		node_damage(v, DMG_FATAL, bt_read_err_code(read_err), block, lo, hi, what);
+		s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+		goto out;
+	}
+	bt_node_view(data, &n);
+	e = bt_node_check(&n, t->leaf_vsize);
+	if (e == BT_NODE_MAX_NOT_DIV3) {
+		node_damage(v, DMG_NON_FATAL, bt_node_err_code(e), block, lo, hi,
+			    bt_node_err_str(e));
+	} else if (e != BT_NODE_OK) {
+		node_damage(v, DMG_FATAL, bt_node_err_code(e), block, lo, hi,
+			    bt_node_err_str(e));
+		s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+		goto out;
+	}
+	s.nr_entries = n.nr_entries;
+	if (n.nr_entries < n.max_entries / 3)
+		s.flags |= BT_SUM_UNDERFULL;
+	if (bt_is_leaf(&n)) {
+		s.flags |= BT_SUM_LEAF;
+		s.count = n.nr_entries;
+		if (n.nr_entries) {
+			s.min = bt_key(&n, 0);
+			s.max = bt_key(&n, n.nr_entries - 1);
+		} else {
+			s.flags |= BT_SUM_EMPTY;
+		}
+		r = t->leaf ? t->leaf(t->ctx, &n) : 0;
+	} else if (!n.nr_entries) {
+		node_damage(v, DMG_FATAL, RC_NODE_NR_ENTRIES, block, lo, hi,
+			    "internal node without entries");
+		s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+	} else {
+		r = visit_internal(v, &n, block, hi, depth, &s);
+	}
+	if (r < 0)
+		return r;
+out:
+	r = memo_put(&w->memo, &s);
+	*out = s;
+	return r;
+}
+
+/*----------------------------------------------------------------*/
+
+int bt_walker_create(struct ioe *ioe, struct bt_walker **out)
+{
+	struct bt_walker *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->ioe = ioe;
+	w->bound = ioe->nr_blocks;
+	r = memo_init(&w->memo);
+	if (r < 0) {
+		free(w);
+		return r;
+	}
+	*out = w;
+	return 0;
+}
+
+void bt_walker_destroy(struct bt_walker *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < sizeof(w->bufs) / sizeof(w->bufs[0]); i++)
+		free(w->bufs[i]);
+	free(w->one);
+	memo_release(&w->memo);
+	free(w);
+}
+
+void bt_walker_set_bound(struct bt_walker *w, uint64_t nr_blocks)
+{
+	w->bound = nr_blocks < w->ioe->nr_blocks ? nr_blocks : w->ioe->nr_blocks;
+}
+
+const struct bt_summary *bt_walker_seen(const struct bt_walker *w, uint64_t block)
+{
+	const struct bt_summary *s = memo_find(&w->memo, block);
+
+	return s && !(s->flags & BT_SUM_BUSY) ? s : NULL;
+}
+
+int bt_walker_walk(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t root,
+		   struct bt_summary *out)
+{
+	struct visit v = { w, t };
+
+	return visit(&v, root, 0, UINT64_MAX, 0, NULL, 0, out);
+}

@@ -1,0 +1,78 @@
+/*
+ * The shared memoising B-tree walker (the role of tpt-Rust's
+ * pdata/btree_walker.rs).  Every distinct node is read and validated once;
+ * its path-independent facts (key range, entry count, height, damage) are
+ * memoised by block, and a parent checks each child's summary against its
+ * own separator keys.  That covers strict key ranges on every path, uniform
+ * leaf depth, cycles, non-root occupancy and nodes shared between trees of
+ * different kinds, while subtrees shared by snapshots are entered once.
+ *
+ * The children of an internal node are read in block order, contiguous
+ * runs in one read each, BT_WALK_BATCH blocks at a time, straight from the
+ * I/O engine (each block checked by bt_node_validator).
+ */
+#ifndef THINMETA_BTREE_WALK_H
+#define THINMETA_BTREE_WALK_H
+
+#include <stdint.h>
+
+#include "btree/btree.h"
+#include "io/io.h"
+#include "util/report.h"
+
+#define BT_WALK_BATCH 64u
+
+/* Summary flags */
+#define BT_SUM_LEAF 0x01u
+#define BT_SUM_BAD 0x02u       /* the node itself is unusable */
+#define BT_SUM_DAMAGED 0x04u   /* something below is damaged */
+#define BT_SUM_EMPTY 0x08u     /* no keys (min/max meaningless) */
+#define BT_SUM_BUSY 0x10u      /* being visited: seeing it again is a cycle */
+#define BT_SUM_NOHEIGHT 0x20u  /* height unknown (no usable child) */
+#define BT_SUM_UNDERFULL 0x40u /* nr_entries < max_entries / 3 */
+
+/* Path-independent facts of a subtree, memoised by its root block. */
+struct bt_summary {
+	uint64_t block;
+	uint64_t min, max;   /* keys of the subtree */
+	uint64_t count;      /* leaf entries below (usable nodes only) */
+	uint32_t nr_entries;
+	uint8_t height;      /* 0 = leaf */
+	uint8_t flags;
+	uint8_t kind;        /* bt_walk_tree.kind of the tree it was found in */
+};
+
+struct bt_walk_tree {
+	uint8_t kind;          /* trees of different kinds may not share nodes (non-zero) */
+	uint32_t leaf_vsize;   /* value size of the leaves */
+	/* once per distinct valid leaf; a negative return stops the walk */
+	int (*leaf)(void *ctx, const struct bt_node *n);
+	/* every child pointer of every distinct internal node (may be NULL) */
+	void (*ref)(void *ctx, uint64_t block);
+	/* a fault: level, finding code, node, lost key range [lo, hi) (may be NULL) */
+	void (*damage)(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		       uint64_t lo, uint64_t hi, const char *what);
+	void *ctx;
+};
+
+struct bt_walker;
+
+/* ioe is borrowed.  Pointers at or beyond ioe->nr_blocks are out of bounds. */
+int bt_walker_create(struct ioe *ioe, struct bt_walker **out);
+void bt_walker_destroy(struct bt_walker *w);
+/* Lowers the bound for block pointers (e.g. to the metadata space map's size). */
+void bt_walker_set_bound(struct bt_walker *w, uint64_t nr_blocks);
+
+/*
+ * Walks the tree at root (whose own reference the caller counts) and
+ * returns its summary in *out.  Nodes walked before, in this or an earlier
+ * tree, are not read again: their summary is reused.  Returns 0 or a
+ * negative errno (out of memory, or the leaf callback's error).
+ */
+int bt_walker_walk(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t root,
+		   struct bt_summary *out);
+
+/* The summary of a node already walked completely, or NULL. */
+const struct bt_summary *bt_walker_seen(const struct bt_walker *w, uint64_t block);
+
+#endif
