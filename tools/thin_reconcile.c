@@ -14,7 +14,7 @@
 enum {
 	OPT_RECORDS = 256, OPT_RECORDS_FORMAT, OPT_TABLE, OPT_EXPECT, OPT_STRICT_FENCE,
 	OPT_FREE_IDS, OPT_STRATEGY, OPT_QUARANTINE, OPT_MIN_ID, OPT_JSON, OPT_TSV, OPT_HEADERS,
-	OPT_NO_SPACE, OPT_UNIQUE_NAMES,
+	OPT_NO_SPACE, OPT_UNIQUE_NAMES, OPT_THIN_EDIT,
 };
 
 static void usage(FILE *f)
@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		   "  {--quarantine FILE}           ids (or A-B ranges) never to propose\n"
 		   "  {--no-space}                  skip the mapping walk (no space figures)\n"
 		   "  {--json | --tsv [--headers]}\n"
+		   "  {--thin-edit}                 print only the thin_edit line that deletes the orphans\n"
 		   "Exit status: a bit mask; 1 orphans, 2 dangling records, 4 duplicates or\n"
 		   "incarnation mismatch, 8 transaction fence mismatch, 16 side table unbound\n"
 		   "or corrupt, 32 operational error, 64 usage error.\n");
@@ -125,6 +126,9 @@ static int parse_opt(int c, struct args *a)
 	case OPT_HEADERS:
 		o->headers = 1;
 		return 0;
+	case OPT_THIN_EDIT:
+		o->thin_edit_line = 1;
+		return 0;
 	default:
 		return usage_error(NULL);
 	}
@@ -194,6 +198,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "tsv", no_argument, NULL, OPT_TSV },
 		{ "headers", no_argument, NULL, OPT_HEADERS },
+		{ "thin-edit", no_argument, NULL, OPT_THIN_EDIT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct args a = { 0 };

@@ -4,10 +4,13 @@
  * thin_check() opens the metadata at path, runs every check of the
  * checklist and records each finding in rep (sections and findings are
  * printed by the report as they arrive).  With THIN_CHECK_AUTO_REPAIR or
- * THIN_CHECK_CLEAR_NEEDS_CHECK it then repairs leaked blocks in place and
- * clears the needs_check flag, but only when nothing fatal was found:
- * bitmaps and index entries are written first (then a flush), the
- * superblock last (then a flush).  Nothing is written otherwise.
+ * THIN_CHECK_CLEAR_NEEDS_CHECK it then repairs leaked blocks and clears the
+ * needs_check flag, but only when nothing fatal was found.  Leaks are
+ * repaired in one transaction of the transaction manager (lib/thin/pool.h):
+ * the bitmaps and the index are shadowed, not overwritten, then a flush,
+ * the superblock, a flush.  The flag alone is cleared by rewriting the
+ * superblock (one sector, as the kernel sets it).  Nothing is written
+ * otherwise.
  */
 #ifndef THINMETA_CHECK_CHECK_H
 #define THINMETA_CHECK_CHECK_H

@@ -3,7 +3,7 @@
  * maps are compared with the computed counts bitmap by bitmap, so no
  * second in-core map is built.  Leaks (on disk 1, computed 0) and
  * non-zero entries beyond nr_blocks are remembered per bitmap so that
- * ck_repair() can zero them in place.
+ * ck_repair() can zero them, through the transaction manager.
  */
 #include "check/check-internal.h"
 
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "crc/crc32c.h"
+#include "thin/pool.h"
 
 struct ovf {
 	uint64_t block;
@@ -507,136 +508,105 @@ int ck_check_space_maps(struct ck *ck)
 }
 
 /*----------------------------------------------------------------*/
-/* repair */
+/* repair, through the transaction manager (lib/thin/pool.h) */
 
-/* Zeroes leaked and out-of-range entries of bitmap i; updates its index entry. */
-static int repair_bitmap(struct ck *ck, struct ck_sm_fix *fx, const struct rcmap *refs,
-			 uint64_t i, uint8_t *buf, uint64_t *fixed_in)
+/*
+ * Leaked entries (on disk 1, computed 0) go to 0 and the bitmaps holding
+ * them or entries beyond the end are written again, all as one
+ * transaction: the bitmaps and the index are shadowed, never overwritten,
+ * so a torn write cannot leave a bad checksum behind.
+ */
+static int repair_sm(struct ck *ck, struct thin_pool *p, struct ck_sm_fix *fx,
+		     const struct rcmap *refs)
 {
-	uint64_t base = i * SM_ENTRIES_PER_BITMAP;
-	unsigned n = in_range(fx, i), nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
-	uint64_t b = fx->entries[i].blocknr;
-	int r = read_bitmap(ck, fx, i, buf);
-
-	if (r)
-		return r < 0 ? r : -EIO;
-	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
-		unsigned d = sm_bitmap_get(buf, j);
-		if (d && (j >= n || (d == 1 && rcmap_get(refs, base + j) == 0))) {
-			sm_bitmap_set(buf, j, 0);
-			if (j < n)
-				(*fixed_in)++;
-			d = 0;
-		}
-		if (d)
-			nonzero++;
-		else if (first_free == SM_ENTRIES_PER_BITMAP)
-			first_free = j;
-	}
-	bc_csum_prepare(buf, b, MD_BLOCK_SIZE, BITMAP_CSUM_XOR);
-	r = ioe_write(ck->ioe, b, 1, buf);
-	if (r < 0)
-		return r;
-	fx->entries[i].nr_free = SM_ENTRIES_PER_BITMAP - nonzero;
-	fx->entries[i].none_free_before = first_free;
-	if (fx->kind == SM_METADATA)
-		return 0;
-	/* the data index entry lives in a leaf of the index tree */
-	r = ck_read_block(ck, fx->index_leaf[i], buf);
-	if (r < 0)
-		return r;
-	{
-		struct bt_node nd;
-		struct disk_index_entry *ie;
-
-		bt_node_view(buf, &nd);
-		ie = (struct disk_index_entry *)(buf + BT_HEADER_SIZE + 8 * (size_t)nd.max_entries +
-						 SM_INDEX_ENTRY_SIZE * (size_t)fx->index_slot[i]);
-		ie->nr_free = cpu_to_le32(fx->entries[i].nr_free);
-		ie->none_free_before = cpu_to_le32(fx->entries[i].none_free_before);
-	}
-	bc_csum_prepare(buf, fx->index_leaf[i], MD_BLOCK_SIZE, BTREE_CSUM_XOR);
-	return ioe_write(ck->ioe, fx->index_leaf[i], 1, buf);
-}
-
-static int repair_metadata_index(struct ck *ck, struct ck_sm_fix *fx, uint8_t *buf)
-{
-	uint64_t loc = fx->info.bitmap_root;
-	struct disk_metadata_index *mi = (void *)buf;
-	int r = ck_read_block(ck, loc, buf);
-
-	if (r < 0)
-		return r;
-	for (size_t k = 0; k < fx->nr_todo; k++) {
-		uint64_t i = fx->todo[k];
-		mi->index[i].nr_free = cpu_to_le32(fx->entries[i].nr_free);
-		mi->index[i].none_free_before = cpu_to_le32(fx->entries[i].none_free_before);
-	}
-	bc_csum_prepare(buf, loc, MD_BLOCK_SIZE, INDEX_CSUM_XOR);
-	return ioe_write(ck->ioe, loc, 1, buf);
-}
-
-/* Repairs one space map; *nr_allocated gets the new count. */
-static int repair_sm(struct ck *ck, struct ck_sm_fix *fx, const struct rcmap *refs,
-		     uint8_t *buf, uint64_t *nr_allocated)
-{
-	uint64_t fixed_in = 0;
+	int meta = fx->kind == SM_METADATA;
+	uint64_t cleared = 0;
 	int r = 0;
 
 	rep_info(ck->rep, "repairing %s leaks", fx->name);
-	for (size_t k = 0; k < fx->nr_todo && r >= 0; k++)
-		r = repair_bitmap(ck, fx, refs, fx->todo[k], buf, &fixed_in);
-	if (r >= 0 && fx->kind == SM_METADATA)
-		r = repair_metadata_index(ck, fx, buf);
-	*nr_allocated = fx->nonzero_in - fixed_in;
+	for (size_t k = 0; k < fx->nr_todo && r >= 0; k++) {
+		uint64_t i = fx->todo[k], base = i * SM_ENTRIES_PER_BITMAP;
+		unsigned n = in_range(fx, i);
+
+		r = thin_pool_rewrite_bitmap(p, meta, i);
+		for (unsigned j = 0; j < n && r >= 0; j++) {
+			uint64_t b = base + j;
+			uint32_t c;
+
+			if (rcmap_get(refs, b))
+				continue;
+			if (meta) {
+				c = thin_pool_metadata_count(p, b);
+			} else {
+				r = thin_pool_data_count(p, b, &c);
+				if (r < 0)
+					break;
+			}
+			if (c != 1)
+				continue;
+			r = meta ? thin_pool_clear_metadata_count(p, b) : thin_pool_clear_data_count(p, b);
+			cleared++;
+		}
+	}
+	if (r >= 0 && !meta)
+		thin_pool_set_data_allocated(p, fx->nonzero_in - cleared);
+	return r;
+}
+
+/* The needs_check flag alone: rewritten in place, as the kernel sets it (one sector). */
+static int clear_flag_only(struct ck *ck)
+{
+	uint8_t *buf = ioe_alloc_blocks(1);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	r = ck_read_block(ck, 0, buf);
+	if (r >= 0) {
+		put_le32(buf + 4, get_le32(buf + 4) & ~THIN_NEEDS_CHECK);
+		bc_csum_prepare(buf, 0, MD_BLOCK_SIZE, SUPERBLOCK_CSUM_XOR);
+		r = ioe_write(ck->ioe, 0, 1, buf);
+	}
+	if (r >= 0)
+		r = ioe_flush(ck->ioe);
+	free(buf);
 	return r;
 }
 
 int ck_repair(struct ck *ck, int clear_needs_check)
 {
-	uint8_t *buf = ioe_alloc_blocks(1);
-	uint64_t nr_alloc[2] = { 0, 0 };
-	int fixed[2] = { 0, 0 };
-	int sb_dirty = 0, r = 0;
+	int leaks = 0, flag = clear_needs_check && (ck->md->sb.flags & THIN_NEEDS_CHECK);
+	struct thin_pool *p;
+	char msg[256];
+	int r = 0;
 
-	if (!buf)
-		return -ENOMEM;
+	for (int k = 0; k < 2; k++)
+		leaks |= ck->fix[k] && ck->fix[k]->nr_todo;
+	if (!leaks && !flag)
+		return 0;
+	if (!leaks) {
+		r = clear_flag_only(ck);
+		goto out;
+	}
+	r = thin_pool_open(ck->md, &p, msg, sizeof(msg));
+	if (r < 0)
+		return r;
 	for (int k = 0; k < 2 && r >= 0; k++) {
 		struct ck_sm_fix *fx = ck->fix[k];
-		if (!fx || !fx->nr_todo)
-			continue;
-		r = repair_sm(ck, fx, k == 0 ? ck->data_refs : ck->meta_refs, buf, &nr_alloc[k]);
-		fixed[k] = 1;
-		sb_dirty = 1;
+		if (fx && fx->nr_todo)
+			r = repair_sm(ck, p, fx, k == 0 ? ck->data_refs : ck->meta_refs);
 	}
-	if (r >= 0 && sb_dirty) {
-		ck->res->repaired = 1;
-		r = ioe_flush(ck->ioe);
-	}
-	if (r < 0)
-		goto out;
-	r = ck_read_block(ck, 0, buf);
-	if (r < 0)
-		goto out;
-	if (clear_needs_check && (get_le32(buf + 4) & THIN_NEEDS_CHECK)) {
-		put_le32(buf + 4, get_le32(buf + 4) & ~THIN_NEEDS_CHECK);
-		ck->res->cleared_needs_check = 1;
-		sb_dirty = 1;
-	}
-	if (!sb_dirty)
-		goto out;
-	/* nr_allocated of the sm roots (offset 8 in each 128-byte blob) */
-	if (fixed[0])
-		put_le64(buf + 64 + 8, nr_alloc[0]);
-	if (fixed[1])
-		put_le64(buf + 192 + 8, nr_alloc[1]);
-	bc_csum_prepare(buf, 0, MD_BLOCK_SIZE, SUPERBLOCK_CSUM_XOR);
-	r = ioe_write(ck->ioe, 0, 1, buf);
+	if (r >= 0 && flag)
+		thin_pool_set_needs_check(p, 0);
 	if (r >= 0)
-		r = ioe_flush(ck->ioe);
-	if (r >= 0 && ck->res->cleared_needs_check)
-		rep_info(ck->rep, "cleared needs_check flag");
+		r = thin_pool_commit(p, 0);
+	thin_pool_close(p);
+	if (r >= 0)
+		ck->res->repaired = 1;
 out:
-	free(buf);
+	if (r >= 0 && flag) {
+		ck->res->cleared_needs_check = 1;
+		rep_info(ck->rep, "cleared needs_check flag");
+	}
 	return r;
 }

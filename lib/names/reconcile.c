@@ -617,11 +617,45 @@ static void emit_free(struct rctx *c, struct emitter *e)
 	}
 }
 
+/* A word for a POSIX shell: as it is when safe, else in single quotes. */
+static void put_shell_word(FILE *out, const char *s)
+{
+	const char *safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./+-:=@%,";
+
+	if (*s && strspn(s, safe) == strlen(s)) {
+		fputs(s, out);
+		return;
+	}
+	fputc('\'', out);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('\'', out);
+}
+
+static void emit_thin_edit_line(struct rctx *c, FILE *out)
+{
+	if (!c->nr_orphans)
+		return;
+	fputs("thin_edit ", out);
+	put_shell_word(out, c->o->path);
+	for (size_t k = 0; k < c->nr_orphans; k++)
+		fprintf(out, " delete %" PRIu64, c->v.devs.devs[c->orphans[k]].dev_id);
+	fputc('\n', out);
+}
+
 static int emit_report(struct rctx *c, FILE *out)
 {
 	struct emitter e = { .out = out, .fmt = c->o->format, .headers = c->o->headers };
 	int r;
 
+	if (c->o->thin_edit_line) {
+		emit_thin_edit_line(c, out);
+		return 0;
+	}
 	if (e.fmt == TRF_JSON)
 		fprintf(out, "{\"schema\":\"thinmeta.reconcile/1\"");
 	emit_pool(c, &e);

@@ -49,6 +49,12 @@ struct thin_reconcile_opts {
 	size_t nr_quarantine;
 	enum thin_rc_format format;
 	int headers;                         /* --tsv --headers */
+	/*
+	 * Instead of the report: the thin_edit(8) command line that deletes
+	 * every orphan ("thin_edit PATH delete A delete B ..."), nothing when
+	 * there is none.  The exit bits are the same.
+	 */
+	int thin_edit_line;
 };
 
 /*

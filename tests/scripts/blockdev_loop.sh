@@ -33,6 +33,11 @@ for t in "thin_check" "thin_dump" "thin_ls" "thin_rmap --region 0..10"; do
 done
 expect_rc 1 "$BIN/thin_restore" -i "$FIXTURES/basic/ref-thin_dump.xml" -o "$L"
 assert_contains "$WORK/err" "busy"
+for mode in "" -n; do
+	# shellcheck disable=SC2086
+	expect_rc 1 "$BIN/thin_edit" $mode "$L" delete 0
+	assert_contains "$WORK/err" "busy"
+done
 note "-m on the busy device reads the metadata snapshot (no O_EXCL)"
 expect_rc 0 "$BIN/thin_dump" -m "$L"
 assert_same "$FIXTURES/held_root/ref-thin_dump-metadata-snap.xml" "$WORK/out"
@@ -52,6 +57,12 @@ W=$(losetup -f --show "$WORK/w.img")
 expect_rc 1 "$BIN/thin_check" "$W"
 expect_rc 0 "$BIN/thin_check" --auto-repair "$W"
 expect_rc 0 "$BIN/thin_check" "$W"
+ids=$("$BIN/thin_dump" "$W" | sed -n 's/.*<device dev_id="\([0-9]*\)".*/\1/p' | head -2 | tr '\n' ' ')
+set -- $ids
+expect_rc 0 "$BIN/thin_edit" "$W" create_snap 900 "$1" delete "$2" reserve_metadata_snap grow_data 300000
+expect_rc 0 "$BIN/thin_check" "$W"
+expect_rc 0 "$BIN/thin_dump" -m "$W"
+assert_contains "$WORK/out" 'dev_id="900"' 
 expect_rc 1 "$BIN/thin_format" --data-block-size 128 --nr-data-blocks 1000 "$W"
 expect_rc 0 "$BIN/thin_format" --force --data-block-size 128 --nr-data-blocks 1000 "$W"
 expect_rc 0 "$BIN/thin_check" "$W"

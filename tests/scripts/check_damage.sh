@@ -160,18 +160,47 @@ expect_rc 0 "$CHK" --clear-needs-check-flag "$N"; assert_contains "$WORK/err" "c
 expect_rc 0 "$CHK" "$N"; assert_not_contains "$WORK/err" "needs_check"
 [ "$(q --info "$N" | sed -n 's/^flags=//p')" = 0 ] || die "flag not cleared"
 
-# leaks repaired in place (both modes), then clean; the repair restores the original bytes
+# leaks repaired (both modes) through the transaction manager: the bitmaps
+# and the index are shadowed, so every block of the damaged state stays as
+# it was; afterwards the pool is clean for all three checkers, holds what
+# it held, and has as many free blocks as before the damage
+need_ref0; need_ref1
 for mode in --auto-repair --clear-needs-check-flag; do
 	O=$(fresh basic); cp "$O" "$WORK/orig.bin"
 	"$DMG" --leak data 3 --leak metadata 2 --set-sb-field flags=1 "$O" >/dev/null
+	cp "$O" "$WORK/damaged.bin"
 	expect_rc 0 "$CHK" $mode "$O"
 	assert_contains "$WORK/err" "repairing data leaks"
 	assert_contains "$WORK/err" "repairing metadata leaks"
 	assert_contains "$WORK/err" "cleared needs_check flag"
 	expect_rc 0 "$CHK" "$O"
 	assert_not_contains "$WORK/err" "leaked"
-	"$DMG" --set-sb-field flags=0 "$O"
-	assert_same "$O" "$WORK/orig.bin"
+	grep METADATA_FREE_BLOCKS "$WORK/out" > "$WORK/free.after"
+	expect_rc 0 "$CHK" "$WORK/orig.bin"; grep METADATA_FREE_BLOCKS "$WORK/out" > "$WORK/free.before"
+	assert_same "$WORK/free.before" "$WORK/free.after"
+	expect_rc 0 "$REF0/thin_check" "$O"
+	expect_rc 0 "$REF1/thin_check" "$O"
+	"$BIN/thin_dump" "$O" > "$WORK/after.xml"; "$BIN/thin_dump" "$WORK/orig.bin" > "$WORK/before.xml"
+	assert_same "$WORK/before.xml" "$WORK/after.xml"
+	# only blocks free in the damaged state were written, and block 0
+	python3 - "$WORK/damaged.bin" "$O" <<'PY' || die "$mode wrote over a block of the damaged state"
+import struct, sys
+a, b = open(sys.argv[1], 'rb').read(), open(sys.argv[2], 'rb').read()
+sb = a[:4096]
+nr, alloc, index = struct.unpack_from('<QQQ', sb, 192)
+idx = a[index * 4096:(index + 1) * 4096]
+used = set()
+for i in range((nr + 16319) // 16320):
+    bm, = struct.unpack_from('<Q', idx, 16 + 16 * i)
+    words = a[bm * 4096 + 16:(bm + 1) * 4096]
+    for j in range(min(16320, nr - i * 16320)):
+        w, = struct.unpack_from('<Q', words, 8 * (j // 32))
+        if (w >> (2 * (j % 32))) & 3:
+            used.add(i * 16320 + j)
+bad = [blk for blk in used if blk and a[blk * 4096:(blk + 1) * 4096] != b[blk * 4096:(blk + 1) * 4096]]
+print("changed blocks of the damaged state:", bad)
+sys.exit(1 if bad else 0)
+PY
 done
 # entries beyond the end are zeroed by the repair too
 O=$(fresh basic); "$DMG" --leak data 1 --set-sb-field data_nr_blocks=4090 "$O" >/dev/null
