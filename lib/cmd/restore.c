@@ -91,7 +91,15 @@ int thin_valid_data_block_size(uint64_t s)
 static int count_data(void *ctx, const struct bt_node *leaf)
 {
 	struct restorer *rs = ctx;
+	const uint8_t *counts = rcmap_bytes(rs->data);
+	uint64_t nr = rcmap_nr_blocks(rs->data);
 
+	/* the data blocks of a leaf are scattered: start every cache miss at once */
+	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
+		uint64_t db = thin_bt_block(get_le64(bt_value(leaf, i)));
+		if (db < nr)
+			__builtin_prefetch(counts + db, 1);
+	}
 	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
 		int r = rcmap_inc(rs->data, thin_bt_block(get_le64(bt_value(leaf, i))));
 		if (r < 0)
@@ -104,9 +112,9 @@ static int v_begin_sb(void *ctx, const struct ir_superblock *in)
 {
 	struct restorer *rs = ctx;
 	uint64_t md = tm_nr_blocks(rs->tm);
-	struct bt_builder_opts mo = { .value_size = THIN_MAPPING_VSIZE, .cdc = 1,
+	struct bt_builder_opts mo = { .value_size = THIN_MAPPING_VSIZE,
 				      .new_leaf = count_data, .ctx = rs };
-	struct bt_builder_opts dfo = { .value_size = THIN_MAPPING_VSIZE, .cdc = 1 };
+	struct bt_builder_opts dfo = { .value_size = THIN_MAPPING_VSIZE };
 	uint64_t need;
 	int r;
 
@@ -243,12 +251,9 @@ static int v_range(void *ctx, uint64_t ob, uint64_t db, uint64_t len, uint32_t t
 	if (rs->have_last && ob <= rs->last_key)
 		return fail(rs, "mappings out of order or overlapping at origin block %llu",
 			    (unsigned long long)ob);
-	for (uint64_t i = 0; i < len; i++) {
-		le64 v = cpu_to_le64(thin_bt_pack(db + i, time));
-		r = bt_builder_add(b, ob + i, &v);
-		if (r < 0)
-			return internal(rs, r, "mapping tree");
-	}
+	r = bt_builder_add_run(b, ob, thin_bt_pack(db, time), thin_bt_pack(1, 0), len);
+	if (r < 0)
+		return internal(rs, r, "mapping tree");
 	rs->have_last = 1;
 	rs->last_key = ob + len - 1;
 	return 0;
