@@ -829,25 +829,12 @@ int bt_builder_add_run(struct bt_builder *b, uint64_t key, uint64_t value, uint6
 	return 0;
 }
 
-int bt_builder_add_leaf(struct bt_builder *b, uint64_t block)
+/* Links the leaf at block whose content is in b->rbuf. */
+static int add_leaf_rbuf(struct bt_builder *b, uint64_t block)
 {
 	struct bt_node n;
 	int r;
-	uint32_t i;
 
-	r = tm_read(b->tm, block, b->rbuf);
-	if (r == -ENOSPC && tm_overflowed(b->tm)) {
-		/*
-		 * A dry run dropped the block: only the number of blocks
-		 * matters now, so stand in a leaf of minimum fill.
-		 */
-		node_init(b->rbuf, BT_LEAF_NODE, b->max, b->o.value_size);
-		((struct disk_node_header *)b->rbuf)->nr_entries = cpu_to_le32(b->minfill);
-		for (i = 0; i < b->minfill; i++)
-			put_le64(key_ptr(b->rbuf, i), b->last_key + 1 + i);
-	} else if (r < 0) {
-		return r;
-	}
 	bt_node_view(b->rbuf, &n);
 	if (!bt_is_leaf(&n) || n.value_size != b->o.value_size || n.max_entries != b->max ||
 	    n.nr_entries > n.max_entries)
@@ -864,6 +851,31 @@ int bt_builder_add_leaf(struct bt_builder *b, uint64_t block)
 	b->last_key = bt_key(&n, n.nr_entries - 1);
 	b->nr_entries += n.nr_entries;
 	return link_leaf(b, block, b->rbuf, n.nr_entries, b->nr_entries);
+}
+
+int bt_builder_add_leaf(struct bt_builder *b, uint64_t block)
+{
+	int r = tm_read(b->tm, block, b->rbuf);
+
+	if (r == -ENOSPC && tm_overflowed(b->tm)) {
+		/*
+		 * A dry run dropped the block: only the number of blocks
+		 * matters now, so stand in a leaf of minimum fill.
+		 */
+		node_init(b->rbuf, BT_LEAF_NODE, b->max, b->o.value_size);
+		((struct disk_node_header *)b->rbuf)->nr_entries = cpu_to_le32(b->minfill);
+		for (uint32_t i = 0; i < b->minfill; i++)
+			put_le64(key_ptr(b->rbuf, i), b->last_key + 1 + i);
+	} else if (r < 0) {
+		return r;
+	}
+	return add_leaf_rbuf(b, block);
+}
+
+int bt_builder_add_leaf_node(struct bt_builder *b, uint64_t block, const void *node)
+{
+	memcpy(b->rbuf, node, MD_BLOCK_SIZE);
+	return add_leaf_rbuf(b, block);
 }
 
 static int finish_leaf_level(struct bt_builder *b)

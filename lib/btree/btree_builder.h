@@ -69,6 +69,11 @@ int bt_builder_add_run(struct bt_builder *b, uint64_t key, uint64_t value, uint6
  * full requires copying its entries instead (then it is untouched).
  */
 int bt_builder_add_leaf(struct bt_builder *b, uint64_t block);
+/*
+ * The same with the leaf's content given (node: its 4 KiB as written),
+ * e.g. kept by the caller for a dry run, which cannot read blocks back.
+ */
+int bt_builder_add_leaf_node(struct bt_builder *b, uint64_t block, const void *node);
 
 /* Entries added to the current tree so far (linked leaves included). */
 uint64_t bt_builder_nr_entries(const struct bt_builder *b);
