@@ -119,6 +119,31 @@ static char *make_xml(int ndev, int len, int base, int tid)
 	return s;
 }
 
+/* Snapshots: n devices of len mappings; dev i differs from dev 0 in a few */
+static char *make_snap_xml(int ndev, int len, int base, int tid)
+{
+	size_t cap = 4 << 20, n = 0;
+	char *s = malloc(cap);
+
+	n += (size_t)snprintf(s + n, cap - n,
+			      "<superblock uuid=\"\" time=\"1\" transaction=\"%d\" data_block_size=\"128\" nr_data_blocks=\"100000\">\n",
+			      tid);
+	for (int i = 0; i < ndev; i++) {
+		n += (size_t)snprintf(s + n, cap - n,
+				      "<device dev_id=\"%d\" mapped_blocks=\"%d\" transaction=\"0\" creation_time=\"0\" snap_time=\"1\">\n",
+				      i, len);
+		for (int j = 0; j < len; j++) {
+			int changed = i && (j % 400 == (i * 37) % 400);
+			n += (size_t)snprintf(s + n, cap - n,
+					      "<single_mapping origin_block=\"%d\" data_block=\"%d\" time=\"%d\"/>\n",
+					      j, changed ? 60000 + i * len + j : base + j, changed);
+		}
+		n += (size_t)snprintf(s + n, cap - n, "</device>\n");
+	}
+	snprintf(s + n, cap - n, "</superblock>\n");
+	return s;
+}
+
 static int restore_xml(struct ioe *e, const char *xml, char *err)
 {
 	struct thin_restore_opts o;
@@ -142,9 +167,10 @@ static uint64_t sb_trans(const uint8_t *blk0, int *valid)
  * afterwards the superblock is A's with every block A uses unchanged, or
  * the restore succeeded and it is B's.
  */
-static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
+static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b, int snaps)
 {
-	char *a = make_xml(3, 300, 0, 1), *b = make_xml(ndev_b, len_b, 7, 2);
+	char *a = make_xml(3, 300, 0, 1);
+	char *b = snaps ? make_snap_xml(ndev_b, len_b, 7, 2) : make_xml(ndev_b, len_b, 7, 2);
 	struct ioe *e = ioe_mem_create(nr_blocks);
 	uint8_t *orig = malloc(nr_blocks * 4096);
 	struct rcmap *used;
@@ -205,13 +231,30 @@ static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
 
 Test(restore, write_fault_at_every_write_leaves_old_metadata)
 {
-	kill_test(2048, 20, 400);
+	kill_test(2048, 20, 400, 0);
+}
+
+Test(restore, write_fault_at_every_write_with_shared_leaves)
+{
+	char *b = make_snap_xml(12, 2000, 7, 2), err[512];
+	struct ioe *e = ioe_mem_create(2048);
+	struct thin_restore_opts o;
+	struct thin_restore_stats st;
+	struct xml_src src = { b };
+
+	/* snapshots that share most leaves (and need the overflow ref-count trees) */
+	memset(&o, 0, sizeof(o));
+	cr_assert_eq(thin_restore_ioe(e, &o, produce, &src, &st, err, 512), 0, "%s", err);
+	cr_assert_geq(st.shared_leaves, 11 * 3, "%llu", (unsigned long long)st.shared_leaves);
+	ioe_destroy(e);
+	free(b);
+	kill_test(2048, 12, 2000, 1);
 }
 
 Test(restore, no_room_for_both_invalidates_first)
 {
 	/* A uses ~15 blocks; B needs most of the device: second pass over A */
-	kill_test(64, 7, 1800);
+	kill_test(64, 7, 1800, 0);
 }
 
 Test(restore, bad_xml_leaves_device_untouched)
