@@ -7,7 +7,7 @@
 #include "util/hash.h"
 
 #define INTERNAL_MAX 252u
-#define MAX_CANDS 2u        /* remembered leaves tried at one position */
+#define MAX_CANDS 4u        /* remembered leaves tried at one position */
 #define MAX_RUNS 64u
 #define SEG 32u             /* entries per segment fingerprint */
 #define NR_SEGS 7u          /* fingerprinted segments (the whole leaf has its hash) */
@@ -207,9 +207,27 @@ static struct dd_node *node_slot(struct bt_dedup *d, struct hash128 k)
 	return &d->nodes[k.lo & d->node_mask];
 }
 
-static inline uint32_t seg_hash(const uint8_t *ent, uint32_t esz, uint32_t j)
+/*
+ * Content hash of n entries given as a key array (le64) and a value array
+ * (vsize bytes each): the leaf layout and the look-ahead's, no copying.
+ */
+static struct hash128 entries_hash(const uint8_t *keys, const uint8_t *vals, uint32_t n,
+				   uint32_t vsize)
 {
-	return (uint32_t)hash64(ent + (size_t)j * SEG * esz, (size_t)SEG * esz, j);
+	struct hash128 h;
+
+	/* lo (which picks a table slot) depends on keys and values */
+	h.hi = hash64(keys, 8 * (size_t)n, n);
+	h.lo = hash64(vals, (size_t)vsize * n, h.hi);
+	return h;
+}
+
+/* Fingerprint of segment j (entries [j * SEG, (j + 1) * SEG)). */
+static inline uint32_t seg_hash(const uint8_t *keys, const uint8_t *vals, uint32_t vsize,
+				uint32_t j)
+{
+	return (uint32_t)hash64(vals + (size_t)j * SEG * vsize, (size_t)SEG * vsize,
+				hash64(keys + (size_t)j * SEG * 8, 8 * (size_t)SEG, j));
 }
 
 /*----------------------------------------------------------------*/
@@ -245,10 +263,10 @@ struct bt_builder {
 	struct leafbuf cur, pend, pp;
 	int have_pend, have_pp;
 	/*
-	 * Look-ahead: entries [la_head, la_tail) (esz bytes each: key, value)
-	 * that may turn out to be a remembered leaf (the candidates).
+	 * Look-ahead: entries [la_head, la_tail) of la_keys (le64) and
+	 * la_vals that may turn out to be a remembered leaf (the candidates).
 	 */
-	uint8_t *la;
+	uint8_t *la_keys, *la_vals;
 	uint32_t la_head, la_tail, la_cap;
 	struct cand cand[MAX_CANDS];
 	unsigned nr_cand;
@@ -258,7 +276,6 @@ struct bt_builder {
 	int have_last;
 	uint64_t last_key;
 	uint8_t *work;     /* 4 KiB node scratch */
-	uint8_t *tmp;      /* max entries, interleaved */
 	uint8_t *merge;    /* room for 3 * max entries */
 	uint8_t *rbuf;     /* a linked leaf read back */
 };
@@ -316,11 +333,11 @@ int bt_builder_create(struct tm_mgr *tm, const struct bt_builder_opts *o, struct
 	b->pp.node = ioe_alloc_blocks(1);
 	b->work = ioe_alloc_blocks(1);
 	b->rbuf = ioe_alloc_blocks(1);
-	b->tmp = malloc((size_t)b->max * b->esz + 1);
 	b->merge = malloc(3 * (size_t)b->max * b->esz + 1);
-	b->la = malloc((size_t)b->la_cap * b->esz);
-	if (!b->max || !b->rbuf || !b->cur.node || !b->pend.node || !b->pp.node || !b->work || !b->tmp ||
-	    !b->merge || !b->la) {
+	b->la_keys = malloc((size_t)b->la_cap * 8);
+	b->la_vals = malloc((size_t)b->la_cap * o->value_size + 1);
+	if (!b->max || !b->rbuf || !b->cur.node || !b->pend.node || !b->pp.node || !b->work ||
+	    !b->merge || !b->la_keys || !b->la_vals) {
 		bt_builder_destroy(b);
 		return -ENOMEM;
 	}
@@ -339,10 +356,10 @@ void bt_builder_destroy(struct bt_builder *b)
 	free(b->pend.node);
 	free(b->pp.node);
 	free(b->work);
-	free(b->tmp);
 	free(b->merge);
 	free(b->rbuf);
-	free(b->la);
+	free(b->la_keys);
+	free(b->la_vals);
 	free(b->lvl);
 	free(b);
 }
@@ -395,8 +412,8 @@ static int commit(struct bt_builder *b, struct leafbuf *l)
 	}
 	h->nr_entries = cpu_to_le32(l->n);
 	if (b->o.dedup) {
-		interleave(b, l->node, l->n, b->tmp);
-		hv = hash128(b->tmp, (size_t)l->n * b->esz);
+		hv = entries_hash(key_ptr(l->node, 0), val_ptr(l->node, b->max, b->o.value_size, 0),
+				  l->n, b->o.value_size);
 		nk = node_key(hv, BT_LEAF_NODE, b->o.value_size);
 		slot = node_slot(b->o.dedup, nk);
 		if (slot->block && slot->lo == nk.lo && slot->hi == nk.hi) {
@@ -431,7 +448,9 @@ static int commit(struct bt_builder *b, struct leafbuf *l)
 				.h = hv, .block = loc, .n = l->n,
 			};
 			for (uint32_t j = 0; j < NR_SEGS && (j + 1) * SEG <= l->n; j++)
-				s.seg[j] = seg_hash(b->tmp, b->esz, j);
+				s.seg[j] = seg_hash(key_ptr(l->node, 0),
+						    val_ptr(l->node, b->max, b->o.value_size, 0),
+						    b->o.value_size, j);
 			fresh_add(b->o.dedup, &s);
 		}
 	}
@@ -604,24 +623,28 @@ static inline uint32_t la_n(const struct bt_builder *b)
 	return b->la_tail - b->la_head;
 }
 
-static inline uint8_t *la_ent(struct bt_builder *b, uint32_t i)
+static inline uint8_t *la_key(struct bt_builder *b, uint32_t i)
 {
-	return b->la + (size_t)(b->la_head + i) * b->esz;
+	return b->la_keys + (size_t)(b->la_head + i) * 8;
+}
+
+static inline uint8_t *la_val(struct bt_builder *b, uint32_t i)
+{
+	return b->la_vals + (size_t)(b->la_head + i) * b->o.value_size;
 }
 
 static void la_push(struct bt_builder *b, uint64_t key, const void *v)
 {
-	uint8_t *e;
-
 	if (b->la_tail == b->la_cap) {
 		uint32_t n = la_n(b);
-		memmove(b->la, la_ent(b, 0), (size_t)n * b->esz);
+		memmove(b->la_keys, la_key(b, 0), (size_t)n * 8);
+		memmove(b->la_vals, la_val(b, 0), (size_t)n * b->o.value_size);
 		b->la_head = 0;
 		b->la_tail = n;
 	}
-	e = b->la + (size_t)b->la_tail++ * b->esz;
-	put_le64(e, key);
-	memcpy(e + 8, v, b->o.value_size);
+	put_le64(b->la_keys + (size_t)b->la_tail * 8, key);
+	memcpy(b->la_vals + (size_t)b->la_tail * b->o.value_size, v, b->o.value_size);
+	b->la_tail++;
 }
 
 static void la_pop(struct bt_builder *b, uint32_t n)
@@ -682,11 +705,9 @@ static int la_link(struct bt_builder *b, const struct cand *c)
 
 	node_init(node, BT_LEAF_NODE, b->max, b->o.value_size);
 	((struct disk_node_header *)node)->nr_entries = cpu_to_le32(c->n);
-	for (uint32_t i = 0; i < c->n; i++) {
-		const uint8_t *e = la_ent(b, i);
-		memcpy(key_ptr(node, i), e, 8);
-		memcpy(val_ptr(node, b->max, b->o.value_size, i), e + 8, b->o.value_size);
-	}
+	memcpy(key_ptr(node, 0), la_key(b, 0), 8 * (size_t)c->n);
+	memcpy(val_ptr(node, b->max, b->o.value_size, 0), la_val(b, 0),
+	       (size_t)b->o.value_size * c->n);
 	b->o.dedup->hits++;
 	r = link_leaf(b, c->block, node, c->n, b->nr_entries - (la_n(b) - c->n));
 	la_pop(b, c->n);
@@ -705,13 +726,13 @@ static int la_run(struct bt_builder *b, int final)
 
 	while (la_n(b)) {
 		uint32_t n = la_n(b);
-		uint64_t last = get_le64(la_ent(b, n - 1));
+		uint64_t last = get_le64(la_key(b, n - 1));
 		unsigned i, k = 0;
 
 		if (!b->nr_cand) {
-			const uint8_t *e = la_ent(b, 0);
-			if (!lookup(b, get_le64(e), e + 8)) {
-				r = to_cur(b, get_le64(e), e + 8);
+			uint64_t key = get_le64(la_key(b, 0));
+			if (!lookup(b, key, la_val(b, 0))) {
+				r = to_cur(b, key, la_val(b, 0));
 				if (r < 0)
 					return r;
 				la_pop(b, 1);
@@ -723,13 +744,15 @@ static int la_run(struct bt_builder *b, int final)
 			uint32_t upto = n < c->n ? n : c->n;
 
 			while (c->segs_ok < NR_SEGS && (c->segs_ok + 1) * SEG <= upto &&
-			       seg_hash(la_ent(b, 0), b->esz, c->segs_ok) == c->seg[c->segs_ok])
+			       seg_hash(la_key(b, 0), la_val(b, 0), b->o.value_size, c->segs_ok) ==
+				       c->seg[c->segs_ok])
 				c->segs_ok++;
 			if (c->segs_ok < NR_SEGS && (c->segs_ok + 1) * SEG <= upto)
 				continue;   /* a segment differs */
 			if (n >= c->n) {
-				if (get_le64(la_ent(b, c->n - 1)) == c->last_key) {
-					struct hash128 h = hash128(la_ent(b, 0), (size_t)c->n * b->esz);
+				if (get_le64(la_key(b, c->n - 1)) == c->last_key) {
+					struct hash128 h = entries_hash(la_key(b, 0), la_val(b, 0), c->n,
+									b->o.value_size);
 					if (h.lo == c->h.lo && h.hi == c->h.hi) {
 						struct cand t = *c;
 						b->nr_cand = 0;
@@ -749,13 +772,10 @@ static int la_run(struct bt_builder *b, int final)
 		if (k)
 			return 0;   /* needs more entries */
 		/* no remembered leaf starts here */
-		{
-			const uint8_t *e = la_ent(b, 0);
-			r = to_cur(b, get_le64(e), e + 8);
-			if (r < 0)
-				return r;
-			la_pop(b, 1);
-		}
+		r = to_cur(b, get_le64(la_key(b, 0)), la_val(b, 0));
+		if (r < 0)
+			return r;
+		la_pop(b, 1);
 next:;
 	}
 	return 0;
@@ -770,7 +790,7 @@ static int add_entry(struct bt_builder *b, uint64_t key, const void *value_le)
 	b->nr_entries++;
 	if (!b->o.dedup)
 		return to_cur(b, key, value_le);
-	if (!la_n(b) && !lookup(b, key, value_le))
+	if (!la_n(b) && (key < b->o.dedup->next_key || !lookup(b, key, value_le)))
 		return to_cur(b, key, value_le);
 	la_push(b, key, value_le);
 	return la_run(b, 0);
