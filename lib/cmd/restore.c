@@ -320,7 +320,7 @@ static int v_end_def(void *ctx)
 	 * drops its writes) can then link them as they are and count the
 	 * blocks the metadata needs exactly.
 	 */
-	if (d->nr && rs->def_cached + d->nr <= DEF_CACHE_BLOCKS) {
+	if (d->nr && rs->def_cached + d->nr <= DEF_CACHE_BLOCKS && !rs->o->no_def_cache) {
 		d->nodes = malloc(d->nr * MD_BLOCK_SIZE);
 		for (size_t i = 0; d->nodes && i < d->nr; i++) {
 			if (tm_read(rs->tm, d->blocks[i], d->nodes + i * MD_BLOCK_SIZE) < 0) {
