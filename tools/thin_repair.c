@@ -59,6 +59,69 @@ static int same_file(const char *a, const char *b)
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* The refused plan's candidates, each with the command line that picks it. */
+static void print_candidates(const struct thin_repair *rp, const char *input, const char *output,
+			     const struct thin_repair_opts *o)
+{
+	char in[1024], out[1024];
+
+	cli_shell_quote(input, in, sizeof(in));
+	cli_shell_quote(output, out, sizeof(out));
+	for (size_t i = 0; i < thin_repair_nr_candidates(rp); i++) {
+		const struct thin_repair_candidate *c = thin_repair_candidate(rp, i);
+
+		fprintf(stderr, "candidate %zu: %s\n", i + 1, c->text);
+		if (!c->mapping_root)
+			continue;
+		fprintf(stderr, "  thin_repair -i %s -o %s", in, out);
+		if (o->set_transaction_id)
+			fprintf(stderr, " --transaction-id %llu", (unsigned long long)o->transaction_id);
+		if (o->set_data_block_size)
+			fprintf(stderr, " --data-block-size %u", o->data_block_size);
+		if (o->set_nr_data_blocks)
+			fprintf(stderr, " --nr-data-blocks %llu", (unsigned long long)o->nr_data_blocks);
+		fprintf(stderr, " --override-mapping-root %llu", (unsigned long long)c->mapping_root);
+		if (c->details_root)
+			fprintf(stderr, " --override-details-root %llu",
+				(unsigned long long)c->details_root);
+		fputc('\n', stderr);
+	}
+}
+
+/*
+ * Superblock lost, no value given, and the input is an LVM thin pool's
+ * metadata LV: the values from LVM's text backup of its volume group.
+ */
+static void lvm_values(const char *input, struct thin_repair_opts *o, int quiet)
+{
+	struct thin_lvm_pool p;
+	char vg[128], lv[128], msg[512];
+
+	if (o->set_transaction_id || o->set_data_block_size || o->set_nr_data_blocks ||
+	    o->set_mapping_root || thin_lvm_tmeta_name(input, vg, sizeof(vg), lv, sizeof(lv)) < 0)
+		return;
+	if (thin_lvm_pool_read(thin_lvm_dir(), vg, lv, &p, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "thin_repair: superblock lost and LVM's record of %s/%s unusable: %s\n",
+			vg, lv, msg);
+		return;
+	}
+	if (p.chunk_size > UINT32_MAX || !thin_valid_data_block_size((uint32_t)p.chunk_size)) {
+		fprintf(stderr, "thin_repair: superblock lost and LVM's record of %s/%s unusable: "
+				"chunk_size %llu in %s is not a data block size\n",
+			vg, p.pool, (unsigned long long)p.chunk_size, p.source);
+		return;
+	}
+	o->set_transaction_id = o->set_data_block_size = o->set_nr_data_blocks = 1;
+	o->transaction_id = p.transaction_id;
+	o->data_block_size = (uint32_t)p.chunk_size;
+	o->nr_data_blocks = p.nr_data_blocks;
+	if (!quiet)
+		fprintf(stderr, "thin_repair: superblock lost: using LVM's record of pool %s/%s (%s): "
+				"--transaction-id %llu --data-block-size %u --nr-data-blocks %llu\n",
+			vg, p.pool, p.source, (unsigned long long)o->transaction_id, o->data_block_size,
+			(unsigned long long)o->nr_data_blocks);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -161,9 +224,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
+	if (thin_repair_superblock_lost(md))
+		lvm_values(input, &o, quiet);
 	r = thin_repair_plan(md, &o, &rp, msg, sizeof(msg));
 	if (r < 0) {
 		fprintf(stderr, "%s\n", msg);
+		if (r == -EAGAIN)
+			print_candidates(rp, input, output, &o);
+		thin_repair_destroy(rp);
 		thin_md_close(md);
 		return EXIT_FAIL;
 	}

@@ -125,12 +125,22 @@ struct summ {
 	uint32_t time;       /* newest mapping time (mapping/top); newest details time */
 };
 
+static inline int repair_bit_get(const uint8_t *set, uint64_t b)
+{
+	return (set[b / 8] >> (b % 8)) & 1;
+}
+
+static inline void repair_bit_set(uint8_t *set, uint64_t b)
+{
+	set[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
 struct snode {
 	uint64_t block, first, last, hash;
 	uint64_t sum;        /* details leaf: sum of mapped_blocks */
 	uint64_t max_data;   /* mapping leaf: highest data block; details leaf: highest tid */
 	uint32_t nr, max_time;
-	uint32_t ent;        /* first entry in the pool (internal and top-looking leaves) */
+	uint32_t ent;        /* first entry in the pool (internal, top-looking and data-sm index leaves) */
 	uint8_t flags, vsize, looks_top, m_ref, t_ref, d_ref;
 	uint8_t held;        /* a root named by a superblock copy (metadata snapshot) */
 	struct summ m, t, d;
@@ -147,6 +157,9 @@ struct scan {
 	uint64_t *smi;       /* metadata space-map index blocks */
 	size_t nr_smi, cap_smi;
 	uint8_t *bitmap_ok;  /* bitset: checksum-valid bitmap blocks */
+	uint8_t *sig;        /* bitset: blocks holding their own number at offset 8 */
+	uint8_t *ioerr;      /* bitset: unreadable blocks */
+	uint64_t high_sig;   /* highest block of sig (0: none) */
 	struct sb_copy {
 		uint64_t block, mroot, droot;
 	} *sbc;
@@ -176,6 +189,43 @@ struct rdev {
 	size_t nr_alt, nr_excl;
 };
 
+/*
+ * A pool state found by the scan (order.c): one committed metadata space
+ * map and the roots it marks in use.
+ */
+struct pdev {
+	uint64_t id, root;
+	struct thin_details d;
+	uint8_t has_details;
+};
+
+struct pstate {
+	uint64_t index_block;
+	uint64_t *bitmaps;          /* its metadata bitmaps */
+	unsigned nr_bitmaps;
+	uint8_t *inuse;             /* bitset over the device: in use in its map */
+	uint64_t max_used;
+	uint64_t nr_holes, first_hole;   /* in use, and nothing readable there */
+	/* roots found from the map (0: none) */
+	uint64_t top, details, dsm, ovf[2], held;
+	long nr_data_bitmaps;       /* entries of its data-sm index, -1: unknown */
+	uint8_t map_exact;          /* index nr_free agree with the bitmaps */
+	uint8_t roots_ok;           /* one top-level tree, every root explained */
+	uint8_t whole;              /* top-level and details trees whole, same devices */
+	uint8_t intact;             /* its structures account for its map exactly */
+	int8_t last;                /* proven the last commit: 1, not proven: 0, -1 unknown */
+	uint64_t why_block;         /* not proven last: a block that may be written after it */
+	uint64_t f1_owner;          /* proven last: the state owning its lowest free block + 1 */
+	/* from the tree summaries */
+	uint64_t nr_devs, nr_mappings, max_tid;
+	uint32_t time, dtime;       /* newest mapping time, newest creation/snapshot time */
+	/* the device table, loaded when a rule needs it */
+	struct pdev *devs;
+	size_t nr_pdevs;
+	uint8_t devs_loaded, devs_ok;
+	uint32_t clock;             /* newest time of any kind in it */
+};
+
 struct thin_repair {
 	struct thin_md *md;
 	struct thin_repair_opts o;
@@ -194,6 +244,13 @@ struct thin_repair {
 	uint64_t salvaged, max_data_seen;
 	uint32_t max_time_seen;
 	uint64_t nr_mappings, nr_lost;
+	/* pool states (superblock lost) */
+	struct pstate *pst;
+	size_t nr_pst, chosen;   /* chosen: index into pst + 1 */
+	uint8_t *pst_rel;       /* nr_pst x nr_pst: [z * n + x] = why z is older than x + 1, 1: not */
+	uint8_t *inuse_any;     /* bitset: in use in some state's map */
+	struct thin_repair_candidate *cand;
+	size_t nr_cand, cap_cand;
 };
 
 /* Reads a whole (details or top-level) tree into dev entries. */
@@ -240,6 +297,7 @@ void repair_table_release(struct table_walk *t);
 uint64_t repair_swalk_device(struct thin_repair *rp, uint64_t root, struct ranges *lost);
 
 void repair_devs_release(struct thin_repair *rp);
+int repair_rdev_cmp(const void *a, const void *b);
 
 int64_t repair_load_roots(struct thin_repair *rp, uint64_t mroot, uint64_t droot, int *damaged,
 			  int record);
@@ -277,5 +335,14 @@ int repair_u64_cmp(const void *a, const void *b);
 int repair_rebuild_top(struct thin_repair *rp);
 
 int repair_need_field(char *msg, size_t msglen, const char *field);
+
+/* order.c: pool states and their order */
+int repair_pstates_build(struct thin_repair *rp);
+void repair_pstates_release(struct thin_repair *rp);
+int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, char *msg,
+			size_t msglen);
+int repair_state_msm(struct thin_repair *rp, uint64_t ib);
+int repair_refuse_no_state(struct thin_repair *rp, uint64_t mroot, uint64_t droot, char *msg,
+			   size_t msglen);
 
 #endif

@@ -224,9 +224,13 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 		r = -ENOENT;
 		if (!repair_sb_usable(md)) {
 			/* the space maps found by the scan tell the live trees from stale ones */
-			r = repair_find_state(rp, &mroot, &droot, msg, msglen);
+			r = repair_choose_state(rp, &mroot, &droot, msg, msglen);
+			if (r == 0)
+				r = repair_state_msm(rp, rp->pst[rp->chosen - 1].index_block);
+			if (r == -ENOENT && repair_find_roots(rp, &mroot, &droot) == 0)
+				r = repair_refuse_no_state(rp, mroot, droot, msg, msglen);
 			if (r == -EAGAIN)
-				goto fail_msg;
+				goto refused;
 			if (r < 0 && r != -ENOENT)
 				goto fail;
 		}
@@ -300,12 +304,21 @@ planned:
 	rp->plan_notes = rp->notes.nr;
 	*out = rp;
 	return 0;
+refused:
+	/* the candidates stay readable through *out */
+	*out = rp;
+	return r;
 fail:
 	if (!msg[0])
 		snprintf(msg, msglen, "cannot repair: %s", strerror(-r));
 fail_msg:
 	thin_repair_destroy(rp);
 	return r;
+}
+
+int thin_repair_superblock_lost(const struct thin_md *md)
+{
+	return !repair_sb_usable(md);
 }
 
 void thin_repair_destroy(struct thin_repair *rp)
@@ -320,5 +333,7 @@ void thin_repair_destroy(struct thin_repair *rp)
 	free(rp->visited);
 	free(rp->dmg_below);
 	repair_scan_release(&rp->scan);
+	repair_pstates_release(rp);
+	free(rp->cand);
 	free(rp);
 }

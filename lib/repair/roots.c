@@ -163,7 +163,7 @@ uint64_t repair_swalk_device(struct thin_repair *rp, uint64_t root, struct range
 	return w.nr_free;
 }
 
-static int rdev_cmp(const void *a, const void *b)
+int repair_rdev_cmp(const void *a, const void *b)
 {
 	const struct rdev *x = a, *y = b;
 	return x->id < y->id ? -1 : x->id > y->id;
@@ -218,7 +218,7 @@ int64_t repair_load_roots(struct thin_repair *rp, uint64_t mroot, uint64_t droot
 	rp->cap_devs = top.cap;
 	top.devs = NULL;
 	if (det.nr)
-		qsort(det.devs, det.nr, sizeof(*det.devs), rdev_cmp);
+		qsort(det.devs, det.nr, sizeof(*det.devs), repair_rdev_cmp);
 	for (size_t i = 0; i < rp->nr_devs; i++) {
 		struct rdev *d = &rp->devs[i];
 

@@ -67,6 +67,8 @@ static int scan_add(struct scan *s, const uint8_t *data, uint64_t b)
 		}
 		sn->looks_top = (uint8_t)top;
 		keep_entries = top;
+	} else if (bt_is_leaf(&n) && n.value_size == SM_INDEX_ENTRY_SIZE) {
+		keep_entries = 1;   /* data-sm index leaf: the values name bitmap blocks */
 	} else if (bt_is_leaf(&n) && n.value_size == THIN_DETAILS_VSIZE) {
 		for (uint32_t i = 0; i < n.nr_entries; i++) {
 			struct thin_details d;
@@ -139,7 +141,9 @@ int repair_scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 	s->nr_blocks = nr_blocks;
 	s->idx = calloc(nr_blocks ? nr_blocks : 1, sizeof(*s->idx));
 	s->bitmap_ok = calloc(nr_blocks / 8 + 1, 1);
-	if (!buf || !s->idx || !s->bitmap_ok) {
+	s->sig = calloc(nr_blocks / 8 + 1, 1);
+	s->ioerr = calloc(nr_blocks / 8 + 1, 1);
+	if (!buf || !s->idx || !s->bitmap_ok || !s->sig || !s->ioerr) {
 		free(buf);
 		return -ENOMEM;
 	}
@@ -150,10 +154,14 @@ int repair_scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 			/* a bad sector: go block by block */
 			for (unsigned i = 0; i < n && !r; i++) {
 				uint8_t *d = buf + (size_t)i * MD_BLOCK_SIZE;
-				if (ioe_read(e, b + i, 1, d) < 0)
+				if (ioe_read(e, b + i, 1, d) < 0) {
+					repair_bit_set(s->ioerr, b + i);
 					continue;
+				}
 				if (get_le64(d + 8) != b + i || !(b + i))
 					continue;
+				repair_bit_set(s->sig, b + i);
+				s->high_sig = b + i;
 				if (bt_node_check_raw(d, b + i, NULL) == 0)
 					r = scan_add(s, d, b + i);
 				else
@@ -168,6 +176,9 @@ int repair_scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 			/* cheap header tests before the checksum */
 			if (get_le64(d + 8) != b + i || !(b + i))
 				continue;
+			/* the kernel writes every block with its own number at offset 8 */
+			repair_bit_set(s->sig, b + i);
+			s->high_sig = b + i;
 			if (flags == BT_LEAF_NODE || flags == BT_INTERNAL_NODE) {
 				if (bt_node_check_raw(d, b + i, NULL) == 0)
 					r = scan_add(s, d, b + i);
@@ -187,6 +198,8 @@ void repair_scan_release(struct scan *s)
 	free(s->idx);
 	free(s->smi);
 	free(s->bitmap_ok);
+	free(s->sig);
+	free(s->ioerr);
 	free(s->sbc);
 	memset(s, 0, sizeof(*s));
 }
