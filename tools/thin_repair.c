@@ -88,40 +88,6 @@ static void print_candidates(const struct thin_repair *rp, const char *input, co
 	}
 }
 
-/*
- * Superblock lost, no value given, and the input is an LVM thin pool's
- * metadata LV: the values from LVM's text backup of its volume group.
- */
-static void lvm_values(const char *input, struct thin_repair_opts *o, int quiet)
-{
-	struct thin_lvm_pool p;
-	char vg[128], lv[128], msg[512];
-
-	if (o->set_transaction_id || o->set_data_block_size || o->set_nr_data_blocks ||
-	    o->set_mapping_root || thin_lvm_tmeta_name(input, vg, sizeof(vg), lv, sizeof(lv)) < 0)
-		return;
-	if (thin_lvm_pool_read(thin_lvm_dir(), vg, lv, &p, msg, sizeof(msg)) < 0) {
-		fprintf(stderr, "thin_repair: superblock lost and LVM's record of %s/%s unusable: %s\n",
-			vg, lv, msg);
-		return;
-	}
-	if (p.chunk_size > UINT32_MAX || !thin_valid_data_block_size((uint32_t)p.chunk_size)) {
-		fprintf(stderr, "thin_repair: superblock lost and LVM's record of %s/%s unusable: "
-				"chunk_size %llu in %s is not a data block size\n",
-			vg, p.pool, (unsigned long long)p.chunk_size, p.source);
-		return;
-	}
-	o->set_transaction_id = o->set_data_block_size = o->set_nr_data_blocks = 1;
-	o->transaction_id = p.transaction_id;
-	o->data_block_size = (uint32_t)p.chunk_size;
-	o->nr_data_blocks = p.nr_data_blocks;
-	if (!quiet)
-		fprintf(stderr, "thin_repair: superblock lost: using LVM's record of pool %s/%s (%s): "
-				"--transaction-id %llu --data-block-size %u --nr-data-blocks %llu\n",
-			vg, p.pool, p.source, (unsigned long long)o->transaction_id, o->data_block_size,
-			(unsigned long long)o->nr_data_blocks);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -224,8 +190,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
-	if (thin_repair_superblock_lost(md))
-		lvm_values(input, &o, quiet);
+	if (thin_repair_superblock_lost(md)) {
+		char note[THIN_REPAIR_MSG_LEN + 256];
+
+		r = thin_repair_lvm_values(input, &o, note, sizeof(note));
+		if (r < 0 || (r > 0 && !quiet))
+			fprintf(stderr, "thin_repair: %s\n", note);
+	}
 	r = thin_repair_plan(md, &o, &rp, msg, sizeof(msg));
 	if (r < 0) {
 		fprintf(stderr, "%s\n", msg);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "thin/superblock.h"
+
 /*----------------------------------------------------------------*/
 /*
  * LVM's record of a thin pool (lvm2's text metadata format, as
@@ -550,4 +552,38 @@ const char *thin_lvm_dir(void)
 	const char *d = getenv("THINMETA_LVM_DIR");
 
 	return d && *d ? d : "/etc/lvm";
+}
+
+int thin_repair_lvm_values(const char *input, struct thin_repair_opts *o, char *note, size_t len)
+{
+	struct thin_lvm_pool p;
+	char vg[128], lv[128], msg[512];
+	int r;
+
+	note[0] = '\0';
+	if (o->set_transaction_id || o->set_data_block_size || o->set_nr_data_blocks ||
+	    o->set_mapping_root || thin_lvm_tmeta_name(input, vg, sizeof(vg), lv, sizeof(lv)) < 0)
+		return 0;
+	r = thin_lvm_pool_read(thin_lvm_dir(), vg, lv, &p, msg, sizeof(msg));
+	if (r < 0) {
+		snprintf(note, len, "superblock lost and LVM's record of %s/%s unusable: %s", vg, lv,
+			 msg);
+		return r;
+	}
+	if (p.chunk_size < THIN_MIN_DATA_BLOCK_SIZE || p.chunk_size > THIN_MAX_DATA_BLOCK_SIZE ||
+	    p.chunk_size % THIN_MIN_DATA_BLOCK_SIZE) {
+		snprintf(note, len, "superblock lost and LVM's record of %s/%s unusable: chunk_size "
+				    "%llu in %s is not a data block size",
+			 vg, p.pool, (unsigned long long)p.chunk_size, p.source);
+		return -EINVAL;
+	}
+	o->set_transaction_id = o->set_data_block_size = o->set_nr_data_blocks = 1;
+	o->transaction_id = p.transaction_id;
+	o->data_block_size = (uint32_t)p.chunk_size;
+	o->nr_data_blocks = p.nr_data_blocks;
+	snprintf(note, len, "superblock lost: using LVM's record of pool %s/%s (%s): "
+			    "--transaction-id %llu --data-block-size %u --nr-data-blocks %llu",
+		 vg, p.pool, p.source, (unsigned long long)o->transaction_id, o->data_block_size,
+		 (unsigned long long)o->nr_data_blocks);
+	return 1;
 }

@@ -45,15 +45,6 @@
 
 #define PSTATE_MAX 256u
 
-enum {
-	WB_NONE = 0,
-	WB_DATA_SM,       /* fewer data bitmaps */
-	WB_META_SM,       /* fewer metadata bitmaps */
-	WB_OVERWRITE,     /* its map marks a block of the other's space map in use */
-	WB_TIME,          /* a device's creation or snapshot time is older */
-	WB_MISSING,       /* a device older than the other's clock is missing there */
-};
-
 static int in_use(const struct pstate *st, uint64_t b)
 {
 	return repair_bit_get(st->inuse, b);
@@ -289,6 +280,7 @@ static int pstate_roots(struct thin_repair *rp, const uint8_t *counts, uint8_t *
 	}
 	if (nr_tops != 1)
 		st->top = 0;
+	st->nr_v8 = rs.nr8;
 	st->roots_ok = nr_tops == 1 && !dup && !left && nr_ovf == 2 && st->details && st->dsm;
 out:
 	free(rs.v8);
@@ -617,8 +609,11 @@ out:
 	return r;
 }
 
-/* Why z is older than x by the rules of the comment on top, or WB_NONE. */
-static int direct_older(struct thin_repair *rp, struct pstate *z, struct pstate *x)
+/*
+ * Why z is older than x by the rules of the comment on top (WB_*), or
+ * WB_NONE; the device rules need both device tables (devs_ok).
+ */
+int repair_older_why(const struct pstate *z, const struct pstate *x)
 {
 	if (z->nr_data_bitmaps >= 0 && x->nr_data_bitmaps >= 0 &&
 	    z->nr_data_bitmaps < x->nr_data_bitmaps)
@@ -630,7 +625,7 @@ static int direct_older(struct thin_repair *rp, struct pstate *z, struct pstate 
 	for (unsigned i = 0; i < x->nr_bitmaps; i++)
 		if (in_use(z, x->bitmaps[i]) && !is_sm_block(z, x->bitmaps[i]))
 			return WB_OVERWRITE;
-	if (pstate_devs(rp, z) < 0 || pstate_devs(rp, x) < 0 || !z->devs_ok || !x->devs_ok)
+	if (!z->devs_ok || !x->devs_ok)
 		return WB_NONE;
 	for (size_t i = 0; i < z->nr_pdevs; i++) {
 		const struct pdev *zd = &z->devs[i];
@@ -645,6 +640,15 @@ static int direct_older(struct thin_repair *rp, struct pstate *z, struct pstate 
 			return WB_MISSING;
 	}
 	return WB_NONE;
+}
+
+static int direct_older(struct thin_repair *rp, struct pstate *z, struct pstate *x)
+{
+	int why = repair_older_why(z, x);
+
+	if (why != WB_NONE || pstate_devs(rp, z) < 0 || pstate_devs(rp, x) < 0)
+		return why;
+	return repair_older_why(z, x);
 }
 
 /* Why state z is proven older than state x (WB_*), or WB_NONE. */
@@ -668,18 +672,17 @@ static int older(struct thin_repair *rp, size_t z, size_t x)
  * never written by the kernel and in no map, or holding the space-map
  * index or a bitmap of a state proven older than x (*owner = its index + 1).
  */
-static int not_written_after(struct thin_repair *rp, size_t x, uint64_t b, size_t *owner)
+static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t b,
+			     size_t *owner)
 {
-	struct scan *s = &rp->scan;
-
 	*owner = 0;
-	if (!repair_bit_get(s->sig, b) && !repair_bit_get(s->ioerr, b) &&
-	    !repair_bit_get(rp->inuse_any, b))
+	if (!repair_bit_get(c->sig, b) && !repair_bit_get(c->ioerr, b) &&
+	    !repair_bit_get(c->inuse_any, b))
 		return 1;
-	for (size_t z = 0; z < rp->nr_pst; z++) {
-		if (z == x || !rp->pst[z].map_exact || !is_sm_block(&rp->pst[z], b))
+	for (size_t z = 0; z < c->nr; z++) {
+		if (z == x || !c->st[z].map_exact || !is_sm_block(&c->st[z], b))
 			continue;
-		if (older(rp, z, x)) {
+		if (c->older(c->ctx, z, x)) {
 			*owner = z + 1;
 			return 1;
 		}
@@ -687,41 +690,67 @@ static int not_written_after(struct thin_repair *rp, size_t x, uint64_t b, size_
 	return 0;
 }
 
-/* Sets pst[x].last (and why_block / f1_owner). */
+/*
+ * Whether state x is proven the last commit (comment on top): the lowest
+ * block it had free, and every block above its index that it had free,
+ * hold nothing written after it.  Returns 1, or 0 with *why_block set to
+ * the first block that may have been (0: its map is not exact).
+ * *f1_owner: the state (index + 1) whose space map is in its lowest free
+ * block, 0 when that block was never written.
+ */
+int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_block,
+		       size_t *f1_owner)
+{
+	const struct pstate *st = &c->st[x];
+	uint64_t top = c->high_sig > st->max_used ? c->high_sig : st->max_used;
+	size_t owner;
+
+	*why_block = 0;
+	*f1_owner = 0;
+	if (!st->map_exact)
+		return 0;
+	for (size_t z = 0; z < c->nr; z++)
+		if (c->st[z].max_used > top)
+			top = c->st[z].max_used;
+	/* the lowest block it had free */
+	for (uint64_t b = 1; b < c->nr_blocks; b++) {
+		if (in_use(st, b))
+			continue;
+		if (!not_written_after(c, x, b, &owner)) {
+			*why_block = b;
+			return 0;
+		}
+		*f1_owner = owner;
+		break;
+	}
+	/* every block above its index that it had free (beyond top: never written) */
+	for (uint64_t b = st->index_block + 1; b < c->nr_blocks && b <= top; b++) {
+		if (in_use(st, b) || not_written_after(c, x, b, &owner))
+			continue;
+		*why_block = b;
+		return 0;
+	}
+	return 1;
+}
+
+static int older_cb(void *ctx, size_t z, size_t x)
+{
+	return older(ctx, z, x) != WB_NONE;
+}
+
 static void prove_last(struct thin_repair *rp, size_t x)
 {
 	struct scan *s = &rp->scan;
+	struct repair_last_ctx c = {
+		.st = rp->pst, .nr = rp->nr_pst, .nr_blocks = s->nr_blocks,
+		.sig = s->sig, .ioerr = s->ioerr, .inuse_any = rp->inuse_any,
+		.high_sig = s->high_sig, .older = older_cb, .ctx = rp,
+	};
 	struct pstate *st = &rp->pst[x];
-	uint64_t top = s->high_sig > st->max_used ? s->high_sig : st->max_used;
 	size_t owner;
 
-	st->last = 0;
-	if (!st->map_exact) {
-		st->why_block = 0;
-		return;
-	}
-	for (uint64_t b = 0; b < rp->nr_pst; b++)
-		if (rp->pst[b].max_used > top)
-			top = rp->pst[b].max_used;
-	/* the lowest block it had free */
-	for (uint64_t b = 1; b < s->nr_blocks; b++) {
-		if (in_use(st, b))
-			continue;
-		if (!not_written_after(rp, x, b, &owner)) {
-			st->why_block = b;
-			return;
-		}
-		st->f1_owner = owner;
-		break;
-	}
-	/* every block above its index that it had free */
-	for (uint64_t b = st->index_block + 1; b < s->nr_blocks && b <= top; b++) {
-		if (in_use(st, b) || not_written_after(rp, x, b, &owner))
-			continue;
-		st->why_block = b;
-		return;
-	}
-	st->last = 1;
+	st->last = (int8_t)repair_last_commit(&c, x, &st->why_block, &owner);
+	st->f1_owner = owner;
 }
 
 /*----------------------------------------------------------------*/
@@ -858,15 +887,77 @@ static int refuse_damaged(struct thin_repair *rp, size_t x, char *msg, size_t ms
 	return r < 0 ? r : -EAGAIN;
 }
 
+/*
+ * Listing order of the candidates when nothing is proven: proven last
+ * first, then newest time, highest transaction id, most mappings and
+ * highest space-map index (hints, not evidence: discards and deletions
+ * make newer states smaller, and block positions restart on every
+ * activation).
+ */
+static int hint_before(const struct pstate *a, const struct pstate *b)
+{
+	uint32_t ta = a->time > a->dtime ? a->time : a->dtime;
+	uint32_t tb = b->time > b->dtime ? b->time : b->dtime;
+	uint64_t ma = a->nr_mappings == UINT64_MAX ? 0 : a->nr_mappings;
+	uint64_t mb = b->nr_mappings == UINT64_MAX ? 0 : b->nr_mappings;
+
+	if ((a->last == 1) != (b->last == 1))
+		return a->last == 1;
+	if (ta != tb)
+		return ta > tb;
+	if (a->max_tid != b->max_tid)
+		return a->max_tid > b->max_tid;
+	if (ma != mb)
+		return ma > mb;
+	return a->index_block > b->index_block;
+}
+
+#define MAX_LISTED 8u
+
+static void undecided_status(struct thin_repair *rp, const struct pstate *st, char *status,
+			     size_t len)
+{
+	if (st->last == 1)
+		snprintf(status, len, "looks like the last commit");
+	else if (st->why_block)
+		snprintf(status, len, "not proven the last commit: block %llu, which it had free, %s "
+				      "and may have been written later",
+			 (unsigned long long)st->why_block, block_text(&rp->scan, st->why_block));
+	else
+		snprintf(status, len, "not proven the last commit: its space map does not match its "
+				      "index");
+	if (!st->whole) {
+		size_t l = strlen(status);
+		char dmg[160];
+
+		damage_text(st, dmg, sizeof(dmg));
+		snprintf(status + l, len - l, "; %s", dmg);
+	}
+}
+
 /* No state (or more than one) is proven the last commit. */
 static int refuse_undecided(struct thin_repair *rp, const size_t *lasts, size_t nr_lasts,
 			    char *msg, size_t msglen)
 {
-	size_t *o = by_position(rp), shown = 0, n = rp->nr_pst;
+	size_t n = rp->nr_pst, nr = 0, *o = malloc((n + 1) * sizeof(*o));
 	int r = 0;
 
 	if (!o)
 		return -ENOMEM;
+	/* every state not proven older than another one, in hint order */
+	for (size_t i = 0; i < n; i++) {
+		int dominated = 0;
+		size_t k;
+
+		for (size_t y = 0; y < n && !dominated && n <= 64; y++)
+			dominated = y != i && older(rp, i, y);
+		if (dominated || (!rp->pst[i].top && rp->pst[i].last != 1))
+			continue;
+		for (k = nr; k > 0 && hint_before(&rp->pst[i], &rp->pst[o[k - 1]]); k--)
+			o[k] = o[k - 1];
+		o[k] = i;
+		nr++;
+	}
 	if (nr_lasts > 1)
 		snprintf(msg, msglen, "superblock lost: the evidence contradicts itself (the pool "
 				      "states at space-map index %llu and %llu both look like the last "
@@ -877,45 +968,37 @@ static int refuse_undecided(struct thin_repair *rp, const size_t *lasts, size_t 
 	else
 		snprintf(msg, msglen, "superblock lost: no pool state is proven to be the last "
 				      "commit, so none is chosen: pick one with "
-				      "--override-mapping-root and --override-details-root (candidates "
-				      "newest first by their space maps' positions, which order commits "
-				      "only within one activation)");
-	/* proven last first, then by position; leave out states proven older than another */
-	for (int pass = 0; pass < 2 && !r; pass++)
-		for (size_t i = 0; i < n && !r && shown < 6; i++) {
-			struct pstate *st = &rp->pst[o[i]];
-			char status[256];
-			int dominated = 0;
+				      "--override-mapping-root and --override-details-root (%zu "
+				      "candidates not proven older than another; listed newest time, "
+				      "highest transaction, most mappings first: a hint, not evidence)",
+			 nr);
+	for (size_t i = 0; i < nr && i < MAX_LISTED && !r; i++) {
+		char status[256];
 
-			if ((pass == 0) != (st->last == 1))
-				continue;
-			for (size_t y = 0; y < n && !dominated && n <= 64; y++)
-				dominated = y != o[i] && older(rp, o[i], y);
-			if (dominated || (!st->top && !st->last))
-				continue;
-			if (st->last == 1)
-				snprintf(status, sizeof(status), "looks like the last commit");
-			else if (st->why_block)
-				snprintf(status, sizeof(status), "not proven the last commit: block %llu, "
-								 "which it had free, %s and may have been "
-								 "written later",
-					 (unsigned long long)st->why_block,
-					 block_text(&rp->scan, st->why_block));
-			else
-				snprintf(status, sizeof(status), "not proven the last commit: its space "
-								 "map does not match its index");
-			if (!st->whole) {
-				size_t l = strlen(status);
-				char dmg[160];
-
-				damage_text(st, dmg, sizeof(dmg));
-				snprintf(status + l, sizeof(status) - l, "; %s", dmg);
-			}
-			r = add_cand(rp, st, 0, status);
-			shown++;
-		}
+		undecided_status(rp, &rp->pst[o[i]], status, sizeof(status));
+		r = add_cand(rp, &rp->pst[o[i]], 0, status);
+	}
 	free(o);
 	return r < 0 ? r : -EAGAIN;
+}
+
+/*
+ * A state whose only damage is its top-level root, with a whole details
+ * tree naming no device and no mapping tree in use, or its details root,
+ * with an empty top-level tree: a pool without devices (the two trees
+ * always name the same devices).
+ */
+static int no_devices(struct thin_repair *rp, const struct pstate *st)
+{
+	const struct snode *d = st->details ? repair_scan_node(&rp->scan, st->details) : NULL;
+
+	const struct snode *t = st->top ? repair_scan_node(&rp->scan, st->top) : NULL;
+
+	if (st->nr_holes != 1 || !st->dsm)
+		return 0;
+	if (!st->top && !st->nr_v8 && d && d->d.state == S_VALID && !d->d.devs)
+		return 1;   /* the top-level root lost, the details name no device */
+	return !st->details && t && t->flags == BT_LEAF_NODE && !t->nr && st->nr_v8 == 1;
 }
 
 /*
@@ -944,6 +1027,18 @@ int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot
 	if (nr_lasts != 1)
 		return refuse_undecided(rp, lasts, nr_lasts, msg, msglen);
 	st = &rp->pst[lasts[0]];
+	if (!st->whole && no_devices(rp, st)) {
+		/* its details name no device: the top-level tree was empty too */
+		rp->chosen = lasts[0] + 1;
+		rp->no_devices = 1;
+		*mroot = 0;
+		*droot = st->details;
+		repair_note(&rp->notes, "superblock lost: pool state at space-map index %llu is the last "
+					"commit; its %s tree is unreadable, but the other names no device, so "
+					"the pool has none",
+			    (unsigned long long)st->index_block, st->top ? "details" : "top-level");
+		return 0;
+	}
 	if (!st->whole)
 		return refuse_damaged(rp, lasts[0], msg, msglen);
 	rp->chosen = lasts[0] + 1;

@@ -159,7 +159,7 @@ struct scan {
 	uint8_t *bitmap_ok;  /* bitset: checksum-valid bitmap blocks */
 	uint8_t *sig;        /* bitset: blocks holding their own number at offset 8 */
 	uint8_t *ioerr;      /* bitset: unreadable blocks */
-	uint64_t high_sig;   /* highest block of sig (0: none) */
+	uint64_t high_sig;   /* highest block of sig or ioerr (0: none) */
 	struct sb_copy {
 		uint64_t block, mroot, droot;
 	} *sbc;
@@ -209,13 +209,14 @@ struct pstate {
 	/* roots found from the map (0: none) */
 	uint64_t top, details, dsm, ovf[2], held;
 	long nr_data_bitmaps;       /* entries of its data-sm index, -1: unknown */
+	size_t nr_v8;               /* roots of value size 8 (top-level and mapping trees) */
 	uint8_t map_exact;          /* index nr_free agree with the bitmaps */
 	uint8_t roots_ok;           /* one top-level tree, every root explained */
 	uint8_t whole;              /* top-level and details trees whole, same devices */
 	uint8_t intact;             /* its structures account for its map exactly */
 	int8_t last;                /* proven the last commit: 1, not proven: 0, -1 unknown */
 	uint64_t why_block;         /* not proven last: a block that may be written after it */
-	uint64_t f1_owner;          /* proven last: the state owning its lowest free block + 1 */
+	size_t f1_owner;            /* proven last: the state owning its lowest free block + 1 */
 	/* from the tree summaries */
 	uint64_t nr_devs, nr_mappings, max_tid;
 	uint32_t time, dtime;       /* newest mapping time, newest creation/snapshot time */
@@ -241,6 +242,7 @@ struct thin_repair {
 	uint8_t *dmg_below;     /* internal nodes with damage beneath (bitset) */
 	struct scan scan;
 	int scanned, used_sb_roots, synthesised;
+	int no_devices;         /* the chosen state has no devices (its top-level root lost) */
 	uint64_t salvaged, max_data_seen;
 	uint32_t max_time_seen;
 	uint64_t nr_mappings, nr_lost;
@@ -342,6 +344,30 @@ void repair_pstates_release(struct thin_repair *rp);
 int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, char *msg,
 			size_t msglen);
 int repair_state_msm(struct thin_repair *rp, uint64_t ib);
+
+/* Why one state is older than another (order.c, unit tested). */
+enum {
+	WB_NONE = 0,
+	WB_DATA_SM,       /* its data space map covers fewer bitmaps */
+	WB_META_SM,       /* its metadata space map covers fewer bitmaps */
+	WB_OVERWRITE,     /* its map marks in use a block now holding the other's space map */
+	WB_TIME,          /* a device's creation or snapshot time is older in it */
+	WB_MISSING,       /* a device created before the other's clock is missing or different */
+};
+int repair_older_why(const struct pstate *z, const struct pstate *x);
+
+/* The last-commit proof over states st[0..nr) (order.c, unit tested). */
+struct repair_last_ctx {
+	const struct pstate *st;
+	size_t nr;
+	uint64_t nr_blocks;
+	const uint8_t *sig, *ioerr, *inuse_any;   /* bitsets over the device */
+	uint64_t high_sig;                        /* highest block of sig or ioerr */
+	int (*older)(void *ctx, size_t z, size_t x);   /* z proven older than x */
+	void *ctx;
+};
+int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_block,
+		       size_t *f1_owner);
 int repair_refuse_no_state(struct thin_repair *rp, uint64_t mroot, uint64_t droot, char *msg,
 			   size_t msglen);
 

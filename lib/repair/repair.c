@@ -278,6 +278,11 @@ int thin_repair_plan(struct thin_md *md, const struct thin_repair_opts *o,
 			droot = md->sb.device_details_root;
 		rp->used_sb_roots = repair_sb_usable(md) && mroot == md->sb.data_mapping_root &&
 				    droot == md->sb.device_details_root;
+		if (rp->no_devices) {
+			rp->mapping_root = 0;
+			rp->details_root = droot;
+			goto planned;
+		}
 		repair_note(&rp->notes, "using mapping root %llu and details root %llu",
 			 (unsigned long long)mroot, (unsigned long long)droot);
 		nr_free = repair_load_roots(rp, mroot, droot, &damaged, 1);

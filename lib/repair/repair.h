@@ -128,6 +128,14 @@ int thin_lvm_pool_read(const char *lvm_dir, const char *vg, const char *meta_lv,
 int thin_lvm_tmeta_name(const char *path, char *vg, size_t vglen, char *lv, size_t lvlen);
 /* The LVM configuration directory: $THINMETA_LVM_DIR, else /etc/lvm. */
 const char *thin_lvm_dir(void);
+/*
+ * Superblock lost and no value given (neither the three fields nor an
+ * override root): when input is an LVM thin pool's metadata LV, sets o's
+ * transaction id, data block size and nr_data_blocks from LVM's record.
+ * Returns 1 (set; note says from where), 0 (nothing to do) or -errno
+ * (note says why LVM's record is unusable).
+ */
+int thin_repair_lvm_values(const char *input, struct thin_repair_opts *o, char *note, size_t len);
 
 struct thin_repair_stats {
 	int scanned;              /* the block scan ran */

@@ -156,6 +156,7 @@ int repair_scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 				uint8_t *d = buf + (size_t)i * MD_BLOCK_SIZE;
 				if (ioe_read(e, b + i, 1, d) < 0) {
 					repair_bit_set(s->ioerr, b + i);
+					s->high_sig = b + i;
 					continue;
 				}
 				if (get_le64(d + 8) != b + i || !(b + i))
