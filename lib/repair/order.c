@@ -953,6 +953,9 @@ static int refuse_undecided(struct thin_repair *rp, const size_t *lasts, size_t 
 			dominated = y != i && older(rp, i, y);
 		if (dominated || (!rp->pst[i].top && rp->pst[i].last != 1))
 			continue;
+		/* a device created above the live transaction id: not the live state */
+		if (rp->o.set_transaction_id && rp->pst[i].max_tid > rp->o.transaction_id)
+			continue;
 		for (k = nr; k > 0 && hint_before(&rp->pst[i], &rp->pst[o[k - 1]]); k--)
 			o[k] = o[k - 1];
 		o[k] = i;
@@ -1027,6 +1030,14 @@ int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot
 	if (nr_lasts != 1)
 		return refuse_undecided(rp, lasts, nr_lasts, msg, msglen);
 	st = &rp->pst[lasts[0]];
+	if (rp->o.set_transaction_id && st->max_tid > rp->o.transaction_id) {
+		snprintf(msg, msglen, "superblock lost: the last commit (space-map index %llu) holds a "
+				      "device created at transaction %llu, above --transaction-id %llu: "
+				      "the id given is wrong, or the metadata is not this pool's",
+			 (unsigned long long)st->index_block, (unsigned long long)st->max_tid,
+			 (unsigned long long)rp->o.transaction_id);
+		return -EINVAL;
+	}
 	if (!st->whole && no_devices(rp, st)) {
 		/* its details name no device: the top-level tree was empty too */
 		rp->chosen = lasts[0] + 1;

@@ -411,3 +411,33 @@ Test(repair_older, space_maps_and_device_times_order_states)
 	/* the other way round: device 3 was created at 3, not before state 1's clock */
 	cr_assert_eq(repair_older_why(&f.st[2], &f.st[1]), WB_NONE);
 }
+
+/* --- LVM names (lvm.c) --- */
+
+Test(repair_lvm, device_mapper_names_of_metadata_lvs_give_vg_and_lv)
+{
+	char vg[64], lv[64];
+
+	cr_assert_eq(thin_lvm_tmeta_name("/dev/mapper/vg0-pool0_tmeta", vg, sizeof(vg), lv,
+					 sizeof(lv)), 0);
+	cr_assert_str_eq(vg, "vg0");
+	cr_assert_str_eq(lv, "pool0_tmeta");
+	/* hyphens inside names are doubled */
+	cr_assert_eq(thin_lvm_tmeta_name("/dev/mapper/my--vg-thin--pool_tmeta", vg, sizeof(vg),
+					 lv, sizeof(lv)), 0);
+	cr_assert_str_eq(vg, "my-vg");
+	cr_assert_str_eq(lv, "thin-pool_tmeta");
+	/* /dev/VG/LV: the LV's own name, hyphens single */
+	cr_assert_eq(thin_lvm_tmeta_name("/dev/vg0/thin-pool_tmeta", vg, sizeof(vg), lv,
+					 sizeof(lv)), 0);
+	cr_assert_str_eq(vg, "vg0");
+	cr_assert_str_eq(lv, "thin-pool_tmeta");
+	/* not a pool's metadata LV */
+	cr_assert_lt(thin_lvm_tmeta_name("/dev/mapper/vg0-pool0_tdata", vg, sizeof(vg), lv,
+					 sizeof(lv)), 0);
+	cr_assert_lt(thin_lvm_tmeta_name("/dev/mapper/vg0-pool0_tmeta-real", vg, sizeof(vg), lv,
+					 sizeof(lv)), 0, "a layer below an LV");
+	cr_assert_lt(thin_lvm_tmeta_name("/srv/meta.bin", vg, sizeof(vg), lv, sizeof(lv)), 0);
+	cr_assert_lt(thin_lvm_tmeta_name("/dev/mapper/pool0_tmeta", vg, sizeof(vg), lv,
+					 sizeof(lv)), 0, "no VG");
+}
