@@ -66,8 +66,9 @@ static int is_sm_block(const struct pstate *st, uint64_t b)
 /*
  * Decodes the map of index block ib into counts[0..nr_blocks) and fills
  * st's bitmaps.  map_exact: every index entry's nr_free equals the free
- * entries of its bitmap, as the kernel keeps them (FORMAT.md §7.2), so the
- * bitmaps are the ones written with this index.  Returns 0, or -1 when
+ * entries of its bitmap, as the kernel keeps them (FORMAT.md §7.2; or, for
+ * the last bitmap, as 0.9.0's restore counts them), so the bitmaps are the
+ * ones written with this index.  Returns 0, or -1 when
  * the index or a bitmap is unreadable or the map does not mark them in use.
  */
 static int pstate_map(struct thin_repair *rp, uint64_t ib, uint8_t *counts, uint8_t *tmp,
@@ -109,7 +110,14 @@ static int pstate_map(struct thin_repair *rp, uint64_t ib, uint8_t *counts, uint
 		bc_forget(bc, bms[i]);
 		for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++)
 			used += tmp[j] != 0;
-		if (SM_ENTRIES_PER_BITMAP - used != nr_free[i])
+		/*
+		 * The kernel counts all 16320 entries; 0.9.0's restore only those
+		 * below the device's end, and the kernel keeps that offset
+		 * (it adjusts nr_free by one per change).
+		 */
+		if (SM_ENTRIES_PER_BITMAP - used != nr_free[i] &&
+		    (base >= s->nr_blocks || s->nr_blocks - base >= SM_ENTRIES_PER_BITMAP ||
+		     s->nr_blocks - base - used != nr_free[i]))
 			st->map_exact = 0;
 		if (base < s->nr_blocks)
 			memcpy(counts + base, tmp,
@@ -690,6 +698,21 @@ static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t
 	return 0;
 }
 
+/* A block above st's space map that st had free and nothing ever wrote. */
+static int never_written_above(const struct repair_last_ctx *c, const struct pstate *st)
+{
+	uint64_t hi = st->index_block;
+
+	for (unsigned i = 0; i < st->nr_bitmaps; i++)
+		if (st->bitmaps[i] > hi)
+			hi = st->bitmaps[i];
+	for (uint64_t b = hi + 1; b < c->nr_blocks; b++)
+		if (!repair_bit_get(c->sig, b) && !repair_bit_get(c->ioerr, b) &&
+		    !repair_bit_get(c->inuse_any, b))
+			return 1;
+	return 0;
+}
+
 /*
  * Whether state x is proven the last commit (comment on top): the lowest
  * block it had free, and every block above its index that it had free,
@@ -723,7 +746,37 @@ int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_
 		*f1_owner = owner;
 		break;
 	}
-	/* every block above its index that it had free (beyond top: never written) */
+	/*
+	 * The next commit within the same activation: its blocks are a run of
+	 * blocks x had free, upwards from x's last allocation (one of its
+	 * space-map blocks), or from the new area when the metadata device
+	 * grew, and its index is among them.  A never-written block above x's
+	 * space map, which x had free, proves that the allocator has not
+	 * passed it since, so it has not wrapped and that index is still
+	 * there: every index above x's must be an older state's.  (Blocks
+	 * such a commit would have written without committing, or an orphan
+	 * tree, are no commit.)  Without such a block, every block above x's
+	 * index that x had free must hold nothing newer.
+	 */
+	if (never_written_above(c, st)) {
+		for (size_t i = 0; i < c->nr_smi; i++) {
+			uint64_t b = c->smi[i];
+			size_t z;
+
+			if (b <= st->index_block)
+				continue;
+			for (z = 0; z < c->nr; z++)
+				if (z != x && c->st[z].index_block == b && c->st[z].map_exact &&
+				    c->older(c->ctx, z, x))
+					break;
+			if (z == c->nr) {
+				*why_block = b;
+				return 0;
+			}
+		}
+		return 1;
+	}
+	/* beyond top: never written */
 	for (uint64_t b = st->index_block + 1; b < c->nr_blocks && b <= top; b++) {
 		if (in_use(st, b) || not_written_after(c, x, b, &owner))
 			continue;
@@ -744,7 +797,8 @@ static void prove_last(struct thin_repair *rp, size_t x)
 	struct repair_last_ctx c = {
 		.st = rp->pst, .nr = rp->nr_pst, .nr_blocks = s->nr_blocks,
 		.sig = s->sig, .ioerr = s->ioerr, .inuse_any = rp->inuse_any,
-		.high_sig = s->high_sig, .older = older_cb, .ctx = rp,
+		.high_sig = s->high_sig, .smi = s->smi, .nr_smi = s->nr_smi,
+		.older = older_cb, .ctx = rp,
 	};
 	struct pstate *st = &rp->pst[x];
 	size_t owner;

@@ -363,6 +363,8 @@ struct repair_last_ctx {
 	uint64_t nr_blocks;
 	const uint8_t *sig, *ioerr, *inuse_any;   /* bitsets over the device */
 	uint64_t high_sig;                        /* highest block of sig or ioerr */
+	const uint64_t *smi;                      /* every checksum-valid space-map index */
+	size_t nr_smi;
 	int (*older)(void *ctx, size_t z, size_t x);   /* z proven older than x */
 	void *ctx;
 };

@@ -73,13 +73,22 @@ assert_contains "$WORK/err" "is the last commit: no block it had free was writte
 [ "$(grep -c "is the last commit" "$WORK/err")" = 1 ] || die "one line says which evidence decided"
 "$BIN/thin_dump" "$WORK/out.bin" | sed '1s/ time="[0-9]*"//' > "$WORK/out.xml"
 assert_same "$WORK/out.xml" "$WORK/del.xml"
-# a newer commit's blocks above it (here: an orphan tree planted there) take the proof
-# away: refused, the live state listed first with the command line that picks it
+# blocks above it that no commit accounts for (an orphan tree planted there, or
+# what an aborted transaction wrote) are no newer commit: still chosen
 cp "$(fixture_copy deleted)" "$WORK/del2.bin"
 "$DMG" --plant-newer-tree --zero-block 0 "$WORK/del2.bin" > /dev/null
+expect_rc 0 "$BIN/thin_repair" -i "$WORK/del2.bin" -o "$WORK/out.bin" --data-block-size 128 \
+	--transaction-id 3 --nr-data-blocks 4096
+"$BIN/thin_dump" "$WORK/out.bin" | sed '1s/ time="[0-9]*"//' > "$WORK/out.xml"
+assert_same "$WORK/out.xml" "$WORK/del.xml"
+# a space-map index above it (a copy of an older one put there) may be a newer
+# commit's: refused, the live state listed first with the command line that picks it
+cp "$(fixture_copy deleted)" "$WORK/del2.bin"
+"$DMG" --copy-block 141:149 --zero-block 0 "$WORK/del2.bin"
 expect_rc 1 "$BIN/thin_repair" -i "$WORK/del2.bin" -o "$WORK/out.bin" --data-block-size 128
 assert_contains "$WORK/err" "no pool state is proven to be the last commit"
 assert_contains "$WORK/err" "candidate 1: mapping root $mroot details root $droot"
+assert_contains "$WORK/err" "block 149, which it had free, holds a space-map index"
 assert_contains "$WORK/err" "thin_repair -i $WORK/del2.bin -o $WORK/out.bin --data-block-size 128 --override-mapping-root $mroot --override-details-root $droot"
 expect_rc 1 "$BIN/thin_dump" --repair --data-block-size 128 "$WORK/del2.bin"
 assert_contains "$WORK/err" "candidate 1: mapping root $mroot details root $droot"

@@ -28,6 +28,8 @@
  *   --set-details DEV:FIELD=V | BLOCK:INDEX:FIELD=V
  *                                   mapped_blocks transaction_id creation_time snapshotted_time
  *   --leak SM N                     mark N free blocks as used (hints kept right)
+ *   --copy-block SRC:DST            copy block SRC to DST with DST's number in it,
+ *                                   re-checksummed with SRC's salt
  *   --plant-newer-tree              write, into the never-written blocks right above the
  *                                   highest written one, an orphan copy of the live
  *                                   top-level leaf, details leaf and one device's first
@@ -539,7 +541,7 @@ static void op_mapping(struct dm *d, char *arg)
 enum {
 	O_INFO = 256, O_DEV_ROOT, O_LEAF_OF, O_NODE_INFO, O_MAPPING, O_FLIP, O_ZERO, O_SB_FIELD,
 	O_SB_BLOCK, O_KEY, O_VALUE, O_NFIELD, O_BITMAP, O_COUNT, O_INDEX, O_DETAILS, O_LEAK,
-	O_PLANT,
+	O_PLANT, O_COPY,
 	O_GET_KEY, O_GET_VALUE, O_FIND_NODES,
 };
 
@@ -695,7 +697,7 @@ static void usage(FILE *f)
 	      "  --set-sb-field NAME=V  --set-node-key BLOCK:INDEX=V  --set-node-value BLOCK:INDEX=V\n"
 	      "  --set-node-field BLOCK:FIELD=V  --set-bitmap-entry SM:BLOCK=C  --set-count SM:BLOCK=C\n"
 	      "  --set-index-field SM:BITMAP:FIELD=V  --set-details DEV:FIELD=V|BLOCK:INDEX:FIELD=V\n"
-	      "  --leak SM N  --plant-newer-tree\n",
+	      "  --leak SM N  --plant-newer-tree  --copy-block SRC:DST\n",
 	      f);
 }
 
@@ -778,6 +780,17 @@ static void run(struct dm *d, int op, char *arg, char *arg2)
 	case O_PLANT:
 		op_plant(d);
 		break;
+	case O_COPY: {
+		uint32_t salt;
+
+		if (split(arg, p, 2) != 2 || num(p[1]) >= d->nr_blocks)
+			die("--copy-block SRC:DST");
+		rd(d, num(p[0]), buf);
+		salt = crc_block_salt(buf, MD_BLOCK_SIZE);
+		put_le64(buf + 8, num(p[1]));
+		wr_csum(d, num(p[1]), buf, salt);
+		break;
+	}
 	}
 }
 
@@ -806,6 +819,7 @@ int main(int argc, char **argv)
 		{ "set-details", required_argument, NULL, O_DETAILS },
 		{ "leak", required_argument, NULL, O_LEAK },
 		{ "plant-newer-tree", no_argument, NULL, O_PLANT },
+		{ "copy-block", required_argument, NULL, O_COPY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct { int op; char *arg, *arg2; } ops[256];

@@ -239,6 +239,7 @@ struct fake {
 	struct pstate st[4];
 	uint64_t bms[4][1];
 	uint8_t inuse[4][NB / 8], sig[NB / 8], ioerr[NB / 8], any[NB / 8];
+	uint64_t smi[8];
 	struct repair_last_ctx c;
 };
 
@@ -274,6 +275,7 @@ static void fake_state(struct fake *f, size_t i, uint64_t ib, uint64_t bm, long 
 	}
 	if (i + 1 > f->c.nr)
 		f->c.nr = i + 1;
+	f->smi[f->c.nr_smi++] = ib;
 }
 
 static void fake_init(struct fake *f)
@@ -286,6 +288,7 @@ static void fake_init(struct fake *f)
 	f->c.inuse_any = f->any;
 	f->c.older = fake_older;
 	f->c.ctx = f;
+	f->c.smi = f->smi;
 }
 
 /* the kernel's freshly formatted pool (no data blocks yet), then two commits */
@@ -312,30 +315,40 @@ Test(repair_last, the_newest_commit_is_proven_by_the_format_state_in_its_lowest_
 	cr_assert_eq(owner, 1, "block 1 holds state 0's index, older: no data bitmaps");
 	/* the older ones are not: what the next commit wrote lies above their index */
 	cr_assert_eq(repair_last_commit(&f.c, 1, &why, &owner), 0);
-	cr_assert_eq(why, 12);
+	cr_assert_eq(why, 16, "state 2's index");
 	cr_assert_eq(repair_last_commit(&f.c, 0, &why, &owner), 0);
 	cr_assert_eq(why, 8);
 }
 
-Test(repair_last, a_written_block_above_the_index_that_no_older_state_owns_leaves_it_unproven)
+Test(repair_last, blocks_above_it_without_a_newer_index_are_no_commit)
 {
 	struct fake f;
 	uint64_t why;
 	size_t owner;
 
 	fake_pool(&f);
-	/* a node nothing accounts for (a newer commit whose map is gone, or an orphan tree) */
+	/* a node nothing accounts for above it: an aborted transaction or an orphan tree */
 	repair_bit_set(f.sig, 40);
 	f.c.high_sig = 40;
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 1);
+	/* a space-map index there, whose state is not proven older: maybe a newer commit */
+	f.smi[f.c.nr_smi++] = 40;
 	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
 	cr_assert_eq(why, 40);
-	/* an unreadable block there: the same */
-	memset(f.sig, 0, sizeof(f.sig));
+	/* the device full of written blocks (the allocator may have wrapped): every
+	 * block above must be accounted for */
 	fake_pool(&f);
-	repair_bit_set(f.ioerr, 30);
-	f.c.high_sig = 30;
+	memset(f.sig, 0xff, sizeof(f.sig));
+	f.c.high_sig = NB - 1;
 	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
-	cr_assert_eq(why, 30);
+	cr_assert_eq(why, 17);
+	/* an unreadable block there: the same */
+	fake_pool(&f);
+	for (uint64_t b = 17; b < NB; b++)
+		repair_bit_set(f.ioerr, b);
+	f.c.high_sig = NB - 1;
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	cr_assert_eq(why, 17);
 }
 
 Test(repair_last, a_zeroed_block_some_map_marks_in_use_may_have_been_written)
@@ -351,11 +364,11 @@ Test(repair_last, a_zeroed_block_some_map_marks_in_use_may_have_been_written)
 	f.st[0].index_block = 40;
 	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
 	cr_assert_eq(why, 1);
-	/* a newer state's blocks, damaged or not, are found above */
+	/* a newer state's index, damaged or not, is found above */
 	fake_pool(&f);
 	fake_state(&f, 3, 22, 21, 1, s3);
 	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
-	cr_assert_eq(why, 20);
+	cr_assert_eq(why, 22);
 	cr_assert_eq(repair_last_commit(&f.c, 3, &why, &owner), 1);
 }
 
