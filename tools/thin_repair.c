@@ -47,6 +47,35 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* The refused plan's candidates, each with the command line that picks it. */
+static void print_candidates(const struct thin_repair *rp, const char *input, const char *output,
+			     const struct thin_repair_opts *o)
+{
+	char in[1024], out[1024];
+
+	cli_shell_quote(input, in, sizeof(in));
+	cli_shell_quote(output, out, sizeof(out));
+	for (size_t i = 0; i < thin_repair_nr_candidates(rp); i++) {
+		const struct thin_repair_candidate *c = thin_repair_candidate(rp, i);
+
+		fprintf(stderr, "candidate %zu: %s\n", i + 1, c->text);
+		if (!c->mapping_root)
+			continue;
+		fprintf(stderr, "  thin_repair -i %s -o %s", in, out);
+		if (o->set_transaction_id)
+			fprintf(stderr, " --transaction-id %llu", (unsigned long long)o->transaction_id);
+		if (o->set_data_block_size)
+			fprintf(stderr, " --data-block-size %u", o->data_block_size);
+		if (o->set_nr_data_blocks)
+			fprintf(stderr, " --nr-data-blocks %llu", (unsigned long long)o->nr_data_blocks);
+		fprintf(stderr, " --override-mapping-root %llu", (unsigned long long)c->mapping_root);
+		if (c->details_root)
+			fprintf(stderr, " --override-details-root %llu",
+				(unsigned long long)c->details_root);
+		fputc('\n', stderr);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -151,9 +180,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
+	if (thin_repair_superblock_lost(md)) {
+		char note[THIN_REPAIR_MSG_LEN + 256];
+
+		r = thin_repair_lvm_values(input, &o, note, sizeof(note));
+		if (r < 0 || (r > 0 && !quiet))
+			fprintf(stderr, "thin_repair: %s\n", note);
+	}
 	r = thin_repair_plan(md, &o, &rp, msg, sizeof(msg));
 	if (r < 0) {
 		fprintf(stderr, "%s\n", msg);
+		if (r == -EAGAIN)
+			print_candidates(rp, input, output, &o);
+		thin_repair_destroy(rp);
 		thin_md_close(md);
 		return EXIT_FAIL;
 	}

@@ -78,3 +78,36 @@ int cli_same_file(const char *a, const char *b)
 		return CLI_SAME;
 	return 0;
 }
+
+static void put(char *buf, size_t len, size_t *n, char c)
+{
+	if (*n + 1 < len)
+		buf[*n] = c;
+	(*n)++;
+}
+
+size_t cli_shell_quote(const char *s, char *buf, size_t len)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789_/.,:=+-@%";
+	size_t n = 0;
+
+	if (*s && strspn(s, plain) == strlen(s)) {
+		for (; *s; s++)
+			put(buf, len, &n, *s);
+	} else {
+		put(buf, len, &n, '\'');
+		for (; *s; s++) {
+			if (*s == '\'') {
+				put(buf, len, &n, '\'');
+				put(buf, len, &n, '\\');
+				put(buf, len, &n, '\'');
+			}
+			put(buf, len, &n, *s);
+		}
+		put(buf, len, &n, '\'');
+	}
+	if (len)
+		buf[n < len ? n : len - 1] = '\0';
+	return n;
+}

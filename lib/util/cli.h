@@ -8,6 +8,9 @@
 
 #define THINMETA_VERSION "0.1.0"
 
+#include <stddef.h>
+#include <stdint.h>
+
 /*
  * The same-file guard of every tool that reads one path and writes
  * another.  Do a and b name the same data?  Both are followed through
@@ -20,5 +23,13 @@
  */
 #define CLI_SAME 1
 int cli_same_file(const char *a, const char *b);
+
+/*
+ * s as one shell word, for command lines printed for the user to run: as
+ * it is when it holds only characters the shell leaves alone, else in
+ * single quotes ('\'' for a quote).  Truncated to fit len (always
+ * terminated); returns the full length, like snprintf.
+ */
+size_t cli_shell_quote(const char *s, char *buf, size_t len);
 
 #endif

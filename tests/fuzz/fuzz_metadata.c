@@ -142,6 +142,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				thin_restore_path(opath, &wo, thin_repair_produce, rp, &st, msg,
 						  sizeof(msg));
 				thin_repair_destroy(rp);
+			} else {
+				thin_repair_destroy(rp);   /* a refusal keeps its candidates */
 			}
 			thin_md_close(md);
 		}

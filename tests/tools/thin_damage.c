@@ -35,6 +35,14 @@
  *                                   bytes, or a header field, key or value set to an
  *                                   edge value), re-checksummed with the salt the block
  *                                   validates under; prints what was changed
+ *   --copy-block SRC:DST            copy block SRC to DST with DST's number in it,
+ *                                   re-checksummed with SRC's salt
+ *   --plant-newer-tree              write, into the never-written blocks right above the
+ *                                   highest written one, an orphan copy of the live
+ *                                   top-level leaf, details leaf and one device's first
+ *                                   leaf with every time stamp one above the superblock's
+ *                                   (a newer-looking tree no space map accounts for);
+ *                                   prints the three blocks
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -540,6 +548,7 @@ static void op_mapping(struct dm *d, char *arg)
 enum {
 	O_INFO = 256, O_DEV_ROOT, O_LEAF_OF, O_NODE_INFO, O_MAPPING, O_FLIP, O_ZERO, O_SB_FIELD,
 	O_SB_BLOCK, O_KEY, O_VALUE, O_NFIELD, O_BITMAP, O_COUNT, O_INDEX, O_DETAILS, O_LEAK,
+	O_PLANT, O_COPY,
 	O_GET_KEY, O_GET_VALUE, O_FIND_NODES, O_LIVE, O_CORRUPT,
 };
 
@@ -706,6 +715,95 @@ static void op_corrupt(struct dm *d, char *arg)
 		printf("block %" PRIu64 " (%s): offset %zu = %" PRIu64 "\n", b, salts[t].name, off, v);
 	}
 	wr_csum(d, b, buf, salts[t].salt);
+static void node_put(uint8_t *buf, uint32_t i, uint64_t key, const void *val, uint32_t vs)
+{
+	struct bt_node n;
+
+	bt_node_view(buf, &n);
+	put_le64(buf + 32 + 8 * (size_t)i, key);
+	memcpy(buf + 32 + 8 * (size_t)n.max_entries + (size_t)vs * i, val, vs);
+}
+
+static void op_plant(struct dm *d)
+{
+	uint8_t top[MD_BLOCK_SIZE], det[MD_BLOCK_SIZE], leaf[MD_BLOCK_SIZE], v[24];
+	struct thin_sb sb;
+	struct bt_node t, n;
+	uint64_t hi = 0, f, dev = 0;
+	uint32_t slot = 0, time;
+	int found = 0;
+
+	read_sb(d, &sb);
+	time = sb.time + 1;
+	for (uint64_t b = 1; b < d->nr_blocks; b++) {
+		rd(d, b, leaf);
+		if (get_le64(leaf + 8) == b)
+			hi = b;
+	}
+	f = hi + 1;
+	if (f + 3 > d->nr_blocks)
+		die("no room above block %" PRIu64, hi);
+	rd(d, sb.data_mapping_root, top);
+	rd(d, sb.device_details_root, det);
+	bt_node_view(top, &t);
+	if (!bt_is_leaf(&t))
+		die("the top-level root is not a leaf");
+	/* the first device whose root is a leaf with mappings */
+	for (uint32_t i = 0; i < t.nr_entries && !found; i++) {
+		rd(d, get_le64(bt_value(&t, i)), leaf);
+		bt_node_view(leaf, &n);
+		if (bt_is_leaf(&n) && n.nr_entries) {
+			found = 1;
+			slot = i;
+			dev = bt_key(&t, i);
+		}
+	}
+	if (!found) {
+		/* no mapped device: a new one, 0, mapping block 0 */
+		memcpy(leaf, top, sizeof(leaf));
+		put_le32(leaf + 16, 0);
+		bt_node_view(leaf, &n);
+		dev = t.nr_entries ? bt_key(&t, t.nr_entries - 1) + 1 : 0;
+		slot = t.nr_entries;
+		put_le32(top + 16, t.nr_entries + 1);
+		put_le64(v, 0);
+		node_put(leaf, 0, 0, v, 8);
+		put_le32(leaf + 16, 1);
+		bt_node_view(top, &t);
+	}
+	bt_node_view(leaf, &n);
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t bt = get_le64(bt_value(&n, i));
+
+		put_le64(v, (thin_bt_block(bt) << 24) | time);
+		node_put(leaf, i, bt_key(&n, i), v, 8);
+	}
+	put_le64(leaf + 8, f);
+	wr_csum(d, f, leaf, BTREE_CSUM_XOR);
+	put_le64(v, f);
+	node_put(top, slot, dev, v, 8);
+	put_le64(top + 8, f + 1);
+	wr_csum(d, f + 1, top, BTREE_CSUM_XOR);
+	{
+		struct bt_node dn;
+		struct thin_details dd = { n.nr_entries, sb.trans_id, time, time };
+		uint32_t k;
+
+		bt_node_view(det, &dn);
+		for (k = 0; k < dn.nr_entries && bt_key(&dn, k) != dev; k++)
+			;
+		if (k < dn.nr_entries) {
+			thin_details_unpack(bt_value(&dn, k), &dd);
+			dd.snapshotted_time = time;
+		} else {
+			put_le32(det + 16, dn.nr_entries + 1);
+		}
+		thin_details_pack(&dd, v);
+		node_put(det, k, dev, v, 24);
+	}
+	put_le64(det + 8, f + 2);
+	wr_csum(d, f + 2, det, BTREE_CSUM_XOR);
+	printf("%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", f, f + 1, f + 2);
 }
 
 static void usage(FILE *f)
@@ -718,7 +816,8 @@ static void usage(FILE *f)
 	      "  --set-sb-field NAME=V  --set-node-key BLOCK:INDEX=V  --set-node-value BLOCK:INDEX=V\n"
 	      "  --set-node-field BLOCK:FIELD=V  --set-bitmap-entry SM:BLOCK=C  --set-count SM:BLOCK=C\n"
 	      "  --set-index-field SM:BITMAP:FIELD=V  --set-details DEV:FIELD=V|BLOCK:INDEX:FIELD=V\n"
-	      "  --leak SM N  --live-blocks  --corrupt BLOCK:SEED\n",
+	      "  --leak SM N  --live-blocks  --corrupt BLOCK:SEED  --plant-newer-tree\n"
+	      "  --copy-block SRC:DST\n",
 	      f);
 }
 
@@ -804,6 +903,20 @@ static void run(struct dm *d, int op, char *arg, char *arg2)
 	case O_CORRUPT:
 		op_corrupt(d, arg);
 		break;
+	case O_PLANT:
+		op_plant(d);
+		break;
+	case O_COPY: {
+		uint32_t salt;
+
+		if (split(arg, p, 2) != 2 || num(p[1]) >= d->nr_blocks)
+			die("--copy-block SRC:DST");
+		rd(d, num(p[0]), buf);
+		salt = crc_block_salt(buf, MD_BLOCK_SIZE);
+		put_le64(buf + 8, num(p[1]));
+		wr_csum(d, num(p[1]), buf, salt);
+		break;
+	}
 	}
 }
 
@@ -833,6 +946,8 @@ int main(int argc, char **argv)
 		{ "leak", required_argument, NULL, O_LEAK },
 		{ "live-blocks", no_argument, NULL, O_LIVE },
 		{ "corrupt", required_argument, NULL, O_CORRUPT },
+		{ "plant-newer-tree", no_argument, NULL, O_PLANT },
+		{ "copy-block", required_argument, NULL, O_COPY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct { int op; char *arg, *arg2; } ops[256];

@@ -68,3 +68,19 @@ Test(cli, same_file_tells_different_and_missing_files_apart, .init = make_dir, .
 	cr_assert_eq(cli_same_file("/dev/null", "/dev/zero"), 0, "two devices");
 	cr_assert_eq(cli_same_file("/dev/null", "/dev/null"), CLI_SAME);
 }
+
+Test(cli, shell_quote_leaves_plain_words_and_quotes_the_rest)
+{
+	char b[64];
+
+	cr_assert_eq(cli_shell_quote("/dev/mapper/vg-pool_tmeta", b, sizeof(b)), 25);
+	cr_assert_str_eq(b, "/dev/mapper/vg-pool_tmeta");
+	cli_shell_quote("my file", b, sizeof(b));
+	cr_assert_str_eq(b, "'my file'");
+	cli_shell_quote("it's", b, sizeof(b));
+	cr_assert_str_eq(b, "'it'\\''s'");
+	cli_shell_quote("", b, sizeof(b));
+	cr_assert_str_eq(b, "''");
+	cr_assert_eq(cli_shell_quote("a b", b, 3), 5, "full length when truncated");
+	cr_assert_str_eq(b, "'a");
+}
