@@ -184,12 +184,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->dump.set_nr_data_blocks = 1;
 			break;
 		case OPT_OVERRIDE_MAPPING_ROOT:
-			if (cli_parse_u64(optarg, &o->mapping_root) < 0)
+			if (parse_u64(optarg, &o->mapping_root) < 0)
 				return usage_error("couldn't parse <override-mapping-root> '%s'", optarg);
 			o->set_mapping_root = 1;
 			break;
 		case OPT_OVERRIDE_DETAILS_ROOT:
-			if (cli_parse_u64(optarg, &o->details_root) < 0)
+			if (parse_u64(optarg, &o->details_root) < 0)
 				return usage_error("couldn't parse <override-details-root> '%s'", optarg);
 			o->set_details_root = 1;
 			break;

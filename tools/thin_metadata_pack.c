@@ -5,6 +5,7 @@
 
 #include "cmd/pack.h"
 #include "util/cli.h"
+#include "util/parse.h"
 
 enum { OPT_SCAN = 256, OPT_THREADS };
 
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
 			o.scan = 1;
 			break;
 		case OPT_THREADS:
-			if (cli_parse_u64(optarg, &n) < 0 || !n || n > 64) {
+			if (parse_u64(optarg, &n) < 0 || !n || n > 64) {
 				fprintf(stderr, "thin_metadata_pack: --threads: 1 to 64, not '%s'\n",
 					optarg);
 				return EXIT_USAGE;
@@ -81,7 +82,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (wait && cli_parse_u64(wait, &n) == 0 && n && n < 3600000)
+	if (wait && parse_u64(wait, &n) == 0 && n && n < 3600000)
 		o.fifo_wait_ms = (int)n;
 	if (thin_pack(&o, &st, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "thin_metadata_pack: %s\n", msg);

@@ -5,6 +5,7 @@
 
 #include "cmd/pack.h"
 #include "util/cli.h"
+#include "util/parse.h"
 
 enum { OPT_ALLOW_MISSING = 256 };
 
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (wait && cli_parse_u64(wait, &n) == 0 && n && n < 3600000)
+	if (wait && parse_u64(wait, &n) == 0 && n && n < 3600000)
 		o.fifo_wait_ms = (int)n;
 	if (thin_unpack(&o, &st, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "thin_metadata_unpack: %s\n", msg);

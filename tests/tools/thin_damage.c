@@ -715,6 +715,8 @@ static void op_corrupt(struct dm *d, char *arg)
 		printf("block %" PRIu64 " (%s): offset %zu = %" PRIu64 "\n", b, salts[t].name, off, v);
 	}
 	wr_csum(d, b, buf, salts[t].salt);
+}
+
 static void node_put(uint8_t *buf, uint32_t i, uint64_t key, const void *val, uint32_t vs)
 {
 	struct bt_node n;
