@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/runs.h"
 #include "repair/repair-internal.h"
 
 /*----------------------------------------------------------------*/
@@ -12,37 +13,14 @@
 
 struct emit {
 	struct thin_repair *rp;
-	const struct ir_visitor *v;   /* NULL: count only */
+	struct ir_runs runs;          /* runs.v NULL: count only; runs.vret: the visitor's stop */
 	struct rdev *dev;
 	size_t next_salv;
-	int have_run, have_last;
-	uint64_t origin, data, len, last_key;
-	uint32_t time;
+	int have_last;
+	uint64_t last_key;
 	uint64_t count, dropped;
 	struct ranges lost;
-	int vret;
 };
-
-static int emit_flush(struct emit *e)
-{
-	const struct ir_visitor *v = e->v;
-	int r = 0;
-
-	if (!e->have_run)
-		return 0;
-	e->have_run = 0;
-	if (!v)
-		return 0;
-	if (e->len == 1) {
-		if (v->single_map)
-			r = v->single_map(v->ctx, e->origin, e->data, e->time);
-	} else if (v->range_map) {
-		r = v->range_map(v->ctx, e->origin, e->data, e->len, e->time);
-	}
-	if (r)
-		e->vret = r;
-	return r;
-}
 
 #define EMIT_STOP (-ECANCELED)
 
@@ -68,18 +46,8 @@ static int emit_entries(struct emit *e, const struct bt_node *n)
 		e->have_last = 1;
 		e->last_key = key;
 		e->count++;
-		if (e->have_run && key == e->origin + e->len && data == e->data + e->len &&
-		    time == e->time) {
-			e->len++;
-			continue;
-		}
-		if (emit_flush(e))
+		if (ir_runs_add(&e->runs, key, data, time))
 			return EMIT_STOP;
-		e->have_run = 1;
-		e->origin = key;
-		e->data = data;
-		e->len = 1;
-		e->time = time;
 	}
 	return 0;
 }
@@ -139,7 +107,8 @@ static int walk_device(struct emit *e)
 	int r;
 
 	e->next_salv = 0;
-	e->have_run = e->have_last = 0;
+	e->runs.have_run = 0;
+	e->have_last = 0;
 	e->count = e->dropped = 0;
 	e->lost.nr = 0;
 	if (e->dev->root >= bc_nr_blocks(e->rp->md->bc)) {
@@ -151,7 +120,7 @@ static int walk_device(struct emit *e)
 	if (!r)
 		r = emit_salvaged(e, UINT64_MAX);
 	if (!r)
-		r = emit_flush(e) ? EMIT_STOP : 0;
+		r = ir_runs_flush(&e->runs) ? EMIT_STOP : 0;
 	return r;
 }
 
@@ -249,20 +218,19 @@ int thin_repair_emit(struct thin_repair *rp, const struct ir_visitor *v, int exa
 		dev.creation_time = e.dev->d.creation_time;
 		dev.snap_time = e.dev->d.snapshotted_time;
 		if (exact_counts) {
-			e.v = NULL;
+			ir_runs_init(&e.runs, NULL);
 			r = walk_device(&e);
 			if (r < 0)
 				break;
 			dev.mapped_blocks = e.count;
 		}
-		e.v = v;
-		e.vret = 0;
+		ir_runs_init(&e.runs, v);
 		r = v->begin_device ? visited(v->begin_device(v->ctx, &dev), err, errlen) : 0;
 		if (r)
 			break;
 		r = walk_device(&e);
-		if (r == EMIT_STOP && e.vret) {
-			r = visited(e.vret, err, errlen);
+		if (r == EMIT_STOP && e.runs.vret) {
+			r = visited(e.runs.vret, err, errlen);
 			break;
 		}
 		if (r < 0)
