@@ -104,8 +104,14 @@ run_case() {
 		grep -q 'synthesised' "$WORK/notes" && res="$res, details synthesised"
 	fi
 	rc=0
+	if [ "${THINMETA_SLOW_TESTS:-1}" = 0 ]; then
+		# the reference column is documentation, not an assertion (said loudly)
+		row "$name" "$case" "$res" "not run (THINMETA_SLOW_TESTS=0)"
+		note "$name/$case: ours $res; 0.9.0 not run (THINMETA_SLOW_TESTS=0)"
+		return
+	fi
 	# shellcheck disable=SC2086
-	timeout 120 "$REF/thin_repair" -i "$img" -o "$rout" $refargs > /dev/null 2> "$WORK/rnotes" || rc=$?
+	timeout 60 "$REF/thin_repair" -i "$img" -o "$rout" $refargs > /dev/null 2> "$WORK/rnotes" || rc=$?
 	if [ "$rc" = 0 ] && "$REF/thin_dump" "$rout" > "$WORK/rout.xml" 2> /dev/null; then
 		refres="$(python3 "$WORK/cmp.py" "$oxml" "$WORK/rout.xml"), $(used_blocks "$rout")/$oused blocks"
 		"$REF/thin_check" -q "$rout" 2> /dev/null || refres="$refres (fails 0.9.0 thin_check)"
