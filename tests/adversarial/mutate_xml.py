@@ -102,7 +102,7 @@ def mutate(text, rnd):
             '<?xml version="1.0" encoding="UTF-16"?>\n',
             '<!DOCTYPE superblock [<!ENTITY e "x">]>\n',
             '<!DOCTYPE superblock [<!ENTITY a "&b;&b;"><!ENTITY b "&a;&a;">]>\n',
-            '\ufeff']))
+            '\xef\xbb\xbf']))
     else:
         i = rnd.choice(maps)
         m = re.search(r'(\d+)"', lines[i])
