@@ -598,7 +598,8 @@ static int pass_a_all(struct packer *p, unsigned threads)
 	if (!p->all)
 		return -ENOMEM;
 	for (uint64_t j = 0; j < p->nr_ajobs; j++) {
-		memcpy(p->all + p->nr_all, p->recs[j], p->nr_recs[j] * sizeof(*p->all));
+		if (p->nr_recs[j])
+			memcpy(p->all + p->nr_all, p->recs[j], p->nr_recs[j] * sizeof(*p->all));
 		p->nr_all += p->nr_recs[j];
 		free(p->recs[j]);
 		p->recs[j] = NULL;
@@ -1722,7 +1723,8 @@ static int validate_pack(const struct pack_in *in, unsigned nt, struct validate 
 		goto out;
 	}
 	for (unsigned i = 0; i < nt; i++) {
-		memcpy(v->recs + v->nr, vs[i].recs, vs[i].nr * sizeof(*v->recs));
+		if (vs[i].nr)
+			memcpy(v->recs + v->nr, vs[i].recs, vs[i].nr * sizeof(*v->recs));
 		v->nr += vs[i].nr;
 	}
 	qsort(v->recs, v->nr, sizeof(*v->recs), cmp_rec);

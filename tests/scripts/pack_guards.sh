@@ -14,6 +14,8 @@ GEN=${GEN:-$DEVBIN/gen_pool}
 PACK=$BIN/thin_metadata_pack
 UNPACK=$BIN/thin_metadata_unpack
 command -v strace >/dev/null || die "strace not installed (make deps)"
+# LeakSanitizer cannot run under ptrace (make asan)
+STRACE="env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace"
 
 m=$(fixture_copy snapshots)
 expect_rc 0 "$PACK" -i "$m" -o "$WORK/s.pack"
@@ -189,7 +191,7 @@ cp "$WORK/A.bin" "$WORK/k.bin"
 expect_rc 0 "$UNPACK" -f -i "$WORK/B.pack" -o "$WORK/k.bin"
 assert_not_contains "$WORK/err" "invalidated"
 [ "$(state "$WORK/k.bin")" = new ] || die "unpack did not give the new metadata"
-strace -f -qq -c -U calls,name -e trace=pwrite64 -o "$WORK/calls" \
+$STRACE -f -qq -c -U calls,name -e trace=pwrite64 -o "$WORK/calls" \
 	"$UNPACK" -f -q -i "$WORK/B.pack" -o "$WORK/k.bin" || die "strace failed"
 nw=$(awk '$2 == "pwrite64" { print $1 }' "$WORK/calls")
 [ -n "$nw" ] && [ "$nw" -gt 2 ] || die "cannot count the writes ($nw)"
@@ -203,7 +205,7 @@ for overlap in 0 1; do
 		*) inj="-e inject=pwrite64:signal=KILL:when=$k" ;;
 		esac
 		# shellcheck disable=SC2086
-		strace -f -qq -o /dev/null $inj "$UNPACK" -f -q -i "$WORK/B.pack" -o "$WORK/k.bin" 2>/dev/null || true
+		$STRACE -f -qq -o /dev/null $inj "$UNPACK" -f -q -i "$WORK/B.pack" -o "$WORK/k.bin" 2>/dev/null || true
 		s=$(state "$WORK/k.bin")
 		[ $overlap = 1 ] && [ "$base" = "$WORK/B.bin" ] && [ "$s" = old ] && s=new   # old == new here
 		case $s in
