@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Metadata blocks in use (metadata space map nr_allocated) after restoring
 # the same XML into the same device: thinmeta's thin_restore, the kernel's
-# own image (for a kernel fixture), tpt 1.1.0's and 0.9.0's thin_restore.
+# own image (for a kernel fixture), tpt 1.1.0's and 0.9.0's thin_restore;
+# and, where a fixture has its 1.1.0 dump (<def>/<ref>, ref1-thin_dump.xml),
+# that XML restored by thinmeta and by 1.1.0.
 # Every kernel fixture (fixtures/kernel/*/, its 0.9.0 dump, into a device
 # as large as the kernel's metadata device) and generated pools of 2 M and
 # 20 M mappings (24 and 48 devices, into 1 GiB and 4 GiB).  Prints a
@@ -29,29 +31,36 @@ one() {
 	if "$1" -q -i "$2" -o "$W/o.bin" >/dev/null 2>&1; then used "$W/o.bin"; else echo fails; fi
 	rm -f "$W/o.bin"
 }
-row() { # name kernel xml size [no-ref0]
-	local ref0=–
-	[ -n "${5:-}" ] || ref0=$(one "$REF0/thin_restore" "$3" "$4")
-	echo "| $1 | $(one "$BIN/thin_restore" "$3" "$4") | $2 | $(one "$REF1/thin_restore" "$3" "$4") | $ref0 |"
+row() { # name kernel xml size no-ref0 [1.x-xml]
+	local ref0=– x1a=– x1b=–
+	[ -n "$5" ] || ref0=$(one "$REF0/thin_restore" "$3" "$4")
+	if [ -n "${6:-}" ]; then
+		x1a=$(one "$BIN/thin_restore" "$6" "$4")
+		x1b=$(one "$REF1/thin_restore" "$6" "$4")
+	fi
+	echo "| $1 | $(one "$BIN/thin_restore" "$3" "$4") | $2 | $(one "$REF1/thin_restore" "$3" "$4") | $ref0 | $x1a | $x1b |"
 }
 
-echo "| pool | thinmeta | kernel-written | tpt 1.1.0 | tpt 0.9.0 |"
-echo "|---|---:|---:|---:|---:|"
+echo "| pool | thinmeta | kernel-written | tpt 1.1.0 | tpt 0.9.0 | 1.x dump: thinmeta | 1.x dump: tpt 1.1.0 |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for d in "$FIXTURES"/*/; do
 	[ -f "$d/metadata.bin.gz" ] || continue
 	gzip -dc "$d/metadata.bin.gz" > "$W/k.bin"
 	x=$d/ref-thin_dump.xml
 	[ -f "$x" ] || { gzip -dc "$x.gz" > "$W/k.xml"; x=$W/k.xml; }
-	row "$(basename "$d")" "$(used "$W/k.bin")" "$x" "$(stat -c %s "$W/k.bin")"
+	x1=$d/ref1-thin_dump.xml
+	[ -f "$x1" ] || { [ -f "$x1.gz" ] && gzip -dc "$x1.gz" > "$W/k1.xml" && x1=$W/k1.xml; } || x1=
+	[ -f "$x1" ] || x1=
+	row "$(basename "$d")" "$(used "$W/k.bin")" "$x" "$(stat -c %s "$W/k.bin")" "" "$x1"
 done
 rm -f "$W/k.bin"
 $GEN --scale medium -o "$W/g.xml" >/dev/null 2>&1
-row "generated, 2 M mappings, 24 devices" – "$W/g.xml" 1G
+row "generated, 2 M mappings, 24 devices" – "$W/g.xml" 1G ""
 if [ "${LARGE:-1}" != 0 ]; then
 	$GEN --scale large -o "$W/g.xml" >/dev/null 2>&1
 	noref0=
 	[ "${REF0_LARGE:-1}" != 0 ] || noref0=1
-	row "generated, 20 M mappings, 48 devices" – "$W/g.xml" 4G $noref0
+	row "generated, 20 M mappings, 48 devices" – "$W/g.xml" 4G "$noref0"
 	echo
 	echo "Restore of the 20 M pool into a 4 GiB regular file (best of 3, alternating):"
 	echo

@@ -308,9 +308,15 @@ static inline uint64_t val64(const void *v, uint32_t vsize)
 	return x;
 }
 
+/* An empty leaf: only the header is reset (commit zeroes the unused slots). */
 static void leaf_reset(struct bt_builder *b, struct leafbuf *l)
 {
-	node_init(l->node, BT_LEAF_NODE, b->max, b->o.value_size);
+	struct disk_node_header *h = (struct disk_node_header *)l->node;
+
+	memset(h, 0, sizeof(*h));
+	h->flags = cpu_to_le32(BT_LEAF_NODE);
+	h->max_entries = cpu_to_le32(b->max);
+	h->value_size = cpu_to_le32(b->o.value_size);
 	l->n = 0;
 	l->shared = 0;
 	l->block = 0;
@@ -341,6 +347,9 @@ int bt_builder_create(struct tm_mgr *tm, const struct bt_builder_opts *o, struct
 		bt_builder_destroy(b);
 		return -ENOMEM;
 	}
+	node_init(b->cur.node, BT_LEAF_NODE, b->max, o->value_size);
+	node_init(b->pend.node, BT_LEAF_NODE, b->max, o->value_size);
+	node_init(b->pp.node, BT_LEAF_NODE, b->max, o->value_size);
 	leaf_reset(b, &b->cur);
 	leaf_reset(b, &b->pend);
 	leaf_reset(b, &b->pp);
@@ -425,6 +434,14 @@ static int commit(struct bt_builder *b, struct leafbuf *l)
 	r = tm_alloc(b->tm, &loc);
 	if (r < 0)
 		return r;
+	/* the slots past the entries (stale from an earlier leaf) and the tail are zero */
+	if (l->n < b->max) {
+		memset(key_ptr(l->node, l->n), 0, 8 * (size_t)(b->max - l->n));
+		memset(val_ptr(l->node, b->max, b->o.value_size, l->n), 0,
+		       (size_t)b->o.value_size * (b->max - l->n));
+	}
+	memset(val_ptr(l->node, b->max, b->o.value_size, b->max), 0,
+	       MD_BLOCK_SIZE - (size_t)(val_ptr(l->node, b->max, b->o.value_size, b->max) - l->node));
 	r = tm_write(b->tm, loc, &bt_node_validator, l->node);
 	if (r < 0)
 		return r;
