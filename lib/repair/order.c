@@ -463,6 +463,8 @@ void repair_pstates_release(struct thin_repair *rp)
 	free(rp->pst);
 	free(rp->pst_rel);
 	free(rp->inuse_any);
+	free(rp->sm_any);
+	rp->sm_any = NULL;
 	rp->pst = NULL;
 	rp->pst_rel = NULL;
 	rp->inuse_any = NULL;
@@ -550,7 +552,13 @@ int repair_pstates_build(struct thin_repair *rp)
 		rp->nr_pst++;
 	}
 	rp->pst_rel = calloc(rp->nr_pst * rp->nr_pst + 1, 1);
-	r = rp->pst_rel ? 0 : -ENOMEM;
+	rp->sm_any = calloc(n8, 1);
+	r = rp->pst_rel && rp->sm_any ? 0 : -ENOMEM;
+	for (size_t i = 0; !r && i < rp->nr_pst; i++) {
+		repair_bit_set(rp->sm_any, rp->pst[i].index_block);
+		for (unsigned k = 0; k < rp->pst[i].nr_bitmaps; k++)
+			repair_bit_set(rp->sm_any, rp->pst[i].bitmaps[k]);
+	}
 	goto out;
 out_nomem:
 	r = -ENOMEM;
@@ -687,6 +695,8 @@ static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t
 	if (!repair_bit_get(c->sig, b) && !repair_bit_get(c->ioerr, b) &&
 	    !repair_bit_get(c->inuse_any, b))
 		return 1;
+	if (c->sm_any && !repair_bit_get(c->sm_any, b))
+		return 0;   /* no state's space-map block */
 	for (size_t z = 0; z < c->nr; z++) {
 		if (z == x || !c->st[z].map_exact || !is_sm_block(&c->st[z], b))
 			continue;
@@ -798,7 +808,7 @@ static void prove_last(struct thin_repair *rp, size_t x)
 		.st = rp->pst, .nr = rp->nr_pst, .nr_blocks = s->nr_blocks,
 		.sig = s->sig, .ioerr = s->ioerr, .inuse_any = rp->inuse_any,
 		.high_sig = s->high_sig, .smi = s->smi, .nr_smi = s->nr_smi,
-		.older = older_cb, .ctx = rp,
+		.sm_any = rp->sm_any, .older = older_cb, .ctx = rp,
 	};
 	struct pstate *st = &rp->pst[x];
 	size_t owner;
