@@ -43,7 +43,8 @@
  * clock (its newest time) is in that state, unchanged in identity.
  */
 
-#define PSTATE_MAX 256u
+/* memory for the states' in-use bitsets (at least 64 states are kept) */
+#define PSTATE_BITSETS (256u << 20)
 
 static int in_use(const struct pstate *st, uint64_t b)
 {
@@ -501,8 +502,10 @@ static void pstate_holes(const struct scan *s, const uint8_t *counts, const uint
 }
 
 /*
- * Every pool state the scanned space maps describe (the PSTATE_MAX with
- * the highest index blocks when there are more).
+ * Every pool state the scanned space maps describe; when their in-use
+ * bitsets would take more than PSTATE_BITSETS, the ones with the lowest
+ * index blocks (an eighth: the formatted pool's anchors a young pool's
+ * proof) and the highest.
  */
 int repair_pstates_build(struct thin_repair *rp)
 {
@@ -512,11 +515,13 @@ int repair_pstates_build(struct thin_repair *rp)
 	uint8_t *counts = malloc(s->nr_blocks + 1), *exp = malloc(s->nr_blocks + 1);
 	uint8_t *refd = malloc(n8), *vis = malloc(n8), *known = known_blocks(s);
 	uint8_t *tmp = malloc(SM_ENTRIES_PER_BITMAP);
-	size_t first = s->nr_smi > PSTATE_MAX ? s->nr_smi - PSTATE_MAX : 0;
+	size_t cap = PSTATE_BITSETS / n8 > 64 ? PSTATE_BITSETS / n8 : 64;
+	size_t low = s->nr_smi > cap ? cap / 8 : s->nr_smi;
+	size_t high = s->nr_smi > cap ? s->nr_smi - (cap - low) : s->nr_smi;
 	int r = -ENOMEM;
 
 	repair_pstates_release(rp);
-	rp->pst = calloc(s->nr_smi - first + 1, sizeof(*rp->pst));
+	rp->pst = calloc((s->nr_smi < cap ? s->nr_smi : cap) + 1, sizeof(*rp->pst));
 	rp->inuse_any = calloc(n8, 1);
 	if (!counts || !exp || !refd || !vis || !known || !tmp || !rp->pst || !rp->inuse_any)
 		goto out;
@@ -524,8 +529,13 @@ int repair_pstates_build(struct thin_repair *rp)
 		repair_summarise(&c, &s->n[i], K_TOP, 0);
 		repair_summarise(&c, &s->n[i], K_DETAILS, 0);
 	}
-	for (size_t i = first; i < s->nr_smi; i++) {
+	for (size_t i = 0; i < s->nr_smi; i++) {
 		struct pstate *st = &rp->pst[rp->nr_pst];
+
+		if (i == low)
+			i = high;
+		if (i >= s->nr_smi)
+			break;
 
 		memset(st, 0, sizeof(*st));
 		r = pstate_map(rp, s->smi[i], counts, tmp, st);
@@ -708,6 +718,24 @@ static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t
 	return 0;
 }
 
+/* The state whose index block is b (states are in block order), or c->nr. */
+static size_t state_at(const struct repair_last_ctx *c, uint64_t b)
+{
+	size_t lo = 0, hi = c->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->st[mid].index_block == b)
+			return mid;
+		if (c->st[mid].index_block < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return c->nr;
+}
+
 /* A block above st's space map that st had free and nothing ever wrote. */
 static int never_written_above(const struct repair_last_ctx *c, const struct pstate *st)
 {
@@ -775,11 +803,8 @@ int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_
 
 			if (b <= st->index_block)
 				continue;
-			for (z = 0; z < c->nr; z++)
-				if (z != x && c->st[z].index_block == b && c->st[z].map_exact &&
-				    c->older(c->ctx, z, x))
-					break;
-			if (z == c->nr) {
+			z = state_at(c, b);
+			if (z == c->nr || !c->st[z].map_exact || !c->older(c->ctx, z, x)) {
 				*why_block = b;
 				return 0;
 			}
