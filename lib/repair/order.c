@@ -1142,6 +1142,10 @@ int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot
 	if (!st->whole)
 		return refuse_damaged(rp, lasts[0], msg, msglen);
 	rp->chosen = lasts[0] + 1;
+	/* the superblock's time and data size from the summaries: no walk */
+	rp->max_time_seen = st->time > st->dtime ? st->time : st->dtime;
+	rp->max_data_seen = repair_scan_node(&rp->scan, st->top)->t.max_data;
+	rp->max_known = 1;
 	*mroot = st->top;
 	*droot = st->details;
 	describe(st, d, sizeof(d));

@@ -243,6 +243,7 @@ struct thin_repair {
 	struct scan scan;
 	int scanned, used_sb_roots, synthesised;
 	int no_devices;         /* the chosen state has no devices (its top-level root lost) */
+	int max_known;          /* max_data_seen and max_time_seen are the chosen state's */
 	uint64_t salvaged, max_data_seen;
 	uint32_t max_time_seen;
 	uint64_t nr_mappings, nr_lost;
