@@ -464,8 +464,8 @@ void repair_pstates_release(struct thin_repair *rp)
 	free(rp->pst);
 	free(rp->pst_rel);
 	free(rp->inuse_any);
-	free(rp->sm_any);
-	rp->sm_any = NULL;
+	free(rp->owned_any);
+	rp->owned_any = NULL;
 	rp->pst = NULL;
 	rp->pst_rel = NULL;
 	rp->inuse_any = NULL;
@@ -562,12 +562,16 @@ int repair_pstates_build(struct thin_repair *rp)
 		rp->nr_pst++;
 	}
 	rp->pst_rel = calloc(rp->nr_pst * rp->nr_pst + 1, 1);
-	rp->sm_any = calloc(n8, 1);
-	r = rp->pst_rel && rp->sm_any ? 0 : -ENOMEM;
+	rp->owned_any = calloc(n8, 1);
+	r = rp->pst_rel && rp->owned_any ? 0 : -ENOMEM;
 	for (size_t i = 0; !r && i < rp->nr_pst; i++) {
-		repair_bit_set(rp->sm_any, rp->pst[i].index_block);
-		for (unsigned k = 0; k < rp->pst[i].nr_bitmaps; k++)
-			repair_bit_set(rp->sm_any, rp->pst[i].bitmaps[k]);
+		const struct pstate *st = &rp->pst[i];
+
+		repair_bit_set(rp->owned_any, st->index_block);
+		for (unsigned k = 0; k < st->nr_bitmaps; k++)
+			repair_bit_set(rp->owned_any, st->bitmaps[k]);
+		for (uint64_t w = 0; st->intact && w < n8; w++)
+			rp->owned_any[w] |= st->inuse[w];
 	}
 	goto out;
 out_nomem:
@@ -695,8 +699,11 @@ static int older(struct thin_repair *rp, size_t z, size_t x)
 
 /*
  * Whether block b surely holds nothing written after state x's commit:
- * never written by the kernel and in no map, or holding the space-map
- * index or a bitmap of a state proven older than x (*owner = its index + 1).
+ * never written by the kernel and in no map, or holding what a state
+ * proven older than x wrote (*owner = its index + 1): its space-map index
+ * or a bitmap, or any block in use in it when it is intact (its
+ * structures account for its map exactly, so every block it marks in use
+ * holds its content).
  */
 static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t b,
 			     size_t *owner)
@@ -705,10 +712,13 @@ static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t
 	if (!repair_bit_get(c->sig, b) && !repair_bit_get(c->ioerr, b) &&
 	    !repair_bit_get(c->inuse_any, b))
 		return 1;
-	if (c->sm_any && !repair_bit_get(c->sm_any, b))
-		return 0;   /* no state's space-map block */
+	if (c->owned_any && !repair_bit_get(c->owned_any, b))
+		return 0;   /* no state holds it */
 	for (size_t z = 0; z < c->nr; z++) {
-		if (z == x || !c->st[z].map_exact || !is_sm_block(&c->st[z], b))
+		const struct pstate *zs = &c->st[z];
+
+		if (z == x || !zs->map_exact ||
+		    !(is_sm_block(zs, b) || (zs->intact && in_use(zs, b))))
 			continue;
 		if (c->older(c->ctx, z, x)) {
 			*owner = z + 1;
@@ -833,7 +843,7 @@ static void prove_last(struct thin_repair *rp, size_t x)
 		.st = rp->pst, .nr = rp->nr_pst, .nr_blocks = s->nr_blocks,
 		.sig = s->sig, .ioerr = s->ioerr, .inuse_any = rp->inuse_any,
 		.high_sig = s->high_sig, .smi = s->smi, .nr_smi = s->nr_smi,
-		.sm_any = rp->sm_any, .older = older_cb, .ctx = rp,
+		.owned_any = rp->owned_any, .older = older_cb, .ctx = rp,
 	};
 	struct pstate *st = &rp->pst[x];
 	size_t owner;

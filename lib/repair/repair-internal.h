@@ -252,7 +252,7 @@ struct thin_repair {
 	size_t nr_pst, chosen;   /* chosen: index into pst + 1 */
 	uint8_t *pst_rel;       /* nr_pst x nr_pst: [z * n + x] = why z is older than x + 1, 1: not */
 	uint8_t *inuse_any;     /* bitset: in use in some state's map */
-	uint8_t *sm_any;        /* bitset: some state's space-map index or bitmap */
+	uint8_t *owned_any;     /* bitset: some state's sm block, or in use in an intact one */
 	struct thin_repair_candidate *cand;
 	size_t nr_cand, cap_cand;
 };
@@ -367,7 +367,8 @@ struct repair_last_ctx {
 	uint64_t high_sig;                        /* highest block of sig or ioerr */
 	const uint64_t *smi;                      /* every checksum-valid space-map index */
 	size_t nr_smi;
-	const uint8_t *sm_any;                    /* NULL, or bitset: some state's sm block */
+	const uint8_t *owned_any;                 /* NULL, or bitset: some state's sm block,
+						     or in use in an intact state */
 	int (*older)(void *ctx, size_t z, size_t x);   /* z proven older than x */
 	void *ctx;
 };
