@@ -43,7 +43,8 @@
  * clock (its newest time) is in that state, unchanged in identity.
  */
 
-#define PSTATE_MAX 256u
+/* memory for the states' in-use bitsets (at least 64 states are kept) */
+#define PSTATE_BITSETS (256u << 20)
 
 static int in_use(const struct pstate *st, uint64_t b)
 {
@@ -463,6 +464,8 @@ void repair_pstates_release(struct thin_repair *rp)
 	free(rp->pst);
 	free(rp->pst_rel);
 	free(rp->inuse_any);
+	free(rp->owned_any);
+	rp->owned_any = NULL;
 	rp->pst = NULL;
 	rp->pst_rel = NULL;
 	rp->inuse_any = NULL;
@@ -499,8 +502,10 @@ static void pstate_holes(const struct scan *s, const uint8_t *counts, const uint
 }
 
 /*
- * Every pool state the scanned space maps describe (the PSTATE_MAX with
- * the highest index blocks when there are more).
+ * Every pool state the scanned space maps describe; when their in-use
+ * bitsets would take more than PSTATE_BITSETS, the ones with the lowest
+ * index blocks (an eighth: the formatted pool's anchors a young pool's
+ * proof) and the highest.
  */
 int repair_pstates_build(struct thin_repair *rp)
 {
@@ -510,11 +515,13 @@ int repair_pstates_build(struct thin_repair *rp)
 	uint8_t *counts = malloc(s->nr_blocks + 1), *exp = malloc(s->nr_blocks + 1);
 	uint8_t *refd = malloc(n8), *vis = malloc(n8), *known = known_blocks(s);
 	uint8_t *tmp = malloc(SM_ENTRIES_PER_BITMAP);
-	size_t first = s->nr_smi > PSTATE_MAX ? s->nr_smi - PSTATE_MAX : 0;
+	size_t cap = PSTATE_BITSETS / n8 > 64 ? PSTATE_BITSETS / n8 : 64;
+	size_t low = s->nr_smi > cap ? cap / 8 : s->nr_smi;
+	size_t high = s->nr_smi > cap ? s->nr_smi - (cap - low) : s->nr_smi;
 	int r = -ENOMEM;
 
 	repair_pstates_release(rp);
-	rp->pst = calloc(s->nr_smi - first + 1, sizeof(*rp->pst));
+	rp->pst = calloc((s->nr_smi < cap ? s->nr_smi : cap) + 1, sizeof(*rp->pst));
 	rp->inuse_any = calloc(n8, 1);
 	if (!counts || !exp || !refd || !vis || !known || !tmp || !rp->pst || !rp->inuse_any)
 		goto out;
@@ -522,8 +529,13 @@ int repair_pstates_build(struct thin_repair *rp)
 		repair_summarise(&c, &s->n[i], K_TOP, 0);
 		repair_summarise(&c, &s->n[i], K_DETAILS, 0);
 	}
-	for (size_t i = first; i < s->nr_smi; i++) {
+	for (size_t i = 0; i < s->nr_smi; i++) {
 		struct pstate *st = &rp->pst[rp->nr_pst];
+
+		if (i == low)
+			i = high;
+		if (i >= s->nr_smi)
+			break;
 
 		memset(st, 0, sizeof(*st));
 		r = pstate_map(rp, s->smi[i], counts, tmp, st);
@@ -550,7 +562,17 @@ int repair_pstates_build(struct thin_repair *rp)
 		rp->nr_pst++;
 	}
 	rp->pst_rel = calloc(rp->nr_pst * rp->nr_pst + 1, 1);
-	r = rp->pst_rel ? 0 : -ENOMEM;
+	rp->owned_any = calloc(n8, 1);
+	r = rp->pst_rel && rp->owned_any ? 0 : -ENOMEM;
+	for (size_t i = 0; !r && i < rp->nr_pst; i++) {
+		const struct pstate *st = &rp->pst[i];
+
+		repair_bit_set(rp->owned_any, st->index_block);
+		for (unsigned k = 0; k < st->nr_bitmaps; k++)
+			repair_bit_set(rp->owned_any, st->bitmaps[k]);
+		for (uint64_t w = 0; st->intact && w < n8; w++)
+			rp->owned_any[w] |= st->inuse[w];
+	}
 	goto out;
 out_nomem:
 	r = -ENOMEM;
@@ -677,8 +699,11 @@ static int older(struct thin_repair *rp, size_t z, size_t x)
 
 /*
  * Whether block b surely holds nothing written after state x's commit:
- * never written by the kernel and in no map, or holding the space-map
- * index or a bitmap of a state proven older than x (*owner = its index + 1).
+ * never written by the kernel and in no map, or holding what a state
+ * proven older than x wrote (*owner = its index + 1): its space-map index
+ * or a bitmap, or any block in use in it when it is intact (its
+ * structures account for its map exactly, so every block it marks in use
+ * holds its content).
  */
 static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t b,
 			     size_t *owner)
@@ -687,8 +712,13 @@ static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t
 	if (!repair_bit_get(c->sig, b) && !repair_bit_get(c->ioerr, b) &&
 	    !repair_bit_get(c->inuse_any, b))
 		return 1;
+	if (c->owned_any && !repair_bit_get(c->owned_any, b))
+		return 0;   /* no state holds it */
 	for (size_t z = 0; z < c->nr; z++) {
-		if (z == x || !c->st[z].map_exact || !is_sm_block(&c->st[z], b))
+		const struct pstate *zs = &c->st[z];
+
+		if (z == x || !zs->map_exact ||
+		    !(is_sm_block(zs, b) || (zs->intact && in_use(zs, b))))
 			continue;
 		if (c->older(c->ctx, z, x)) {
 			*owner = z + 1;
@@ -696,6 +726,24 @@ static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t
 		}
 	}
 	return 0;
+}
+
+/* The state whose index block is b (states are in block order), or c->nr. */
+static size_t state_at(const struct repair_last_ctx *c, uint64_t b)
+{
+	size_t lo = 0, hi = c->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->st[mid].index_block == b)
+			return mid;
+		if (c->st[mid].index_block < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return c->nr;
 }
 
 /* A block above st's space map that st had free and nothing ever wrote. */
@@ -765,11 +813,8 @@ int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_
 
 			if (b <= st->index_block)
 				continue;
-			for (z = 0; z < c->nr; z++)
-				if (z != x && c->st[z].index_block == b && c->st[z].map_exact &&
-				    c->older(c->ctx, z, x))
-					break;
-			if (z == c->nr) {
+			z = state_at(c, b);
+			if (z == c->nr || !c->st[z].map_exact || !c->older(c->ctx, z, x)) {
 				*why_block = b;
 				return 0;
 			}
@@ -798,7 +843,7 @@ static void prove_last(struct thin_repair *rp, size_t x)
 		.st = rp->pst, .nr = rp->nr_pst, .nr_blocks = s->nr_blocks,
 		.sig = s->sig, .ioerr = s->ioerr, .inuse_any = rp->inuse_any,
 		.high_sig = s->high_sig, .smi = s->smi, .nr_smi = s->nr_smi,
-		.older = older_cb, .ctx = rp,
+		.owned_any = rp->owned_any, .older = older_cb, .ctx = rp,
 	};
 	struct pstate *st = &rp->pst[x];
 	size_t owner;
@@ -1107,6 +1152,10 @@ int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot
 	if (!st->whole)
 		return refuse_damaged(rp, lasts[0], msg, msglen);
 	rp->chosen = lasts[0] + 1;
+	/* the superblock's time and data size from the summaries: no walk */
+	rp->max_time_seen = st->time > st->dtime ? st->time : st->dtime;
+	rp->max_data_seen = repair_scan_node(&rp->scan, st->top)->t.max_data;
+	rp->max_known = 1;
 	*mroot = st->top;
 	*droot = st->details;
 	describe(st, d, sizeof(d));

@@ -243,6 +243,7 @@ struct thin_repair {
 	struct scan scan;
 	int scanned, used_sb_roots, synthesised;
 	int no_devices;         /* the chosen state has no devices (its top-level root lost) */
+	int max_known;          /* max_data_seen and max_time_seen are the chosen state's */
 	uint64_t salvaged, max_data_seen;
 	uint32_t max_time_seen;
 	uint64_t nr_mappings, nr_lost;
@@ -251,6 +252,7 @@ struct thin_repair {
 	size_t nr_pst, chosen;   /* chosen: index into pst + 1 */
 	uint8_t *pst_rel;       /* nr_pst x nr_pst: [z * n + x] = why z is older than x + 1, 1: not */
 	uint8_t *inuse_any;     /* bitset: in use in some state's map */
+	uint8_t *owned_any;     /* bitset: some state's sm block, or in use in an intact one */
 	struct thin_repair_candidate *cand;
 	size_t nr_cand, cap_cand;
 };
@@ -365,6 +367,8 @@ struct repair_last_ctx {
 	uint64_t high_sig;                        /* highest block of sig or ioerr */
 	const uint64_t *smi;                      /* every checksum-valid space-map index */
 	size_t nr_smi;
+	const uint8_t *owned_any;                 /* NULL, or bitset: some state's sm block,
+						     or in use in an intact state */
 	int (*older)(void *ctx, size_t z, size_t x);   /* z proven older than x */
 	void *ctx;
 };

@@ -72,7 +72,7 @@ static int plan_superblock(struct thin_repair *rp, char *msg, size_t msglen)
 	int r;
 
 	/* superblock lost: the clock and data size from what will be emitted */
-	if (!repair_sb_usable(md) && (r = max_walk(rp)) < 0) {
+	if (!repair_sb_usable(md) && !rp->max_known && (r = max_walk(rp)) < 0) {
 		snprintf(msg, msglen, "cannot read the metadata: %s", strerror(-r));
 		return r;
 	}
