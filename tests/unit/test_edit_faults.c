@@ -218,3 +218,47 @@ Test(edit_faults, every_write_of_every_message_can_fail_and_leave_the_old_metada
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		fault_case(&cases[i]);
 }
+
+/* Metadata with no room left: edits fail with one line and write nothing, until it grows. */
+Test(edit_faults, a_full_metadata_device_refuses_then_grows_and_frees)
+{
+	struct mpool m;
+	struct fcase del = { "-", 0, { "delete 3", NULL }, 0 };
+	struct fcase grow_del = { "-", 0, { "grow_metadata", "delete 3", "delete 7", NULL }, 0 };
+	char msg[512];
+	uint64_t id = 0;
+	uint8_t *full;
+	struct ioe *big;
+	int r;
+
+	mp_format(&m, 300, 1000);
+	/* one thin per transaction until the commit no longer fits */
+	for (;;) {
+		cr_assert_eq(thin_pool_create_thin(m.p, id), 0);
+		r = thin_pool_commit(m.p, 0);
+		if (r == -ENOSPC)
+			break;
+		cr_assert_eq(r, 0);
+		id++;
+	}
+	mp_detach(&m);
+	cr_assert_gt(id, 20);
+	mp_check(&m, "full");
+	full = mp_save(&m);
+	r = run_words(m.e, &del, msg, sizeof(msg));
+	cr_assert_eq(r, -ENOSPC, "a delete fitted: %d %s", r, msg);
+	cr_assert(strstr(msg, "out of metadata space") || strstr(msg, "not enough free metadata"),
+		  "%s", msg);
+	cr_assert(!strchr(msg, '\n'));
+	cr_assert(!memcmp(ioe_mem_data(m.e), full, m.e->nr_blocks * MD_BLOCK_SIZE),
+		  "a refused edit wrote");
+	/* a bigger device: grow first, then the deletes fit */
+	big = ioe_mem_create(m.e->nr_blocks * 2);
+	memcpy(ioe_mem_data(big), full, m.e->nr_blocks * MD_BLOCK_SIZE);
+	ioe_destroy(m.e);
+	m.e = big;
+	cr_assert_eq(run_words(m.e, &grow_del, msg, sizeof(msg)), 0, "%s", msg);
+	mp_check(&m, "grown, two deleted");
+	free(full);
+	mp_destroy(&m);
+}
