@@ -342,11 +342,13 @@ static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
 			fprintf(stderr, "%s\n", thin_repair_note(rp, i));
 	thin_repair_destroy(rp);
 	if (r < 0) {
-		fprintf(stderr, "%s\n", msg);
+		if (r != -EPIPE)
+			fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
 	if (wr < 0) {
-		fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
+		if (wr != -EPIPE)
+			fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -406,12 +408,12 @@ static int dump(struct options *o, struct thin_md *md, FILE *out)
 	thin_names_dump_release(&nd);
 	wr = writer_finish(&w);   /* keep what was dumped, even on damage */
 	if (r < 0) {
-		if (!o->quiet)
+		if (!o->quiet && r != -EPIPE)
 			fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
 	if (wr < 0) {
-		if (!o->quiet)
+		if (!o->quiet && wr != -EPIPE)
 			fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
 		return EXIT_FAIL;
 	}

@@ -142,6 +142,26 @@ if [ -w /dev/full ]; then
 	assert_contains "$WORK/err" "No space left on device"
 fi
 
+note "a reader that closes the pipe early (lvconvert --repair reads one line, SIGPIPE ignored)"
+{
+	echo '<superblock uuid="" time="1" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="60000">'
+	echo '  <device dev_id="0" mapped_blocks="20000" transaction="0" creation_time="0" snap_time="0">'
+	awk 'BEGIN { for (i = 0; i < 20000; i++) printf "    <single_mapping origin_block=\"%d\" data_block=\"%d\" time=\"0\"/>\n", i, 3 * i }'
+	echo '  </device>'
+	echo '</superblock>'
+} > "$WORK/big.xml"
+truncate -s 8M "$WORK/big.bin"
+"$BIN/thin_restore" -i "$WORK/big.xml" -o "$WORK/big.bin" > /dev/null
+(
+	trap '' PIPE
+	set +o pipefail
+	"$TD" "$WORK/big.bin" 2> "$WORK/pipe.err" | head -1 > "$WORK/pipe.out"
+	echo "${PIPESTATUS[0]}" > "$WORK/pipe.rc"
+)
+[ "$(cat "$WORK/pipe.rc")" = 1 ] || die "thin_dump into a closed pipe: exit $(cat "$WORK/pipe.rc"), expected 1"
+[ ! -s "$WORK/pipe.err" ] || { cat "$WORK/pipe.err"; die "thin_dump into a closed pipe printed an error"; }
+assert_contains "$WORK/pipe.out" '<superblock uuid="" time="1" transaction="1"'
+
 note "bad input: one line on stderr, exit 1"
 one_line_error() {  # file message
 	expect_rc 1 "$TD" "$1"
