@@ -250,10 +250,11 @@ static int todo_add(struct ck_sm_fix *fx, uint64_t i)
 static void compare_entries(struct ck_sm_fix *fx, const struct rcmap *refs, uint64_t base,
 			    const uint8_t *dec, unsigned n, struct sm_tally *t, uint64_t *leaks)
 {
-	const uint8_t *cb = rcmap_bytes(refs);
+	uint8_t cb[SM_ENTRIES_PER_BITMAP];
 
+	rcmap_get_counts8(refs, base, n, cb);
 	for (unsigned j = 0; j < n; j++) {
-		uint32_t d = dec[j], c = cb[base + j];
+		uint32_t d = dec[j], c = cb[j];
 		uint64_t b = base + j;
 
 		if (d == c && d < 3)

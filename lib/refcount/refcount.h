@@ -8,7 +8,11 @@
 
 #include <stdint.h>
 
-/* In-core ref-count map: 1 byte per block, saturated values in a side table. */
+/*
+ * In-core ref-count map: regions allocated on first use, 2 bits per block
+ * (a byte per block in regions holding counts above 2), counts above 254
+ * in a side table.
+ */
 
 struct rcmap;
 
@@ -23,7 +27,9 @@ int rcmap_dec(struct rcmap *sm, uint64_t b);
 uint64_t rcmap_nr_allocated(const struct rcmap *sm);
 /* First block >= from with count 0, or UINT64_MAX. */
 uint64_t rcmap_find_free(const struct rcmap *sm, uint64_t from);
-/* Raw access to the byte array (counts 0..254; 255 = look in side table). */
-const uint8_t *rcmap_bytes(const struct rcmap *sm);
+/* Counts of blocks [base, base + n), saturated at 255, into out[0, n). */
+void rcmap_get_counts8(const struct rcmap *sm, uint64_t base, uint64_t n, uint8_t *out);
+/* Bytes of memory the map uses now. */
+uint64_t rcmap_mem_bytes(const struct rcmap *sm);
 
 #endif
