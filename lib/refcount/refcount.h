@@ -6,22 +6,56 @@
 #ifndef THINMETA_REFCOUNT_REFCOUNT_H
 #define THINMETA_REFCOUNT_REFCOUNT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
- * In-core ref-count map: regions allocated on first use, 2 bits per block
- * (a byte per block in regions holding counts above 2), counts above 254
- * in a side table.
+ * In-core ref-count map: a byte per block in regions of 2^20 blocks
+ * allocated on first use (memory follows the blocks in use, not the pool's
+ * size), counts above 254 in a side table.
  */
 
 struct rcmap;
+
+/* Internals, for the inline increment only. */
+#define RCMAP_REGION_SHIFT 20
+struct rcmap_region {
+	uint8_t *bytes;       /* 1 byte per block (255 = side table), or NULL */
+};
+struct rcmap {
+	uint64_t nr_blocks;
+	uint64_t nr_allocated;
+	uint64_t nr_regions;
+	struct rcmap_region *regions;
+	struct ov_entry *ov;  /* open-addressing table for counts >= 255 */
+	size_t ov_cap, ov_nr;
+};
 
 struct rcmap *rcmap_create(uint64_t nr_blocks);
 void rcmap_destroy(struct rcmap *sm);
 uint64_t rcmap_nr_blocks(const struct rcmap *sm);
 uint32_t rcmap_get(const struct rcmap *sm, uint64_t b);
 int rcmap_set(struct rcmap *sm, uint64_t b, uint32_t count);
-int rcmap_inc(struct rcmap *sm, uint64_t b);
+int rcmap_inc_slow(struct rcmap *sm, uint64_t b);
+
+static inline int rcmap_inc(struct rcmap *sm, uint64_t b)
+{
+	if (b < sm->nr_blocks) {
+		struct rcmap_region *r = &sm->regions[b >> RCMAP_REGION_SHIFT];
+		uint64_t i = b & ((1ull << RCMAP_REGION_SHIFT) - 1);
+
+		if (r->bytes) {
+			uint8_t v = r->bytes[i];
+
+			if (v < 254) {
+				sm->nr_allocated += !v;
+				r->bytes[i] = (uint8_t)(v + 1);
+				return 0;
+			}
+		}
+	}
+	return rcmap_inc_slow(sm, b);
+}
 int rcmap_dec(struct rcmap *sm, uint64_t b);
 /* Blocks with count > 0. */
 uint64_t rcmap_nr_allocated(const struct rcmap *sm);
