@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/progress.h"
 #include <sys/stat.h>
 
 #include "thin/metadata.h"
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
 	struct thin_repair *rp = NULL;
 	const char *input = NULL, *output = NULL;
 	char msg[THIN_REPAIR_MSG_LEN];
+	struct progress *pg = NULL;
 	int c, r, quiet = 0;
 	uint64_t v;
 
@@ -157,13 +159,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "thin_repair: the output must not be the input ('%s')\n", output);
 		return EXIT_FAIL;
 	}
+	if (progress_wanted(2, quiet))
+		pg = progress_start(2, "thin_repair", "repairing");
 	r = thin_md_open(input, 0, &md, msg, sizeof(msg));
 	if (r < 0) {
+		progress_stop(pg);
 		fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
 	r = thin_repair_plan(md, &o, &rp, msg, sizeof(msg));
 	if (r < 0) {
+		progress_stop(pg);
 		fprintf(stderr, "%s\n", msg);
 		thin_md_close(md);
 		return EXIT_FAIL;
@@ -172,6 +178,8 @@ int main(int argc, char **argv)
 	if (thin_tag_existing(input, ro.uuid))
 		ro.have_uuid = 1;
 	r = thin_restore_path(output, &ro, thin_repair_produce, rp, NULL, msg, sizeof(msg));
+	progress_stop(pg);
+	pg = NULL;
 	if (!quiet)
 		for (size_t i = 0; i < thin_repair_nr_notes(rp); i++)
 			fprintf(stderr, "%s\n", thin_repair_note(rp, i));
