@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "util/progress.h"
 
 #include "util/parse.h"
 #include "util/cli.h"
@@ -79,9 +80,19 @@ static int bad_option(const char *arg, const struct option *longopts)
 }
 
 
+struct info_ctx {
+	int quiet;
+	struct progress *pg;
+	uint64_t dev_blocks;
+};
+
 static void print_info(void *ctx, const struct thin_check_result *res)
 {
-	if (*(int *)ctx)
+	struct info_ctx *ic = ctx;
+
+	if (ic->pg && ic->dev_blocks > res->metadata_free_blocks)
+		progress_set(ic->pg, NULL, ic->dev_blocks - res->metadata_free_blocks);
+	if (ic->quiet)
 		return;
 	/* stderr first, so that the lines interleave as the reference prints them */
 	fflush(stderr);
@@ -133,6 +144,7 @@ int main(int argc, char **argv)
 	struct report *rep;
 	const char *why, *input = NULL;
 	char msg[512];
+	struct info_ctx ic = { 0 };
 	int quiet = 0, c, r;
 
 	opterr = 0;
@@ -204,9 +216,15 @@ int main(int argc, char **argv)
 		fputs("thin_check: out of memory\n", stderr);
 		return EXIT_FAIL;
 	}
+	ic.quiet = quiet;
+	if (progress_wanted(2, quiet)) {
+		ic.dev_blocks = progress_path_blocks(input);
+		ic.pg = progress_start(2, "thin_check", "checking metadata");
+	}
 	opts.on_superblock = print_info;
-	opts.ctx = &quiet;
+	opts.ctx = &ic;
 	r = thin_check(input, &opts, rep, &res, msg, sizeof(msg));
+	progress_stop(ic.pg);
 	if (r < 0) {
 		if (!quiet)
 			fprintf(stderr, "%s\n", msg);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/progress.h"
 
 #include "cmd/dump.h"
 #include "xml/human_readable.h"
@@ -426,6 +427,7 @@ int main(int argc, char **argv)
 	struct thin_md *md = NULL;
 	char msg[512];
 	FILE *out = stdout;
+	struct progress *pg = NULL;
 	int r;
 
 	thin_names_init(&o.table);
@@ -467,7 +469,12 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (o.output && progress_wanted(2, o.quiet)) {
+		pg = progress_start(2, "thin_dump", "dumping");
+		progress_set(pg, NULL, md->sb_err ? 0 : md->sb.metadata_sm.nr_allocated);
+	}
 	r = o.repair ? dump_repair(&o, md, out) : dump(&o, md, out);
+	progress_stop(pg);
 	if (out != stdout && fclose(out) != 0 && r == EXIT_OK) {
 		if (!o.quiet)
 			fprintf(stderr, "thin_dump: cannot write '%s': %s\n", o.output,

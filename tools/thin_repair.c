@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/progress.h"
+#include <sys/stat.h>
 
 #include "thin/metadata.h"
 #include "thin/pool_tag.h"
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
 	struct thin_repair *rp = NULL;
 	const char *input = NULL, *output = NULL;
 	char msg[THIN_REPAIR_MSG_LEN];
+	struct progress *pg = NULL;
 	int c, r, quiet = 0;
 	uint64_t v;
 
@@ -175,8 +178,11 @@ int main(int argc, char **argv)
 			output, input);
 		return EXIT_FAIL;
 	}
+	if (progress_wanted(2, quiet))
+		pg = progress_start(2, "thin_repair", "repairing");
 	r = thin_md_open(input, 0, &md, msg, sizeof(msg));
 	if (r < 0) {
+		progress_stop(pg);
 		fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
@@ -189,6 +195,7 @@ int main(int argc, char **argv)
 	}
 	r = thin_repair_plan(md, &o, &rp, msg, sizeof(msg));
 	if (r < 0) {
+		progress_stop(pg);
 		fprintf(stderr, "%s\n", msg);
 		if (r == -EAGAIN)
 			print_candidates(rp, input, output, &o);
@@ -200,6 +207,8 @@ int main(int argc, char **argv)
 	if (thin_tag_existing(input, ro.uuid))
 		ro.have_uuid = 1;
 	r = thin_restore_path(output, &ro, thin_repair_produce, rp, NULL, msg, sizeof(msg));
+	progress_stop(pg);
+	pg = NULL;
 	if (!quiet)
 		for (size_t i = 0; i < thin_repair_nr_notes(rp); i++)
 			fprintf(stderr, "%s\n", thin_repair_note(rp, i));

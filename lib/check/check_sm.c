@@ -255,10 +255,15 @@ static int todo_add(struct ck_sm_fix *fx, uint64_t i)
 static void compare_entries(struct ck_sm_fix *fx, const struct rcmap *refs, uint64_t base,
 			    const uint8_t *dec, unsigned n, struct sm_tally *t, uint64_t *leaks)
 {
-	const uint8_t *cb = refs ? rcmap_bytes(refs) : NULL;
+	uint8_t cbuf[SM_ENTRIES_PER_BITMAP];
+	const uint8_t *cb = NULL;
 
+	if (refs) {
+		rcmap_get_counts8(refs, base, n, cbuf);
+		cb = cbuf;
+	}
 	for (unsigned j = 0; j < n; j++) {
-		uint32_t d = dec[j], c = cb ? cb[base + j] : d;
+		uint32_t d = dec[j], c = cb ? cb[j] : d;
 		uint64_t b = base + j;
 
 		if (!cb) {

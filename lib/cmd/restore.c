@@ -94,15 +94,6 @@ int thin_valid_data_block_size(uint64_t s)
 static int count_data(void *ctx, const struct bt_node *leaf)
 {
 	struct restorer *rs = ctx;
-	const uint8_t *counts = rcmap_bytes(rs->data);
-	uint64_t nr = rcmap_nr_blocks(rs->data);
-
-	/* the data blocks of a leaf are scattered: start every cache miss at once */
-	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
-		uint64_t db = thin_bt_block(get_le64(bt_value(leaf, i)));
-		if (db < nr)
-			__builtin_prefetch(counts + db, 1);
-	}
 	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
 		int r = rcmap_inc(rs->data, thin_bt_block(get_le64(bt_value(leaf, i))));
 		if (r < 0)

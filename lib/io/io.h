@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/progress.h"
+
 #define MD_BLOCK_SIZE 4096u
 #define MD_BLOCK_SHIFT 12
 
@@ -72,11 +74,13 @@ unsigned long ioe_mem_nr_flushes(struct ioe *e);
 
 static inline int ioe_read(struct ioe *e, uint64_t b, unsigned nr, void *buf)
 {
+	progress_count(nr);
 	return e->ops->read(e, b, nr, buf);
 }
 
 static inline int ioe_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 {
+	progress_count(nr);
 	return e->ops->write(e, b, nr, buf);
 }
 
