@@ -35,7 +35,9 @@ assert_same() { cmp -s "$1" "$2" || { diff -u "$1" "$2" | head -40; die "$1 and 
 # and 1.1.0 (Debian 13's, fetched by `make deps` into $BUILD/ref-1.x).  A test
 # that needs one calls need_ref0 / need_ref1: missing means FAIL, never skip.
 REF0=${REF0:-/usr/sbin}
-REF1=${REF1:-$BUILD/ref-1.x/usr/sbin}
+# (make deps fetches into build/ref-1.x; make asan's BUILD=build-asan uses that copy)
+REF1=${REF1:-$TOP/build/ref-1.x/usr/sbin}
+[ -x "$REF1/thin_check" ] || REF1=$BUILD/ref-1.x/usr/sbin
 need_ref0() { "$REF0/thin_check" -V 2>/dev/null | grep -q '^0\.9' || die "thin-provisioning-tools 0.9.0 not found in $REF0 (run make deps)"; }
 need_ref1() { "$REF1/thin_check" -V 2>/dev/null | grep -q '^1\.' || die "thin-provisioning-tools 1.x not found in $REF1 (run make deps)"; }
 
