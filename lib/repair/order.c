@@ -1151,20 +1151,6 @@ int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot
 	}
 	if (!st->whole)
 		return refuse_damaged(rp, lasts[0], msg, msglen);
-	/*
-	 * The pool's clock only grows: a whole state with a newer time stamp
-	 * cannot be older than the last commit.  When one exists the proof was
-	 * fooled (e.g. by the writes of a transaction the crash cut short):
-	 * choose nothing rather than a stale pool.
-	 */
-	for (size_t x = 0; x < rp->nr_pst; x++) {
-		const struct pstate *o = &rp->pst[x];
-		uint32_t oc = o->time > o->dtime ? o->time : o->dtime;
-		uint32_t sc = st->time > st->dtime ? st->time : st->dtime;
-
-		if (x != lasts[0] && o->whole && oc > sc)
-			return refuse_undecided(rp, lasts, 0, msg, msglen);
-	}
 	rp->chosen = lasts[0] + 1;
 	/* the superblock's time and data size from the summaries: no walk */
 	rp->max_time_seen = st->time > st->dtime ? st->time : st->dtime;

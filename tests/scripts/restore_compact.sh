@@ -15,7 +15,7 @@
 source "$TOP/tests/lib.sh"
 need_ref0
 need_ref1
-GEN=${GEN:-"python3 $SHARED/bench/gen_xml.py"}
+GEN=${GEN:-$DEVBIN/gen_pool}
 
 nalloc() { od -An -tu8 -j200 -N8 "$1" | tr -d ' '; }
 
