@@ -7,6 +7,7 @@
 
 #include "crc/crc32c.h"
 #include "util/endian.h"
+#include "util/vec.h"
 
 struct bc_block {
 	uint64_t loc;
@@ -363,7 +364,7 @@ int bc_flush(struct bc *bc)
 		for (struct bc_block *b = bc->buckets[i]; b; b = b->hnext)
 			if (b->dirty)
 				dirty[n++] = b;
-	qsort(dirty, n, sizeof(*dirty), cmp_loc);
+	vec_sort(dirty, n, sizeof(*dirty), cmp_loc);
 	for (size_t i = 0; i < n && !r; i++)
 		r = write_block(bc, dirty[i]);
 	free(dirty);

@@ -13,6 +13,7 @@
 
 #include "crc/crc32c.h"
 #include "thin/pool.h"
+#include "util/vec.h"
 
 struct ovf {
 	uint64_t block;
@@ -215,7 +216,7 @@ static int read_overflow(struct ck *ck, struct ck_sm_fix *fx)
 	ck_meta_inc(ck, fx->info.ref_count_root);
 	r = ck_walk_tree(ck, &t, fx->info.ref_count_root, &s);
 	if (fx->nr_ovf > 1)
-		qsort(fx->ovf, fx->nr_ovf, sizeof(*fx->ovf), cmp_ovf);
+		vec_sort(fx->ovf, fx->nr_ovf, sizeof(*fx->ovf), cmp_ovf);
 	return r;
 }
 

@@ -23,6 +23,7 @@
 #include "thin/superblock.h"
 #include "util/endian.h"
 #include "util/hash.h"
+#include "util/vec.h"
 
 #define V1_MAGIC "THINPACK"
 #define V1_HEADER_SIZE 48u
@@ -609,7 +610,7 @@ static int pass_a_all(struct packer *p, unsigned threads)
 			free(p->arenas[j].p);
 			p->arenas[j].p = NULL;
 		}
-	qsort(p->all, p->nr_all, sizeof(*p->all), cmp_prec);
+	vec_sort(p->all, p->nr_all, sizeof(*p->all), cmp_prec);
 	return 0;
 }
 
@@ -1203,7 +1204,7 @@ static const struct rec *find_rec(const struct validate *v, uint64_t b)
 {
 	struct rec key = { b, 0 };
 
-	return bsearch(&key, v->recs, v->nr, sizeof(key), cmp_rec);
+	return vec_find(&key, v->recs, v->nr, sizeof(key), cmp_rec);
 }
 
 struct fetch {
@@ -1727,7 +1728,7 @@ static int validate_pack(const struct pack_in *in, unsigned nt, struct validate 
 			memcpy(v->recs + v->nr, vs[i].recs, vs[i].nr * sizeof(*v->recs));
 		v->nr += vs[i].nr;
 	}
-	qsort(v->recs, v->nr, sizeof(*v->recs), cmp_rec);
+	vec_sort(v->recs, v->nr, sizeof(*v->recs), cmp_rec);
 	for (uint64_t i = 1; i < v->nr; i++)
 		if (v->recs[i].blocknr == v->recs[i - 1].blocknr) {
 			r = fail(msg, msglen, -EILSEQ, "block %llu is in the pack twice",

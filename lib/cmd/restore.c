@@ -12,6 +12,7 @@
 #include "thin/superblock.h"
 #include "tm/tm.h"
 #include "util/report.h"
+#include "util/vec.h"
 
 #define DEFAULT_DEDUP_ORDER 17u
 #define DEF_CACHE_BLOCKS 16384u   /* <def> leaves kept in memory (64 MiB) */
@@ -404,7 +405,7 @@ static int build_dev_trees(struct restorer *rs)
 	int r;
 
 	if (rs->nr_devs)
-		qsort(rs->devs, rs->nr_devs, sizeof(*rs->devs), cmp_dev);
+		vec_sort(rs->devs, rs->nr_devs, sizeof(*rs->devs), cmp_dev);
 	r = bt_builder_create(rs->tm, &dto, &dt);
 	if (r >= 0)
 		r = bt_builder_create(rs->tm, &tlo, &tl);

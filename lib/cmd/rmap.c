@@ -151,7 +151,7 @@ static void merge_regions(struct rctx *c)
 	size_t k = 0;
 
 	if (c->nr_regions)
-		qsort(c->regions, c->nr_regions, sizeof(*c->regions), cmp_region);
+		vec_sort(c->regions, c->nr_regions, sizeof(*c->regions), cmp_region);
 	for (size_t i = 0; i < c->nr_regions; i++) {
 		if (k && c->regions[i].begin <= c->regions[k - 1].end) {
 			if (c->regions[i].end > c->regions[k - 1].end)

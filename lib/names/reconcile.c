@@ -10,6 +10,7 @@
 #include "thin/pool_tag.h"
 #include "thin/usage.h"
 #include "thin/view.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 /* Reconciliation */
@@ -129,7 +130,7 @@ static void find_dup_names(struct rctx *c)
 	for (size_t k = 0; k < recs->nr; k++)
 		c->by_name[k] = &recs->r[k];
 	if (recs->nr)
-		qsort(c->by_name, recs->nr, sizeof(*c->by_name), cmp_rec_name);
+		vec_sort(c->by_name, recs->nr, sizeof(*c->by_name), cmp_rec_name);
 	for (size_t k = 0; k < recs->nr;) {
 		size_t j = k + 1;
 		int ids = 1;
@@ -766,7 +767,7 @@ int thin_reconcile(const struct thin_reconcile_opts *o, FILE *out, char *msg, si
 	for (size_t k = 0; k < o->records->nr; k++)
 		c.by_id[k] = &o->records->r[k];
 	if (o->records->nr)
-		qsort(c.by_id, o->records->nr, sizeof(*c.by_id), cmp_rec_id);
+		vec_sort(c.by_id, o->records->nr, sizeof(*c.by_id), cmp_rec_id);
 	classify(&c);
 	if (o->unique_names)
 		find_dup_names(&c);

@@ -7,6 +7,7 @@
 
 #include "ir/runs.h"
 #include "repair/repair-internal.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 /* Emission */
@@ -36,7 +37,7 @@ static int emit_entries(struct emit *e, const struct bt_node *n)
 
 		if (e->have_last && key <= e->last_key)
 			continue;
-		if (e->dev->nr_excl && bsearch(&key, e->dev->excl, e->dev->nr_excl,
+		if (e->dev->nr_excl && vec_find(&key, e->dev->excl, e->dev->nr_excl,
 					       sizeof(key), repair_u64_cmp))
 			continue;
 		if (data >= nr_data) {

@@ -7,6 +7,7 @@
 
 #include "spacemap/spacemap.h"
 #include "repair/repair-internal.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 /*
@@ -273,12 +274,13 @@ static int pstate_roots(struct thin_repair *rp, const uint8_t *counts, uint8_t *
 	if (r < 0)
 		goto out;
 	if (rs.nr_named)
-		qsort(rs.named, rs.nr_named, sizeof(*rs.named), u64_cmp);
+		vec_sort(rs.named, rs.nr_named, sizeof(*rs.named), u64_cmp);
 	/* the top-level root is the top-like vs-8 root no top-like tree names */
 	for (size_t i = 0; i < rs.nr8; i++) {
 		struct snode *n = repair_scan_node(s, rs.v8[i]);
 
-		if (bsearch(&rs.v8[i], rs.named, rs.nr_named, sizeof(*rs.named), u64_cmp))
+		if (rs.nr_named &&
+		    vec_find(&rs.v8[i], rs.named, rs.nr_named, sizeof(*rs.named), u64_cmp))
 			continue;
 		if (top_like(first_leaf(s, n))) {
 			st->top = rs.v8[i];
@@ -620,8 +622,8 @@ static int pstate_devs(struct thin_repair *rp, struct pstate *st)
 		r = -ENOMEM;
 		goto out;
 	}
-	qsort(top.devs, top.nr, sizeof(*top.devs), repair_rdev_cmp);
-	qsort(det.devs, det.nr, sizeof(*det.devs), repair_rdev_cmp);
+	vec_sort(top.devs, top.nr, sizeof(*top.devs), repair_rdev_cmp);
+	vec_sort(det.devs, det.nr, sizeof(*det.devs), repair_rdev_cmp);
 	for (size_t i = 0; i < top.nr; i++) {
 		if (top.devs[i].id != det.devs[i].id)
 			goto out;
@@ -659,7 +661,7 @@ int repair_older_why(const struct pstate *z, const struct pstate *x)
 		return WB_NONE;
 	for (size_t i = 0; i < z->nr_pdevs; i++) {
 		const struct pdev *zd = &z->devs[i];
-		const struct pdev *xd = bsearch(zd, x->devs, x->nr_pdevs, sizeof(*x->devs), pdev_cmp);
+		const struct pdev *xd = vec_find(zd, x->devs, x->nr_pdevs, sizeof(*x->devs), pdev_cmp);
 
 		if (xd && (zd->d.creation_time < xd->d.creation_time ||
 			   zd->d.snapshotted_time < xd->d.snapshotted_time))

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "repair/repair-internal.h"
+#include "util/vec.h"
 
 static size_t row_count(const uint8_t *cand, size_t nt, size_t i)
 {
@@ -41,7 +42,7 @@ static int prune_by_history(struct thin_repair *rp, const struct table_walk *det
 	if (r < 0)
 		goto out;
 	if (nst)
-		qsort(st, nst, sizeof(*st), repair_state_newest_first);
+		vec_sort(st, nst, sizeof(*st), repair_state_newest_first);
 	for (size_t si = 0; si < nst; si++) {
 		struct table_walk top, sdet;
 		uint32_t tau = st[si].time > st[si].dtime ? st[si].time : st[si].dtime;
@@ -199,13 +200,13 @@ static int share_candidates(struct thin_repair *rp, struct rdev *d, const uint8_
 			return r;
 	}
 	if (d->nr_excl)
-		qsort(d->excl, d->nr_excl, sizeof(*d->excl), repair_u64_cmp);
+		vec_sort(d->excl, d->nr_excl, sizeof(*d->excl), repair_u64_cmp);
 	for (size_t i = 0; i < d->nr_excl; i++)
 		if (!k || d->excl[k - 1] != d->excl[i])
 			d->excl[k++] = d->excl[i];
 	d->nr_excl = k;
 	for (size_t i = 0; i < cache[first].n; i++)
-		kept += !bsearch(&cache[first].kv[i].key, d->excl, d->nr_excl, sizeof(*d->excl),
+		kept += !vec_find(&cache[first].kv[i].key, d->excl, d->nr_excl, sizeof(*d->excl),
 				 repair_u64_cmp);
 	if (!kept)
 		return -ENODATA;   /* nothing in common: lost */

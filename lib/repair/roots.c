@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "repair/repair-internal.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 /* Device tables: the details and top-level trees read whole */
@@ -218,7 +219,7 @@ int64_t repair_load_roots(struct thin_repair *rp, uint64_t mroot, uint64_t droot
 	rp->cap_devs = top.cap;
 	top.devs = NULL;
 	if (det.nr)
-		qsort(det.devs, det.nr, sizeof(*det.devs), repair_rdev_cmp);
+		vec_sort(det.devs, det.nr, sizeof(*det.devs), repair_rdev_cmp);
 	for (size_t i = 0; i < rp->nr_devs; i++) {
 		struct rdev *d = &rp->devs[i];
 
@@ -356,9 +357,9 @@ int repair_find_roots(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot)
 			dets[nd++] = n;
 	}
 	if (nt)
-		qsort(tops, nt, sizeof(*tops), cand_top_cmp);
+		vec_sort(tops, nt, sizeof(*tops), cand_top_cmp);
 	if (nd)
-		qsort(dets, nd, sizeof(*dets), cand_det_cmp);
+		vec_sort(dets, nd, sizeof(*dets), cand_det_cmp);
 	repair_note(&rp->notes, "scanned %llu metadata blocks: %zu valid nodes, %zu mapping tree "
 			     "candidates, %zu device details candidates",
 		 (unsigned long long)rp->scan.nr_blocks, rp->scan.nr, nt, nd);

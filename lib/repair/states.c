@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "repair/repair-internal.h"
+#include "util/vec.h"
 
 /*----------------------------------------------------------------*/
 /*
@@ -368,7 +369,7 @@ int repair_find_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot, 
 			size_t len;
 
 			/* newest first */
-			qsort(st, nst, sizeof(*st), repair_state_newest_first);
+			vec_sort(st, nst, sizeof(*st), repair_state_newest_first);
 			len = (size_t)snprintf(msg, msglen,
 					       "the space map at block %llu marks %llu unreadable "
 					       "blocks in use (first %llu): its pool state is damaged and "

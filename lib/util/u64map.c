@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/hash.h"
+#include "util/vec.h"
 
 void u64map_init(struct u64map *m)
 {
@@ -169,7 +170,7 @@ int u64map_sorted_keys(const struct u64map *m, uint64_t **keys, size_t *nr)
 		return -ENOMEM;
 	for (size_t i = u64map_next(m, 0); i < m->cap; i = u64map_next(m, i + 1))
 		k[n++] = m->keys[i];
-	qsort(k, n, sizeof(*k), cmp_u64);
+	vec_sort(k, n, sizeof(*k), cmp_u64);
 	*keys = k;
 	*nr = n;
 	return 0;

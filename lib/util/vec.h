@@ -3,6 +3,7 @@
 #define THINMETA_UTIL_VEC_H
 
 #include <stddef.h>
+#include <stdlib.h>
 
 /*
  * Grows the array p of *cap elements of elem bytes: to first elements when
@@ -11,5 +12,22 @@
  * Use: if (nr == cap) { T *n = vec_grow(a, &cap, sizeof(*n), 64); if (!n) ...; a = n; }
  */
 void *vec_grow(void *p, size_t *cap, size_t elem, size_t first);
+
+/*
+ * qsort and bsearch for arrays that may be empty: C leaves qsort(NULL, 0)
+ * and bsearch(k, NULL, 0) undefined, and an empty array is often NULL here.
+ */
+static inline void vec_sort(void *base, size_t n, size_t elem,
+			    int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, elem, cmp);
+}
+
+static inline void *vec_find(const void *key, const void *base, size_t n, size_t elem,
+			     int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, elem, cmp) : NULL;
+}
 
 #endif

@@ -478,7 +478,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int errs[2] = { -EIO, -ENOSPC }, nerr = 2, c;
-	struct image a, b;
+	struct image a = { 0 }, b = { 0 };
 	const char *op;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -527,6 +527,9 @@ int main(int argc, char **argv)
 		}
 		printf("%s %s: %lu faults tried, %d failures\n", op, en, t.tried,
 		       nr_failures - t.failures_before);
+		free(a.data);
+		free(b.data);
+		a.data = b.data = NULL;
 	}
 	return nr_failures ? 1 : 0;
 }
