@@ -54,8 +54,17 @@ run_guest() {
 		echo "# @data_mib $data_mib"
 		echo "$body"
 	} > "$WORK/kit/scenarios/$name.sh"
-	SEED_META="$seed" "$WORK/kit/run-scenario.sh" "$name" "$WORK/out" > "$WORK/$name.run.log" 2>&1 ||
-		{ bad "$name: guest run failed: $(tail -5 "$WORK/$name.run.log" | tr '\n' ' ')"; return 1; }
+	# a shared machine: a QEMU killed by someone else's signal is run again (up to 3 times)
+	local try
+	for try in 1 2 3; do
+		if SEED_META="$seed" "$WORK/kit/run-scenario.sh" "$name" "$WORK/out" > "$WORK/$name.run.log" 2>&1; then
+			break
+		fi
+		grep -q 'terminating on signal' "$FIXKIT_WORK/run-$name/console.log" 2>/dev/null && [ $try -lt 3 ] &&
+			{ echo "($name: QEMU was killed from outside, run again)" >&2; continue; }
+		bad "$name: guest run failed: $(tail -5 "$WORK/$name.run.log" | tr '\n' ' ')"
+		return 1
+	done
 	gzip -dc "$WORK/out/$name/metadata.bin.gz" > "$WORK/$name.bin"
 	{ grep -E 'device-mapper|dm-thin|thin' "$WORK/out/$name/guest-dmesg.txt" |
 		grep -iE 'error|fail|corrupt|abort' || true; } > "$WORK/$name.dmesg-errors"
