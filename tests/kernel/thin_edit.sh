@@ -29,6 +29,10 @@ WORK=$(mktemp -d /tmp/thinmeta-kernel-edit.XXXXXX)
 trap 'rc=$?; if [ $rc = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; else echo "work dir kept: $WORK" >&2; fi' EXIT
 cp -a "$KIT" "$WORK/kit"
 export FIXKIT_WORK=$WORK/kitwork
+# QEMU under a name of its own: on a shared machine others pkill qemu-system-x86_64
+ln -s "$(command -v qemu-system-x86_64)" "$WORK/thin-edit-guest"
+sed -i "s|^QEMU=(qemu-system-x86_64 |QEMU=($WORK/thin-edit-guest |" "$WORK/kit/run-scenario.sh"
+grep -q "QEMU=($WORK/thin-edit-guest " "$WORK/kit/run-scenario.sh" || { echo "FAIL: cannot rename QEMU in the kit copy"; exit 1; }
 
 fail=0
 : > "$WORK/report.txt"
