@@ -39,6 +39,9 @@ TOOLS     := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
 
 DEVTOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 DEVTOOLS     := $(DEVTOOL_SRCS:tests/tools/%.c=$(BUILD)/devbin/%)
+# LD_PRELOAD shims for the tests (no sanitizers: they wrap libc calls)
+SHIM_SRCS := $(sort $(wildcard tests/tools/shim/*.c))
+SHIMS     := $(SHIM_SRCS:tests/tools/shim/%.c=$(BUILD)/devbin/%.so)
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -51,14 +54,14 @@ PUBLIC_HEADERS := $(sort $(wildcard lib/*/*.h))
 .SECONDARY:
 
 PHONY_FUZZ := fuzz
-.PHONY: all lib tools devtools man check fuzz testnew testend unit-tests image-tests asan install deps clean \
+.PHONY: all lib tools devtools man check fuzz fuzz-build testnew testend unit-tests image-tests asan install deps clean \
 	check-layers check-headers check-man bench
 
 all: lib tools devtools man
 
 lib: $(LIB_A)
 tools: $(TOOLS)
-devtools: $(DEVTOOLS)
+devtools: $(DEVTOOLS) $(SHIMS)
 man: $(BUILT_MANS)
 
 $(BUILD)/%.o: %.c
@@ -80,6 +83,11 @@ $(BUILD)/devbin/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $< $(LIB_A) $(LDLIBS) -o $@
+
+$(BUILD)/devbin/%.so: tests/tools/shim/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -fPIC -shared $< -o $@ -ldl
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
@@ -153,22 +161,33 @@ asan:
 		SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		THINMETA_SLOW_TESTS=0 check
 
-# Fuzzing (not part of check): make fuzz CC=clang [FUZZ_SECONDS=60]
+# Fuzzing (not part of check): make fuzz CC=clang [FUZZ_SECONDS=60]; the
+# harnesses and seed corpora alone: make fuzz-build CC=clang (docs/fuzzing.md)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-fuzz:
+FUZZERS := metadata xml xml_fastpath
+FUZZ_ENV := ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin
+fuzz-build:
 	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" SAN_FLAGS="$(FUZZ_FLAGS)" lib
-	@mkdir -p build-fuzz/fuzz build-fuzz/corpus-xml build-fuzz/corpus-metadata
-	for f in metadata xml; do \
+	@mkdir -p build-fuzz/fuzz build-fuzz/corpus-metadata build-fuzz/corpus-xml build-fuzz/corpus-xml_fastpath
+	for f in $(FUZZERS); do \
 		clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
 			-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/fuzz_$$f.c \
 			build-fuzz/libthinmeta.a $(LDLIBS) -o build-fuzz/fuzz/fuzz_$$f || exit 1; \
 	done
 	gzip -dc fixtures/kernel/snapshots/metadata.bin.gz > build-fuzz/image.bin
-	for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-xml/$$(basename $$d).xml; done
-	ASAN_OPTIONS=allocator_may_return_null=1 THINMETA_FUZZ_IMAGE=build-fuzz/image.bin build-fuzz/fuzz/fuzz_metadata \
-		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
-	ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ -max_len=4096 build-fuzz/corpus-xml
+	for c in xml xml_fastpath; do \
+		for d in fixtures/kernel/*/; do cp $$d/ref-thin_dump.xml build-fuzz/corpus-$$c/$$(basename $$d).xml; done; \
+		cp tests/fuzz/seeds/*.xml build-fuzz/corpus-$$c/; \
+	done
+
+fuzz: fuzz-build
+	$(FUZZ_ENV) build-fuzz/fuzz/fuzz_metadata -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=build-fuzz/ -max_len=200 build-fuzz/corpus-metadata
+	$(FUZZ_ENV) build-fuzz/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ \
+		-max_len=4096 -dict=tests/fuzz/xml.dict build-fuzz/corpus-xml
+	$(FUZZ_ENV) build-fuzz/fuzz/fuzz_xml_fastpath -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=build-fuzz/ -max_len=4096 -dict=tests/fuzz/xml.dict build-fuzz/corpus-xml_fastpath
 
 bench: all
 	bench/run.sh
@@ -190,7 +209,7 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential pkg-config \
 		libaio-dev libexpat1-dev zlib1g-dev libxxhash-dev libcriterion-dev \
-		thin-provisioning-tools python3 time groff-base xxhash
+		thin-provisioning-tools python3 time groff-base xxhash strace
 	tests/get-tpt1.sh $(BUILD)/ref-1.x
 
 clean:

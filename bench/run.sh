@@ -2,6 +2,11 @@
 # Side-by-side benchmark: our tools vs the reference thin-provisioning-tools
 # 0.9.0 on the same metadata file, warm cache.  Prints, per tool and scale,
 # the median wall time and peak RSS of each and the speed-up ratio.
+# repair-nosb: thin_repair with the superblock zeroed (the block scan and
+# the choice of the live pool state), given the transaction id, data block
+# size and number of data blocks, against 1.1.0 (REF1), on our restore of
+# the XML (kernel-style space maps; 0.9.0's restore leaves an orphan leaf
+# in its lowest free block, which takes the proof away).
 #
 #   bench/run.sh [SCALE ...]          default: small medium
 #
@@ -9,7 +14,9 @@
 #   WORK=/tmp/bench       scratch: WORK/SCALE/{SCALE.xml,SCALE.json,meta.bin}
 #                         (meta.bin = the reference's restore of the XML)
 #   RUNS=3 WARMUP=1       timed runs (median) after untimed warm-up runs
-#   TOOLS="check dump ..." subset of: check check-skip dump restore repair ls-excl rmap delta
+#   TOOLS="check dump ..." subset of: check check-skip dump restore repair repair-nosb
+#                         ls-excl rmap delta
+#   REF1=BUILD/ref-1.x/usr/sbin   1.1.0 binaries (repair-nosb)
 #   BUILD=build           where our binaries are
 # Needs python3, GNU time, the reference tools (make deps installs them) and
 # the pool generator build/devbin/gen_pool (make builds it; see bench/README.md).
@@ -23,7 +30,8 @@ BUILD=${BUILD:-$TOP/build}
 OURS=$BUILD/bin
 GEN=$BUILD/devbin/gen_pool
 [ -x "$GEN" ] || { echo "bench: $GEN not built (run make)" >&2; exit 1; }
-TOOLS=${TOOLS:-"check check-skip dump restore repair ls-excl rmap delta"}
+TOOLS=${TOOLS:-"check check-skip dump restore repair repair-nosb ls-excl rmap delta"}
+REF1=${REF1:-$BUILD/ref-1.x/usr/sbin}
 SCALES=("$@")
 [ ${#SCALES[@]} -eq 0 ] && SCALES=(small medium)
 RES=$WORK/results.tsv
@@ -66,6 +74,14 @@ prepare() {
 		thin_restore -q -i "$d/$s.xml" -o "$d/meta.bin"
 		echo ok > "$d/meta.ok"
 	fi
+	if [ ! -s "$d/nosb.ok" ]; then
+		# written the kernel's way (our restore), as a kernel pool's space maps are
+		rm -f "$d/meta-nosb.bin"; truncate -s "$size" "$d/meta-nosb.bin"
+		"$OURS/thin_restore" -q -i "$d/$s.xml" -o "$d/meta-nosb.bin"
+		dd if=/dev/zero of="$d/meta-nosb.bin" bs=4096 count=1 conv=notrunc status=none
+		head -1 "$d/$s.xml" | sed 's/.* transaction="\([0-9]*\)".* data_block_size="\([0-9]*\)".*/\1 \2/' > "$d/nosb.args"
+		echo ok > "$d/nosb.ok"
+	fi
 }
 
 # cmd TOOL SCALE WHICH(ref|ours) -> CMD array
@@ -73,6 +89,7 @@ cmd() {
 	local t=$1 s=$2 w=$3 d=$WORK/$2 p
 	local M=$d/meta.bin size nr pair
 	[ "$w" = ref ] && p=/usr/sbin || p=$OURS
+	[ "$w" = ref ] && [ "$t" = repair-nosb ] && p=$REF1
 	size=$(cat "$d/meta.size")
 	nr=$(json "$d/$s.json" "d['nr_data_blocks']")
 	pair=$(json "$d/$s.json" "' '.join(map(str, d['delta_pair']))")
@@ -83,6 +100,9 @@ cmd() {
 	dump)       CMD=(sh -c "exec '$p/thin_dump' '$M' >/dev/null") ;;
 	restore)    CMD=(sh -c "rm -f '$d/restore-$w.bin' && truncate -s $size '$d/restore-$w.bin' && exec '$p/thin_restore' -q -i '$d/$s.xml' -o '$d/restore-$w.bin'") ;;
 	repair)     CMD=(sh -c "rm -f '$d/repair-$w.bin' && truncate -s $size '$d/repair-$w.bin' && exec '$p/thin_repair' -i '$M' -o '$d/repair-$w.bin'") ;;
+	repair-nosb)
+		read -r tid dbs < "$d/nosb.args"
+		CMD=(sh -c "rm -f '$d/repair-$w.bin' && truncate -s $size '$d/repair-$w.bin' && exec '$p/thin_repair' -i '$d/meta-nosb.bin' -o '$d/repair-$w.bin' --transaction-id $tid --data-block-size $dbs --nr-data-blocks $nr") ;;
 	ls-excl)    CMD=(sh -c "exec '$p/thin_ls' -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS '$M' >/dev/null") ;;
 	rmap)       CMD=(sh -c "exec '$p/thin_rmap' --region 0..$((nr / 10)) '$M' >/dev/null") ;;
 	delta)      CMD=(sh -c "exec '$p/thin_delta' --thin1 $1 --thin2 $2 '$M' >/dev/null") ;;
@@ -95,6 +115,9 @@ for s in "${SCALES[@]}"; do
 	prepare "$s"
 	for t in $TOOLS; do
 		bin=${t%%-*}; [ "$bin" = ls ] && bin=ls
+		if [ "$t" = repair-nosb ] && [ ! -x "$REF1/thin_repair" ]; then
+			printf '%-7s %-11s  (1.1.0 not found in %s: make deps)\n' "$s" "$t" "$REF1"; continue
+		fi
 		if [ ! -x "$OURS/thin_$bin" ]; then
 			printf '%-7s %-11s  (our thin_%s is not built)\n' "$s" "$t" "$bin"; continue
 		fi

@@ -35,6 +35,27 @@ assert_same() { cmp -s "$1" "$2" || { diff -u "$1" "$2" | head -40; die "$1 and 
 # and 1.1.0 (Debian 13's, fetched by `make deps` into $BUILD/ref-1.x).  A test
 # that needs one calls need_ref0 / need_ref1: missing means FAIL, never skip.
 REF0=${REF0:-/usr/sbin}
-REF1=${REF1:-$BUILD/ref-1.x/usr/sbin}
+# (make deps fetches into build/ref-1.x; make asan's BUILD=build-asan uses that copy)
+REF1=${REF1:-$TOP/build/ref-1.x/usr/sbin}
+[ -x "$REF1/thin_check" ] || REF1=$BUILD/ref-1.x/usr/sbin
 need_ref0() { "$REF0/thin_check" -V 2>/dev/null | grep -q '^0\.9' || die "thin-provisioning-tools 0.9.0 not found in $REF0 (run make deps)"; }
 need_ref1() { "$REF1/thin_check" -V 2>/dev/null | grep -q '^1\.' || die "thin-provisioning-tools 1.x not found in $REF1 (run make deps)"; }
+
+# same_dump_1x IMG [ARGS...]: 1.1.0's thin_dump of IMG (its dialect: no
+# flags unless set, <def>/<ref>, no final newline) has the content of ours,
+# compared in canonical form (tests/xml_norm.py).
+same_dump_1x() {
+	local img=$1; shift
+	"$REF1/thin_dump" "$@" "$img" > "$WORK/dump1x.xml" 2> "$WORK/dump1x.err" ||
+		{ cat "$WORK/dump1x.err"; die "1.1.0 thin_dump $* failed on $img"; }
+	python3 "$TOP/tests/xml_norm.py" "$WORK/dump1x.xml" > "$WORK/dump1x.norm" ||
+		die "1.1.0's dump of $img does not parse"
+	"$BIN/thin_dump" "$@" "$img" > "$WORK/dump0x.xml" || die "our thin_dump $* failed on $img"
+	assert_same "$WORK/dump0x.xml" "$WORK/dump1x.norm"
+}
+
+# check_clean_refs IMG: 0.9.0's and 1.1.0's thin_check pass IMG
+check_clean_refs() {
+	"$REF0/thin_check" -q "$1" || die "0.9.0 thin_check rejects $1"
+	"$REF1/thin_check" -q "$1" || die "1.1.0 thin_check rejects $1"
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "util/progress.h"
 
 #include "util/parse.h"
 #include "util/cli.h"
@@ -49,10 +50,49 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/*
+ * getopt's '?': an unknown option, or a value given to a long option that
+ * takes none ("--metadata-snap=5").  A long option's error leaves optind
+ * just past it, so arg (argv[optind - 1]) is that option when it starts
+ * with "--" and optopt is not a valid short option met in a later bundle.
+ */
+static int bad_option(const char *arg, const struct option *longopts)
+{
+	char o[3] = { '-', (char)optopt, 0 };
+	const char *eq = strchr(arg, '=');
+	size_t n;
+
+	if (strncmp(arg, "--", 2))
+		return usage_error("unrecognised option '%s'", o);
+	if (!optopt)
+		return usage_error("unrecognised option '%s'", arg); /* unknown or ambiguous */
+	n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+	for (const struct option *l = longopts; l->name && eq; l++)
+		if (l->val == optopt && l->has_arg == no_argument && !strncmp(l->name, arg + 2, n)) {
+			fprintf(stderr, "thin_check: option '--%s' takes no value ('%s')\n", l->name,
+				arg);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	if (optopt >= 256)
+		return usage_error("unrecognised option '%s'", arg);
+	return usage_error("unrecognised option '%s'", o); /* a short option after arg */
+}
+
+
+struct info_ctx {
+	int quiet;
+	struct progress *pg;
+	uint64_t dev_blocks;
+};
 
 static void print_info(void *ctx, const struct thin_check_result *res)
 {
-	if (*(int *)ctx)
+	struct info_ctx *ic = ctx;
+
+	if (ic->pg && ic->dev_blocks > res->metadata_free_blocks)
+		progress_set(ic->pg, NULL, ic->dev_blocks - res->metadata_free_blocks);
+	if (ic->quiet)
 		return;
 	/* stderr first, so that the lines interleave as the reference prints them */
 	fflush(stderr);
@@ -102,8 +142,9 @@ int main(int argc, char **argv)
 	struct thin_check_opts opts = { 0 };
 	struct thin_check_result res;
 	struct report *rep;
-	const char *why;
+	const char *why, *input = NULL;
 	char msg[512];
+	struct info_ctx ic = { 0 };
 	int quiet = 0, c, r;
 
 	opterr = 0;
@@ -149,17 +190,23 @@ int main(int argc, char **argv)
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
-			if (optopt) {
-				char o[3] = { '-', (char)optopt, 0 };
-				return usage_error("unrecognised option '%s'", o);
-			}
-			return usage_error("unrecognised option '%s'", argv[optind - 1]);
+			return bad_option(argv[optind - 1], longopts);
 		}
 	}
-	if (optind >= argc)
+	/*
+	 * lvm2 2.03.16 passes an empty thin_check_options entry as an empty
+	 * argument: skip those, or lvm would read the usage error's exit 2 as
+	 * "binary missing" and activate the pool unchecked.
+	 */
+	for (int i = optind; i < argc; i++)
+		if (argv[i][0]) {
+			if (!input)
+				input = argv[i];
+			else
+				return usage_error("too many arguments ('%s')", argv[i]);
+		}
+	if (!input)
 		return usage_error("%s", "No input file provided.");
-	if (optind + 1 < argc)
-		return usage_error("too many arguments ('%s')", argv[optind + 1]);
 	why = conflict(opts.flags);
 	if (why)
 		return usage_error("%s", why);
@@ -169,9 +216,15 @@ int main(int argc, char **argv)
 		fputs("thin_check: out of memory\n", stderr);
 		return EXIT_FAIL;
 	}
+	ic.quiet = quiet;
+	if (progress_wanted(2, quiet)) {
+		ic.dev_blocks = progress_path_blocks(input);
+		ic.pg = progress_start(2, "thin_check", "checking metadata");
+	}
 	opts.on_superblock = print_info;
-	opts.ctx = &quiet;
-	r = thin_check(argv[optind], &opts, rep, &res, msg, sizeof(msg));
+	opts.ctx = &ic;
+	r = thin_check(input, &opts, rep, &res, msg, sizeof(msg));
+	progress_stop(ic.pg);
 	if (r < 0) {
 		if (!quiet)
 			fprintf(stderr, "%s\n", msg);

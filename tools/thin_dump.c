@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/progress.h"
 
 #include "cmd/dump.h"
 #include "xml/human_readable.h"
@@ -25,6 +26,8 @@ enum {
 	OPT_NR_DATA_BLOCKS,
 	OPT_NAMES,
 	OPT_NAMES_TABLE,
+	OPT_OVERRIDE_MAPPING_ROOT,
+	OPT_OVERRIDE_DETAILS_ROOT,
 };
 
 enum format { FMT_XML, FMT_HUMAN };
@@ -35,6 +38,8 @@ struct options {
 	const char *input, *output;
 	int quiet;
 	int repair;
+	int set_mapping_root, set_details_root;   /* --repair: the roots to use */
+	uint64_t mapping_root, details_root;
 	uint64_t *dev_ids;
 	size_t nr_dev_ids;
 	int names;                    /* --names: names as XML comments (NAMES.md §5.4) */
@@ -58,6 +63,8 @@ static void usage(FILE *f)
 	      "  {--transaction-id} <natural>\n"
 	      "  {--data-block-size} <natural>\n"
 	      "  {--nr-data-blocks} <natural>\n"
+	      "  {--override-mapping-root} <block>\n"
+	      "  {--override-details-root} <block>\n"
 	      "  {--names}\n"
 	      "  {--names-table} <names table file>\n"
 	      "  {-q|--quiet}\n"
@@ -103,6 +110,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "nr-data-blocks", required_argument, NULL, OPT_NR_DATA_BLOCKS },
 		{ "names", no_argument, NULL, OPT_NAMES },
 		{ "names-table", required_argument, NULL, OPT_NAMES_TABLE },
+		{ "override-mapping-root", required_argument, NULL, OPT_OVERRIDE_MAPPING_ROOT },
+		{ "override-details-root", required_argument, NULL, OPT_OVERRIDE_DETAILS_ROOT },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, repair = 0;
@@ -175,6 +184,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("couldn't parse <nr-data-blocks> '%s'", optarg);
 			o->dump.set_nr_data_blocks = 1;
 			break;
+		case OPT_OVERRIDE_MAPPING_ROOT:
+			if (parse_u64(optarg, &o->mapping_root) < 0)
+				return usage_error("couldn't parse <override-mapping-root> '%s'", optarg);
+			o->set_mapping_root = 1;
+			break;
+		case OPT_OVERRIDE_DETAILS_ROOT:
+			if (parse_u64(optarg, &o->details_root) < 0)
+				return usage_error("couldn't parse <override-details-root> '%s'", optarg);
+			o->set_details_root = 1;
+			break;
 		case OPT_NAMES_TABLE:
 			o->names_table = optarg;
 			/* fall through */
@@ -195,6 +214,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("unexpected argument '%s'", argv[optind + 1]);
 	if (repair && o->dump.metadata_snap)
 		return usage_error("%s", "--repair cannot be used with --metadata-snap");
+	if (!repair && (o->set_mapping_root || o->set_details_root))
+		return usage_error("%s", "--override-mapping-root and --override-details-root need --repair");
+	if (o->set_details_root && !o->set_mapping_root)
+		return usage_error("%s", "--override-details-root needs --override-mapping-root");
 	if (repair && (o->nr_dev_ids || o->dump.skip_mappings))
 		return usage_error("%s", "--repair cannot be used with --dev-id or --skip-mappings");
 	if (o->names && (repair || o->format != FMT_XML))
@@ -240,6 +263,40 @@ static int writer_finish(struct writer *w)
 	return r;
 }
 
+/* The refused plan's candidates, each with the command line that picks it. */
+static void print_candidates(const struct thin_repair *rp, const struct options *o,
+			     const struct thin_repair_opts *ro)
+{
+	char in[1024], out[1024];
+
+	cli_shell_quote(o->input, in, sizeof(in));
+	if (o->output)
+		cli_shell_quote(o->output, out, sizeof(out));
+	for (size_t i = 0; i < thin_repair_nr_candidates(rp); i++) {
+		const struct thin_repair_candidate *c = thin_repair_candidate(rp, i);
+
+		fprintf(stderr, "candidate %zu: %s\n", i + 1, c->text);
+		if (!c->mapping_root)
+			continue;
+		fprintf(stderr, "  thin_dump --repair");
+		if (o->format == FMT_HUMAN)
+			fprintf(stderr, " -f human_readable");
+		if (ro->set_transaction_id)
+			fprintf(stderr, " --transaction-id %llu", (unsigned long long)ro->transaction_id);
+		if (ro->set_data_block_size)
+			fprintf(stderr, " --data-block-size %u", ro->data_block_size);
+		if (ro->set_nr_data_blocks)
+			fprintf(stderr, " --nr-data-blocks %llu", (unsigned long long)ro->nr_data_blocks);
+		fprintf(stderr, " --override-mapping-root %llu", (unsigned long long)c->mapping_root);
+		if (c->details_root)
+			fprintf(stderr, " --override-details-root %llu",
+				(unsigned long long)c->details_root);
+		if (o->output)
+			fprintf(stderr, " -o %s", out);
+		fprintf(stderr, " %s\n", in);
+	}
+}
+
 /* --repair: the content thin_repair would write, as XML or text. */
 static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
 {
@@ -255,9 +312,23 @@ static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
 	ro.data_block_size = o->dump.data_block_size;
 	ro.set_nr_data_blocks = o->dump.set_nr_data_blocks;
 	ro.nr_data_blocks = o->dump.nr_data_blocks;
+	ro.set_mapping_root = o->set_mapping_root;
+	ro.mapping_root = o->mapping_root;
+	ro.set_details_root = o->set_details_root;
+	ro.details_root = o->details_root;
+	if (thin_repair_superblock_lost(md)) {
+		char note[THIN_REPAIR_MSG_LEN + 256];
+
+		r = thin_repair_lvm_values(o->input, &ro, note, sizeof(note));
+		if (r < 0 || (r > 0 && !o->quiet))
+			fprintf(stderr, "thin_dump: %s\n", note);
+	}
 	r = thin_repair_plan(md, &ro, &rp, msg, sizeof(msg));
 	if (r < 0) {
 		fprintf(stderr, "%s\n", msg);
+		if (r == -EAGAIN)
+			print_candidates(rp, o, &ro);
+		thin_repair_destroy(rp);
 		return EXIT_FAIL;
 	}
 	if (writer_init(&w, o->format, out) < 0) {
@@ -272,11 +343,13 @@ static int dump_repair(struct options *o, struct thin_md *md, FILE *out)
 			fprintf(stderr, "%s\n", thin_repair_note(rp, i));
 	thin_repair_destroy(rp);
 	if (r < 0) {
-		fprintf(stderr, "%s\n", msg);
+		if (r != -EPIPE)
+			fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
 	if (wr < 0) {
-		fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
+		if (wr != -EPIPE)
+			fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -336,12 +409,12 @@ static int dump(struct options *o, struct thin_md *md, FILE *out)
 	thin_names_dump_release(&nd);
 	wr = writer_finish(&w);   /* keep what was dumped, even on damage */
 	if (r < 0) {
-		if (!o->quiet)
+		if (!o->quiet && r != -EPIPE)
 			fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
 	}
 	if (wr < 0) {
-		if (!o->quiet)
+		if (!o->quiet && wr != -EPIPE)
 			fprintf(stderr, "thin_dump: cannot write output: %s\n", strerror(-wr));
 		return EXIT_FAIL;
 	}
@@ -354,12 +427,27 @@ int main(int argc, char **argv)
 	struct thin_md *md = NULL;
 	char msg[512];
 	FILE *out = stdout;
+	struct progress *pg = NULL;
 	int r;
 
 	thin_names_init(&o.table);
 	r = parse_args(argc, argv, &o);
 	if (r >= 0)
 		goto out;
+	if (o.output && cli_same_file(o.input, o.output)) {
+		fprintf(stderr, "thin_dump: the output '%s' is the input '%s' (the same file or "
+				"device): refusing to overwrite it\n",
+			o.output, o.input);
+		r = EXIT_FAIL;
+		goto out;
+	}
+	if (o.output && o.names_table && cli_same_file(o.names_table, o.output)) {
+		fprintf(stderr, "thin_dump: the output '%s' is the names table (the same file or "
+				"device): refusing to overwrite it\n",
+			o.output);
+		r = EXIT_FAIL;
+		goto out;
+	}
 	/* a metadata snapshot is read while the pool is live: no O_EXCL */
 	r = thin_md_open(o.input, o.dump.metadata_snap ? THIN_MD_SHARED : 0, &md, msg,
 			 sizeof(msg));
@@ -381,7 +469,12 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (o.output && progress_wanted(2, o.quiet)) {
+		pg = progress_start(2, "thin_dump", "dumping");
+		progress_set(pg, NULL, md->sb_err ? 0 : md->sb.metadata_sm.nr_allocated);
+	}
 	r = o.repair ? dump_repair(&o, md, out) : dump(&o, md, out);
+	progress_stop(pg);
 	if (out != stdout && fclose(out) != 0 && r == EXIT_OK) {
 		if (!o.quiet)
 			fprintf(stderr, "thin_dump: cannot write '%s': %s\n", o.output,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/progress.h"
 
 #include "cmd/ls.h"
 
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
 	enum thin_ls_field fields[4 * TLF_NR];
 	struct thin_ls_opts o = { 0 };
 	struct names names = { 0 };
+	struct progress *pg = NULL;
 	char msg[512];
 	int c, want_names = 0, has_name = 0, r;
 
@@ -195,7 +197,10 @@ int main(int argc, char **argv)
 		o.name_of = name_of;
 		o.names_ctx = &names;
 	}
+	if (progress_wanted(2, 0))
+		pg = progress_start(2, "thin_ls", "reading metadata");
 	r = thin_ls(&o, stdout, msg, sizeof(msg));
+	progress_stop(pg);
 	names_release(&names);
 	if (r < 0) {
 		fprintf(stderr, "%s\n", msg);

@@ -1,10 +1,13 @@
-/* thin_metadata_pack: compress the used blocks of pool metadata into a pack file. */
+/* thin_metadata_pack: the used blocks of pool metadata into a pack file (1.x's v3 format). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cmd/pack.h"
 #include "util/cli.h"
+#include "util/parse.h"
+
+enum { OPT_SCAN = 256, OPT_THREADS };
 
 static void usage(FILE *f)
 {
@@ -13,7 +16,9 @@ static void usage(FILE *f)
 		   "  {-h|--help}\n"
 		   "  {-i|--input} <metadata device or file>\n"
 		   "  {-o|--output} <pack file>\n"
-		   "  {-f|--force}   (accepted for compatibility)\n"
+		   "  {-f|--force}   overwrite an output that holds thin metadata\n"
+		   "  {--scan}       pack every block with a valid checksum (as 1.x does)\n"
+		   "  {--threads} <n>\n"
 		   "  {-q|--quiet}\n"
 		   "  {-V|--version}\n");
 }
@@ -24,10 +29,14 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },  { "version", no_argument, NULL, 'V' },
+		{ "scan", no_argument, NULL, OPT_SCAN },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *in = NULL, *out = NULL;
+	struct thin_pack_opts o = { 0 };
 	struct pack_stats st;
+	const char *wait = getenv("THINMETA_FIFO_WAIT_MS");   /* tests */
+	uint64_t n;
 	char msg[512];
 	int c, quiet = 0;
 
@@ -37,15 +46,27 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		case 'i':
-			in = optarg;
+			o.input = optarg;
 			break;
 		case 'o':
-			out = optarg;
+			o.output = optarg;
 			break;
 		case 'f':
+			o.force = 1;
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case OPT_SCAN:
+			o.scan = 1;
+			break;
+		case OPT_THREADS:
+			if (parse_u64(optarg, &n) < 0 || !n || n > 64) {
+				fprintf(stderr, "thin_metadata_pack: --threads: 1 to 64, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			o.threads = (unsigned)n;
 			break;
 		case 'V':
 			puts(THINMETA_VERSION);
@@ -55,19 +76,20 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!in || !out || optind != argc) {
+	if (!o.input || !o.output || optind != argc) {
 		fprintf(stderr, "thin_metadata_pack: %s\n",
 			optind != argc ? "unexpected argument" : "both -i and -o are required");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (thin_pack(in, out, &st, msg, sizeof(msg)) < 0) {
+	if (wait && parse_u64(wait, &n) == 0 && n && n < 3600000)
+		o.fifo_wait_ms = (int)n;
+	if (thin_pack(&o, &st, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "thin_metadata_pack: %s\n", msg);
 		return EXIT_FAIL;
 	}
-	if (st.scanned)
-		fprintf(stderr, "thin_metadata_pack: warning: the metadata space map is unusable; "
-				"packed every non-zero block\n");
+	if (st.note[0])
+		fprintf(stderr, "thin_metadata_pack: warning: %s\n", st.note);
 	if (!quiet)
 		fprintf(stderr, "packed %llu of %llu blocks into %llu bytes\n",
 			(unsigned long long)st.nr_records, (unsigned long long)st.nr_blocks,

@@ -119,5 +119,9 @@ int main(int argc, char **argv)
 	blocks = thin_metadata_size_blocks(block, pool, thins);
 	thin_size_print(out, sizeof(out), blocks * 4096, unit, fmt);
 	puts(out);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "thin_metadata_size: writing the result: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
 	return EXIT_OK;
 }

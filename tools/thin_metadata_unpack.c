@@ -1,10 +1,13 @@
-/* thin_metadata_unpack: expand a pack file made by thin_metadata_pack. */
+/* thin_metadata_unpack: expand a pack file (1.x's v3 format, or ours of version 1). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cmd/pack.h"
 #include "util/cli.h"
+#include "util/parse.h"
+
+enum { OPT_ALLOW_MISSING = 256 };
 
 static void usage(FILE *f)
 {
@@ -13,7 +16,8 @@ static void usage(FILE *f)
 		   "  {-h|--help}\n"
 		   "  {-i|--input} <pack file>\n"
 		   "  {-o|--output} <metadata device or file>\n"
-		   "  {-f|--force}   overwrite an output that holds metadata\n"
+		   "  {-f|--force}   overwrite an output that holds metadata or other data\n"
+		   "  {--allow-missing}  write a pack that lacks blocks its metadata uses\n"
 		   "  {-q|--quiet}\n"
 		   "  {-V|--version}\n");
 }
@@ -24,12 +28,15 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },  { "version", no_argument, NULL, 'V' },
+		{ "allow-missing", no_argument, NULL, OPT_ALLOW_MISSING },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *in = NULL, *out = NULL;
+	struct thin_unpack_opts o = { 0 };
 	struct pack_stats st;
-	char msg[512];
-	int c, quiet = 0, force = 0;
+	const char *wait = getenv("THINMETA_FIFO_WAIT_MS");   /* tests */
+	uint64_t n;
+	char msg[768];
+	int c, quiet = 0;
 
 	while ((c = getopt_long(argc, argv, "hi:o:fqV", opts, NULL)) != -1) {
 		switch (c) {
@@ -37,16 +44,19 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		case 'i':
-			in = optarg;
+			o.input = optarg;
 			break;
 		case 'o':
-			out = optarg;
+			o.output = optarg;
 			break;
 		case 'f':
-			force = 1;
+			o.force = 1;
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case OPT_ALLOW_MISSING:
+			o.allow_missing = 1;
 			break;
 		case 'V':
 			puts(THINMETA_VERSION);
@@ -56,18 +66,24 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!in || !out || optind != argc) {
+	if (!o.input || !o.output || optind != argc) {
 		fprintf(stderr, "thin_metadata_unpack: %s\n",
 			optind != argc ? "unexpected argument" : "both -i and -o are required");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (thin_unpack(in, out, force, &st, msg, sizeof(msg)) < 0) {
+	if (wait && parse_u64(wait, &n) == 0 && n && n < 3600000)
+		o.fifo_wait_ms = (int)n;
+	if (thin_unpack(&o, &st, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "thin_metadata_unpack: %s\n", msg);
 		return EXIT_FAIL;
 	}
+	if (st.note[0])
+		fprintf(stderr, "thin_metadata_unpack: warning: %s\n", st.note);
 	if (!quiet)
-		fprintf(stderr, "unpacked %llu blocks into a %llu-block device\n",
-			(unsigned long long)st.nr_records, (unsigned long long)st.nr_blocks);
+		fprintf(stderr, "unpacked %llu blocks (pack version %u) into a %llu-block device%s\n",
+			(unsigned long long)st.nr_records, st.version,
+			(unsigned long long)st.nr_blocks,
+			st.invalidated ? "; the old superblock was invalidated first" : "");
 	return EXIT_OK;
 }

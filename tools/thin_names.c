@@ -203,6 +203,17 @@ int main(int argc, char **argv)
 		return usage_error(optind >= argc ? "No input file provided." : "no command given");
 	}
 	o.md = argv[optind];
+	if (o.json && o.tsv) {
+		free(blobbuf);
+		return usage_error("--json and --tsv cannot be combined");
+	}
+	if (o.table && cli_same_file(o.table, o.md)) {
+		free(blobbuf);
+		fprintf(stderr, "thin_names: the table '%s' is the metadata '%s' (the same file or "
+				"device): refusing to use it\n",
+			o.table, o.md);
+		return TN_PRECOND;
+	}
 	o.args = argv + optind + 2;
 	o.nargs = argc - optind - 2;
 	r = thin_names_session(&o, argv[optind + 1], stdout, msg, sizeof(msg));

@@ -118,10 +118,10 @@ static int parse_opt(int c, struct args *a)
 		o->no_space = 1;
 		return 0;
 	case OPT_JSON:
-		o->format = TRF_JSON;
-		return 0;
 	case OPT_TSV:
-		o->format = TRF_TSV;
+		if (o->format != TRF_TEXT && o->format != (c == OPT_JSON ? TRF_JSON : TRF_TSV))
+			return usage_error("--json and --tsv cannot be combined");
+		o->format = c == OPT_JSON ? TRF_JSON : TRF_TSV;
 		return 0;
 	case OPT_HEADERS:
 		o->headers = 1;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/progress.h"
 #include <sys/stat.h>
 
 #include "thin/metadata.h"
@@ -48,16 +49,33 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-/* Same file or device (the output must never be the input). */
-static int same_file(const char *a, const char *b)
+/* The refused plan's candidates, each with the command line that picks it. */
+static void print_candidates(const struct thin_repair *rp, const char *input, const char *output,
+			     const struct thin_repair_opts *o)
 {
-	struct stat sa, sb;
+	char in[1024], out[1024];
 
-	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
-		return 0;
-	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
-		return sa.st_rdev == sb.st_rdev;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	cli_shell_quote(input, in, sizeof(in));
+	cli_shell_quote(output, out, sizeof(out));
+	for (size_t i = 0; i < thin_repair_nr_candidates(rp); i++) {
+		const struct thin_repair_candidate *c = thin_repair_candidate(rp, i);
+
+		fprintf(stderr, "candidate %zu: %s\n", i + 1, c->text);
+		if (!c->mapping_root)
+			continue;
+		fprintf(stderr, "  thin_repair -i %s -o %s", in, out);
+		if (o->set_transaction_id)
+			fprintf(stderr, " --transaction-id %llu", (unsigned long long)o->transaction_id);
+		if (o->set_data_block_size)
+			fprintf(stderr, " --data-block-size %u", o->data_block_size);
+		if (o->set_nr_data_blocks)
+			fprintf(stderr, " --nr-data-blocks %llu", (unsigned long long)o->nr_data_blocks);
+		fprintf(stderr, " --override-mapping-root %llu", (unsigned long long)c->mapping_root);
+		if (c->details_root)
+			fprintf(stderr, " --override-details-root %llu",
+				(unsigned long long)c->details_root);
+		fputc('\n', stderr);
+	}
 }
 
 int main(int argc, char **argv)
@@ -82,6 +100,7 @@ int main(int argc, char **argv)
 	struct thin_repair *rp = NULL;
 	const char *input = NULL, *output = NULL;
 	char msg[THIN_REPAIR_MSG_LEN];
+	struct progress *pg = NULL;
 	int c, r, quiet = 0;
 	uint64_t v;
 
@@ -153,18 +172,34 @@ int main(int argc, char **argv)
 	}
 	if (o.set_details_root && !o.set_mapping_root)
 		return usage_error("%s", "--override-details-root needs --override-mapping-root");
-	if (same_file(input, output)) {
-		fprintf(stderr, "thin_repair: the output must not be the input ('%s')\n", output);
+	if (cli_same_file(input, output)) {
+		fprintf(stderr, "thin_repair: the output '%s' is the input '%s' (the same file or "
+				"device): refusing to overwrite it\n",
+			output, input);
 		return EXIT_FAIL;
 	}
+	if (progress_wanted(2, quiet))
+		pg = progress_start(2, "thin_repair", "repairing");
 	r = thin_md_open(input, 0, &md, msg, sizeof(msg));
 	if (r < 0) {
+		progress_stop(pg);
 		fprintf(stderr, "%s\n", msg);
 		return EXIT_FAIL;
+	}
+	if (thin_repair_superblock_lost(md)) {
+		char note[THIN_REPAIR_MSG_LEN + 256];
+
+		r = thin_repair_lvm_values(input, &o, note, sizeof(note));
+		if (r < 0 || (r > 0 && !quiet))
+			fprintf(stderr, "thin_repair: %s\n", note);
 	}
 	r = thin_repair_plan(md, &o, &rp, msg, sizeof(msg));
 	if (r < 0) {
+		progress_stop(pg);
 		fprintf(stderr, "%s\n", msg);
+		if (r == -EAGAIN)
+			print_candidates(rp, input, output, &o);
+		thin_repair_destroy(rp);
 		thin_md_close(md);
 		return EXIT_FAIL;
 	}
@@ -172,6 +207,8 @@ int main(int argc, char **argv)
 	if (thin_tag_existing(input, ro.uuid))
 		ro.have_uuid = 1;
 	r = thin_restore_path(output, &ro, thin_repair_produce, rp, NULL, msg, sizeof(msg));
+	progress_stop(pg);
+	pg = NULL;
 	if (!quiet)
 		for (size_t i = 0; i < thin_repair_nr_notes(rp); i++)
 			fprintf(stderr, "%s\n", thin_repair_note(rp, i));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/progress.h"
 
 #include "names/names_xml.h"
 #include "cmd/restore.h"
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
 	struct names_producer np;
 	char err[1024];
 	uint64_t v;
+	struct progress *pg = NULL;
 	int c, r, quiet = 0;
 
 	memset(&o, 0, sizeof(o));
@@ -197,12 +199,26 @@ int main(int argc, char **argv)
 			o.data_block_size);
 		return EXIT_FAIL;
 	}
+	if (cli_same_file(input, output)) {
+		fprintf(stderr, "thin_restore: the output '%s' is the input '%s' (the same file or "
+				"device): refusing to overwrite it\n",
+			output, input);
+		return EXIT_FAIL;
+	}
+	if (names_table && (cli_same_file(names_table, output) || cli_same_file(names_table, input))) {
+		fprintf(stderr, "thin_restore: the names table '%s' is the %s (the same file or "
+				"device)\n",
+			names_table, cli_same_file(names_table, output) ? "output" : "input");
+		return EXIT_FAIL;
+	}
 	/* keep the pool tag the output carries now (NAMES.md §7.4) */
 	if (thin_tag_existing(output, o.uuid))
 		o.have_uuid = 1;
 	memset(&np, 0, sizeof(np));
 	np.input = input;
 	thin_names_init(&np.c.t);
+	if (progress_wanted(2, quiet))
+		pg = progress_start(2, "thin_restore", "restoring");
 	if (names_table)
 		r = thin_restore_path(output, &o, produce_xml_names, &np, NULL, err, sizeof(err));
 	else
@@ -211,6 +227,7 @@ int main(int argc, char **argv)
 		thin_names_collect_release(&np.c);
 		return EXIT_FAIL;
 	}
+	progress_stop(pg);
 	thin_names_collect_release(&np.c);
 	if (r < 0) {
 		/* errors are printed even with -q: the exit status alone hides the cause */

@@ -63,6 +63,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (cli_same_file(meta, data)) {
+		fprintf(stderr, "thin_trim: the data device '%s' is the metadata device '%s' (the same "
+				"file or device): refusing to discard it\n",
+			data, meta);
+		return EXIT_FAIL;
+	}
 	if (thin_trim(meta, data, &st, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "thin_trim: %s\n", msg);
 		return EXIT_FAIL;

@@ -147,16 +147,42 @@ static void damage(struct walk *w, enum dmg_level level, enum rep_code code, uin
 
 static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth);
 
+/* Are the children of an internal node at depth leaves?  Peeks at the first once. */
+static int children_are_leaves(struct walk *w, const uint64_t *kids, uint32_t nr, int depth)
+{
+	struct bc_block *b;
+	struct bt_node n;
+	int leaf;
+
+	if (!w->ops->defer_leaf || !nr)
+		return 0;
+	if (w->leaf_depth >= 0)
+		return w->leaf_depth == depth + 1;
+	if (bc_get(w->bc, kids[0], &bt_node_validator, &b) < 0)
+		return 0;	/* walk_node reports it */
+	bt_node_view(bc_data(b), &n);
+	leaf = bt_is_leaf(&n);
+	bc_put(w->bc, b);
+	if (leaf)
+		w->leaf_depth = depth + 1;
+	return leaf;
+}
+
 static int walk_children(struct walk *w, const uint64_t *keys, const uint64_t *kids,
 			 uint32_t nr, uint64_t hi, int depth)
 {
+	int deferred = children_are_leaves(w, kids, nr, depth);
+
+	if (!deferred)
+		bc_prefetch(w->bc, kids, nr);
 	for (uint32_t i = 0; i < nr; i++) {
 		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
 		int r;
 
 		if (w->ops->skip && w->ops->skip(w->ctx, kids[i], 0))
 			continue;
-		r = walk_node(w, kids[i], keys[i], chi, depth + 1);
+		r = deferred ? w->ops->defer_leaf(w->ctx, kids[i], keys[i], chi)
+			     : walk_node(w, kids[i], keys[i], chi, depth + 1);
 		if (r < 0)
 			return r;
 	}
@@ -221,7 +247,10 @@ static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, i
 			bc_put(w->bc, b);
 			return 0;
 		}
-		r = w->ops->leaf ? w->ops->leaf(w->ctx, &n) : 0;
+		if (w->ops->defer_leaf)
+			r = w->ops->defer_leaf(w->ctx, block, lo, hi);
+		else
+			r = w->ops->leaf ? w->ops->leaf(w->ctx, &n) : 0;
 		bc_put(w->bc, b);
 		return r;
 	}
@@ -237,7 +266,6 @@ static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, i
 		kids[i] = get_le64(bt_value(&n, i));
 	}
 	bc_put(w->bc, b);
-	bc_prefetch(w->bc, kids, n.nr_entries);
 	r = walk_children(w, keys, kids, n.nr_entries, hi, depth);
 	free(keys);
 	return r;

@@ -116,6 +116,14 @@ struct bt_walk_ops {
 	 * non-zero to skip that subtree (e.g. already visited).
 	 */
 	int (*skip)(void *ctx, uint64_t block, int is_root);
+	/*
+	 * Optional: leaves are not decoded here but handed over by block with
+	 * their key range [lo, hi), for the caller to read later (e.g. on
+	 * worker threads, which must validate them again).  Once the leaf
+	 * depth is known, children at that depth are deferred without being
+	 * read; the first is peeked to learn it.  Replaces leaf.
+	 */
+	int (*defer_leaf)(void *ctx, uint64_t block, uint64_t lo, uint64_t hi);
 };
 
 /*

@@ -1,19 +1,24 @@
 /*
  * Bottom-up B-tree builder for writers (restore, format, space maps).
  *
- * Keys are added in strictly increasing order.  Leaves are filled (up to
- * max_entries, FORMAT.md §5.3) and written as soon as they are complete;
- * internal levels are built when the tree is finished, with children spread
- * evenly so that every non-root node holds at least max_entries / 3.
- * Blocks are allocated through lib/tm; every node gets one reference per
- * parent that points at it.  Generic over the value size.
+ * Keys are added in strictly increasing order.  Leaves are filled to
+ * max_entries (FORMAT.md §5.3) and written as soon as they are complete;
+ * only the last leaves of a tree, and a leaf cut short by a shared one
+ * (below), hold fewer, never under max_entries / 3 unless the leaf is the
+ * root.  Internal levels are built when the tree is finished: as few nodes
+ * as 252 entries each allow, children spread evenly.  Blocks are allocated
+ * through lib/tm; every node gets one reference per parent that points at
+ * it.  Generic over the value size.
  *
- * Sharing: with a dedup table, a finished leaf identical to one written
- * earlier (same keys and values) is not written again: the earlier block
- * gets one more reference.  With cdc, leaf boundaries are content-defined
- * (a leaf ends after an entry whose hash hits a mask, subject to a minimum
- * and maximum fill), so identical runs of entries in two trees produce
- * identical leaves even when the runs start at different offsets.
+ * Sharing (with a dedup table): every leaf written is remembered by its
+ * first entry.  When an added entry is the first entry of a remembered
+ * leaf, the builder looks ahead; if the next entries are exactly that
+ * leaf's, the leaf is referenced instead of written again (the leaf being
+ * filled is closed before it, and the next new leaf starts right after
+ * it), so a snapshot reuses its origin's leaves wherever it did not
+ * change.  A finished leaf or internal node identical to one written
+ * earlier is also referenced instead of written (one empty leaf for every
+ * empty tree; one root for identical trees).
  */
 #ifndef THINMETA_BTREE_BTREE_BUILDER_H
 #define THINMETA_BTREE_BTREE_BUILDER_H
@@ -24,17 +29,16 @@
 #include "btree/btree.h"
 #include "tm/tm.h"
 
-/* Bounded table of written leaves (2^order slots, direct mapped, lossy). */
+/* Bounded table of written nodes (2^order slots, lossy: a miss only costs sharing). */
 struct bt_dedup;
 struct bt_dedup *bt_dedup_create(unsigned order);
 void bt_dedup_destroy(struct bt_dedup *d);
-/* Statistics: leaves found identical to an earlier one. */
+/* Statistics: leaves referenced again instead of written. */
 uint64_t bt_dedup_hits(const struct bt_dedup *d);
 
 struct bt_builder_opts {
 	uint32_t value_size;
-	int cdc;                   /* content-defined leaf boundaries */
-	struct bt_dedup *dedup;    /* share identical leaves; NULL: never */
+	struct bt_dedup *dedup;    /* share identical nodes; NULL: never */
 	/*
 	 * Called once for every leaf that is newly written (not when an
 	 * existing leaf is shared), e.g. to count data-block references.
@@ -52,12 +56,24 @@ void bt_builder_destroy(struct bt_builder *b);
 int bt_builder_add(struct bt_builder *b, uint64_t key, const void *value_le);
 
 /*
+ * The same as len calls of bt_builder_add() with keys key, key + 1, ...
+ * and values value, value + step, ... (value_size 8 only, little endian).
+ */
+int bt_builder_add_run(struct bt_builder *b, uint64_t key, uint64_t value, uint64_t step,
+		       uint64_t len);
+
+/*
  * Links an existing leaf (written earlier through the same tm) into the
  * tree being built; its keys must be above the previous ones.  The leaf
  * gets one more reference, unless keeping every node at least a third
  * full requires copying its entries instead (then it is untouched).
  */
 int bt_builder_add_leaf(struct bt_builder *b, uint64_t block);
+/*
+ * The same with the leaf's content given (node: its 4 KiB as written),
+ * e.g. kept by the caller for a dry run, which cannot read blocks back.
+ */
+int bt_builder_add_leaf_node(struct bt_builder *b, uint64_t block, const void *node);
 
 /* Entries added to the current tree so far (linked leaves included). */
 uint64_t bt_builder_nr_entries(const struct bt_builder *b);

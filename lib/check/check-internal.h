@@ -54,6 +54,13 @@ struct ck {
 	struct rcmap *meta_refs; /* computed metadata ref counts (NULL: not counted) */
 	struct rcmap *data_refs; /* computed data ref counts (NULL: not counted) */
 	struct bt_walker *walker;        /* the shared memoising walker (btree/walk.h) */
+	/*
+	 * A tree the space maps count could not be walked (its root is
+	 * unusable): the counts are not compared, the maps' own structure
+	 * still is.  NULL, or what was not walked.
+	 */
+	const char *unwalked;
+
 	uint8_t *one;                    /* single-block buffer */
 
 	/* worst level of findings that a leak repair does not fix */

@@ -95,13 +95,48 @@ static void report_bad_sb(struct ck *ck, int err)
 		       "%s in superblock (block 0)", sb_err_str(err));
 }
 
+static int valid_root(uint64_t v, uint64_t nr_blocks)
+{
+	return v != 0 && v < nr_blocks;
+}
+
 static void check_root_ptr(struct ck *ck, const char *pfx, const char *name, uint64_t v,
 			   uint64_t nr_blocks)
 {
-	if (v == 0 || v >= nr_blocks)
+	if (!valid_root(v, nr_blocks))
 		ck_add(ck, DMG_FATAL, RC_SB_BAD_ROOT, REP_CTX_BLOCK(v),
 		       "%s%s %llu is not a valid metadata block (metadata has %llu blocks)", pfx,
 		       name, (unsigned long long)v, (unsigned long long)nr_blocks);
+}
+
+/*
+ * A live tree root, or the override given for it.  The superblock's own
+ * root is not used then: a bad one is only a warning.  A bad override is
+ * fatal, and says that the tree (and what hangs below it) goes unchecked.
+ */
+static void check_live_root(struct ck *ck, const char *name, uint64_t sb_root, unsigned flag,
+			    uint64_t override, const char *opt, const char *tree)
+{
+	uint64_t nr = ck->md_nr_blocks;
+
+	if (!(ck->opts->flags & flag)) {
+		check_root_ptr(ck, "", name, sb_root, nr);
+		return;
+	}
+	if (!valid_root(sb_root, nr))
+		ck_add(ck, DMG_WARNING, RC_SB_BAD_ROOT, REP_CTX_BLOCK(sb_root),
+		       "%s %llu in the superblock is not a valid metadata block (overridden by "
+		       "%s)",
+		       name, (unsigned long long)sb_root, opt);
+	if (override == 0)
+		ck_add(ck, DMG_FATAL, RC_SB_BAD_ROOT, REP_CTX_BLOCK(0),
+		       "%s 0 is the superblock, not a btree node: the %s cannot be checked", opt,
+		       tree);
+	else if (override >= nr)
+		ck_add(ck, DMG_FATAL, RC_SB_BAD_ROOT, REP_CTX_BLOCK(override),
+		       "%s %llu is beyond the end of the metadata (%llu blocks): the %s cannot be "
+		       "checked",
+		       opt, (unsigned long long)override, (unsigned long long)nr, tree);
 }
 
 /* Field checks shared by the live superblock and the snapshot copy. */
@@ -133,10 +168,17 @@ static void check_sb_fields(struct ck *ck, const struct thin_sb *sb, const char 
 		       "%sbad data block size %u in superblock (128..2097152 sectors, a multiple "
 		       "of 128)",
 		       pfx, sb->data_block_size);
-	check_root_ptr(ck, pfx, "data mapping root", sb->data_mapping_root, nr_blocks);
-	check_root_ptr(ck, pfx, "device details root", sb->device_details_root, nr_blocks);
-	if (!live)
+	if (!live) {
+		check_root_ptr(ck, pfx, "data mapping root", sb->data_mapping_root, nr_blocks);
+		check_root_ptr(ck, pfx, "device details root", sb->device_details_root, nr_blocks);
 		return;
+	}
+	check_live_root(ck, "data mapping root", sb->data_mapping_root,
+			THIN_CHECK_OVERRIDE_MAPPING_ROOT, ck->opts->override_mapping_root,
+			"--override-mapping-root", "mapping tree");
+	check_live_root(ck, "device details root", sb->device_details_root,
+			THIN_CHECK_OVERRIDE_DETAILS_ROOT, ck->opts->override_details_root,
+			"--override-details-root", "device details tree");
 	check_root_ptr(ck, pfx, "data space map index root", sb->data_sm.bitmap_root, nr_blocks);
 	check_root_ptr(ck, pfx, "data space map ref count root", sb->data_sm.ref_count_root,
 		       nr_blocks);
@@ -232,7 +274,7 @@ struct tree_set {
 	uint64_t details_root, mapping_root;
 	uint32_t time;
 	struct thin_dev_list devs;
-	int usable;
+	int details_ok, mapping_ok;   /* the root can be walked */
 };
 
 static int top_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
@@ -455,8 +497,7 @@ static int counting_possible(const struct ck *ck)
 	const struct thin_sb *sb = &ck->md->sb;
 	unsigned f = ck->opts->flags;
 
-	return !(f & (THIN_CHECK_SKIP_MAPPINGS | THIN_CHECK_METADATA_SNAP |
-		      THIN_CHECK_OVERRIDE_MAPPING_ROOT | THIN_CHECK_OVERRIDE_DETAILS_ROOT)) &&
+	return !(f & (THIN_CHECK_SKIP_MAPPINGS | THIN_CHECK_METADATA_SNAP)) &&
 	       ck->md_nr_blocks == sb->metadata_sm.nr_blocks &&
 	       sb->data_sm.nr_blocks <= (1ull << 40) &&
 	       sb->data_sm.nr_blocks <= ck->md_nr_blocks * SM_ENTRIES_PER_BITMAP;
@@ -467,8 +508,8 @@ static int check_trees(struct ck *ck)
 	const struct thin_sb *sb = &ck->md->sb;
 	unsigned f = ck->opts->flags;
 	struct tree_set live = { "", 0, sb->device_details_root, sb->data_mapping_root, sb->time,
-				 { 0 }, 1 };
-	struct tree_set snap = { "metadata snap: ", 1, 0, 0, 0, { 0 }, 0 };
+				 { 0 }, 1, 1 };
+	struct tree_set snap = { "metadata snap: ", 1, 0, 0, 0, { 0 }, 0, 0 };
 	struct thin_sb ssb;
 	int r = 0;
 
@@ -476,46 +517,51 @@ static int check_trees(struct ck *ck)
 		live.mapping_root = ck->opts->override_mapping_root;
 	if (f & THIN_CHECK_OVERRIDE_DETAILS_ROOT)
 		live.details_root = ck->opts->override_details_root;
-	if (live.mapping_root == 0 || live.mapping_root >= ck->md_nr_blocks ||
-	    live.details_root == 0 || live.details_root >= ck->md_nr_blocks)
-		live.usable = 0;
+	live.details_ok = valid_root(live.details_root, ck->md_nr_blocks);
+	live.mapping_ok = valid_root(live.mapping_root, ck->md_nr_blocks);
 	if (sb->held_root && check_snap_sb(ck, sb->held_root, &ssb) == 0) {
 		snap.details_root = ssb.device_details_root;
 		snap.mapping_root = ssb.data_mapping_root;
 		snap.time = ssb.time;
-		snap.usable = 1;
+		snap.details_ok = snap.mapping_ok = 1;
 	}
 	if (f & THIN_CHECK_METADATA_SNAP) {
 		/* only the snapshot is checked, as if it were the live metadata */
 		live = snap;
 		live.is_snap = 0;
 		live.what = "";
-		snap.usable = 0;
-		if (!live.usable)
+		snap.details_ok = snap.mapping_ok = 0;
+		if (!live.details_ok)
 			return 0;
 	}
+	/* the space maps count every tree: all of them must be walked */
+	if (!live.details_ok || !live.mapping_ok || (sb->held_root && !snap.details_ok))
+		ck->unwalked = !live.mapping_ok  ? "mapping tree"
+			       : !live.details_ok ? "device details tree"
+						  : "metadata snapshot";
 
 	rep_section(ck->rep, "examining devices tree");
-	if (live.usable && (r = walk_details(ck, &live)) < 0)
+	if (live.details_ok && (r = walk_details(ck, &live)) < 0)
 		goto out;
-	if (snap.usable && (r = walk_details(ck, &snap)) < 0)
+	if (snap.details_ok && (r = walk_details(ck, &snap)) < 0)
 		goto out;
 
 	rep_section(ck->rep, (f & THIN_CHECK_SKIP_MAPPINGS) ? "examining top level of mapping tree"
 							     : "examining mapping tree");
-	if (live.usable && (r = walk_top(ck, &live)) < 0)
+	if (live.mapping_ok && (r = walk_top(ck, &live)) < 0)
 		goto out;
-	if (snap.usable && (r = walk_top(ck, &snap)) < 0)
+	if (snap.mapping_ok && (r = walk_top(ck, &snap)) < 0)
 		goto out;
 	ck->snap_prefix = 0;
-	compare_key_sets(ck, &live);
-	if (snap.usable)
+	if (live.details_ok && live.mapping_ok)
+		compare_key_sets(ck, &live);
+	if (snap.details_ok)
 		compare_key_sets(ck, &snap);
 	ck->res->nr_devices = live.devs.nr;
 	if (!(f & THIN_CHECK_SKIP_MAPPINGS)) {
-		if (live.usable && (r = walk_devices(ck, &live, NULL)) < 0)
+		if (live.mapping_ok && (r = walk_devices(ck, &live, NULL)) < 0)
 			goto out;
-		if (snap.usable && (r = walk_devices(ck, &snap, &live)) < 0)
+		if (snap.mapping_ok && (r = walk_devices(ck, &snap, &live)) < 0)
 			goto out;
 	}
 out:
@@ -583,6 +629,8 @@ static int may_repair(const struct ck *ck)
 	return 1;
 }
 
+static int run(struct ck *ck, const char *path, char *msg, size_t msglen);
+
 int thin_check(const char *path, const struct thin_check_opts *opts, struct report *rep,
 	       struct thin_check_result *res, char *msg, size_t msglen)
 {
@@ -601,26 +649,55 @@ int thin_check(const char *path, const struct thin_check_opts *opts, struct repo
 	r = thin_md_open(path, mdflags, &ck.md, msg, msglen);
 	if (r < 0)
 		return r;
-	ck.ioe = ck.md->ioe;
 	ck.rep = rep;
 	ck.opts = opts;
 	ck.res = res;
-	r = ck_walker_init(&ck);
+	return run(&ck, path, msg, msglen);
+}
+
+int thin_check_ioe(struct ioe *e, const struct thin_check_opts *opts, struct report *rep,
+		   struct thin_check_result *res, char *msg, size_t msglen)
+{
+	struct ck ck;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&ck, 0, sizeof(ck));
+	msg[0] = '\0';
+	r = thin_md_open_ioe(e, &ck.md);
+	if (r < 0) {
+		snprintf(msg, msglen, "%s", strerror(-r));
+		return r;
+	}
+	ck.rep = rep;
+	ck.opts = opts;
+	ck.res = res;
+	return run(&ck, "metadata", msg, msglen);
+}
+
+/* Runs the checks (and the repair) on a ck whose md is open; releases it. */
+static int run(struct ck *ck, const char *path, char *msg, size_t msglen)
+{
+	struct thin_check_result *res = ck->res;
+	int r;
+
+	ck->ioe = ck->md->ioe;
+	r = ck_walker_init(ck);
 	if (r >= 0)
-		r = run_checks(&ck);
-	if (r >= 0 && may_repair(&ck))
-		r = ck_repair(&ck, 1);
+		r = run_checks(ck);
+	if (r >= 0 && may_repair(ck))
+		r = ck_repair(ck, 1);
 	if (r == -ENODATA)
 		snprintf(msg, msglen, "no current metadata snap");
 	else if (r == -ENOMEM)
 		snprintf(msg, msglen, "out of memory");
 	else if (r < 0)
 		snprintf(msg, msglen, "%s: %s", path, strerror(-r));
-	res->outcome = res->repaired || res->cleared_needs_check ? ck.worst_other
-								 : rep_outcome(rep);
+	res->outcome = res->repaired || res->cleared_needs_check ? ck->worst_other
+								  : rep_outcome(ck->rep);
 	if (!res->have_sb)
 		res->outcome = DMG_FATAL;
-	ck_release(&ck);
+	ck_release(ck);
 	return r < 0 ? r : 0;
 }
 

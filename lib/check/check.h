@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/io.h"
 #include "util/report.h"
 
 /* opts->flags */
@@ -65,6 +66,10 @@ struct thin_check_result {
  */
 int thin_check(const char *path, const struct thin_check_opts *opts, struct report *rep,
 	       struct thin_check_result *res, char *msg, size_t msglen);
+
+/* The same over an engine the caller opened (writable for the repairs); e stays open. */
+int thin_check_ioe(struct ioe *e, const struct thin_check_opts *opts, struct report *rep,
+		   struct thin_check_result *res, char *msg, size_t msglen);
 
 /*
  * The verdict of a finished check: 1 when the metadata passes (no fatal

@@ -247,15 +247,33 @@ static int todo_add(struct ck_sm_fix *fx, uint64_t i)
 	return 0;
 }
 
-/* Compares entries [0, n) of bitmap i with the computed counts. */
+/*
+ * Compares entries [0, n) of bitmap i with the computed counts; with
+ * counts NULL (a tree was not walked) only the overflow tree's own
+ * agreement with the bitmap is checked.
+ */
 static void compare_entries(struct ck_sm_fix *fx, const struct rcmap *refs, uint64_t base,
 			    const uint8_t *dec, unsigned n, struct sm_tally *t, uint64_t *leaks)
 {
-	const uint8_t *cb = rcmap_bytes(refs);
+	uint8_t cbuf[SM_ENTRIES_PER_BITMAP];
+	const uint8_t *cb = NULL;
 
+	if (refs) {
+		rcmap_get_counts8(refs, base, n, cbuf);
+		cb = cbuf;
+	}
 	for (unsigned j = 0; j < n; j++) {
-		uint32_t d = dec[j], c = cb[base + j];
+		uint32_t d = dec[j], c = cb ? cb[j] : d;
 		uint64_t b = base + j;
+
+		if (!cb) {
+			if (d == 3 && !(fx->has_ovf[b / 64] & (1ull << (b % 64)))) {
+				if (t->ovf_missing < CK_MAX_DETAILS)
+					t->ovf_blk[t->ovf_missing] = b;
+				t->ovf_missing++;
+			}
+			continue;
+		}
 
 		if (d == c && d < 3)
 			continue;
@@ -418,7 +436,8 @@ static void report_tally(struct ck *ck, struct ck_sm_fix *fx, const struct sm_ta
 		if (fx->leaks > CK_MAX_DETAILS)
 			rep_detail(ck->rep, "...");
 		if (!(f & (THIN_CHECK_AUTO_REPAIR | THIN_CHECK_CLEAR_NEEDS_CHECK |
-			   THIN_CHECK_IGNORE_NON_FATAL)))
+			   THIN_CHECK_IGNORE_NON_FATAL | THIN_CHECK_OVERRIDE_MAPPING_ROOT |
+			   THIN_CHECK_OVERRIDE_DETAILS_ROOT)))
 			rep_detail(ck->rep, "perhaps you wanted to run with --auto-repair");
 	}
 	if (fx->beyond)
@@ -467,6 +486,11 @@ int ck_check_space_maps(struct ck *ck)
 	struct sm_tally t;
 	int r;
 
+	if (ck->unwalked)
+		ck_add(ck, DMG_FATAL, RC_NOT_CHECKED, REP_CTX_NONE,
+		       "reference counts not compared with the space maps: the %s could not be "
+		       "walked",
+		       ck->unwalked);
 	r = check_sm(ck, SM_DATA, &sb->data_sm);
 	if (r >= 0)
 		r = check_sm(ck, SM_METADATA, &sb->metadata_sm);
@@ -476,7 +500,8 @@ int ck_check_space_maps(struct ck *ck)
 		struct ck_sm_fix *fx = ck->fix[k];
 
 		memset(&t, 0, sizeof(t));
-		r = compare_bitmaps(ck, fx, k == 0 ? ck->data_refs : ck->meta_refs, &t);
+		r = compare_bitmaps(ck, fx,
+				    ck->unwalked ? NULL : k == 0 ? ck->data_refs : ck->meta_refs, &t);
 		if (r >= 0)
 			report_tally(ck, fx, &t);
 	}

@@ -83,7 +83,10 @@ void thin_ls_pretty(uint64_t bytes, char *buf, size_t len)
 		u = next;
 		i++;
 	}
-	v = bytes / u + (u > 1 && bytes % u >= u / 2 ? 1 : 0);
+	v = bytes / u;
+	/* half up below 1024 of the unit; at 1024 and above the fraction is cut (0.9.0 and 1.x) */
+	if (u > 1 && v < 1024 && bytes % u >= u / 2)
+		v++;
 	snprintf(buf, len, "%" PRIu64 "%s", v, units[i]);
 }
 

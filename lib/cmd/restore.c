@@ -14,6 +14,7 @@
 #include "util/report.h"
 
 #define DEFAULT_DEDUP_ORDER 17u
+#define DEF_CACHE_BLOCKS 16384u   /* <def> leaves kept in memory (64 MiB) */
 #define MAX_TIME ((1u << 24) - 1)
 #define MAX_DATA_BLOCK ((1ull << 40) - 1)
 
@@ -25,6 +26,7 @@ struct rdev {
 struct rdef {
 	char *name;
 	uint64_t *blocks;
+	uint8_t *nodes;          /* their content (nr blocks), NULL: not kept */
 	size_t nr;
 	uint64_t first_key, last_key, nr_entries;
 };
@@ -48,7 +50,8 @@ struct restorer {
 	size_t nr_devs, cap_devs;
 	struct rdef *defs;
 	size_t nr_defs, cap_defs;
-	uint64_t nr_refs;        /* <ref> elements */
+	size_t def_cached;       /* def leaves kept in memory */
+	uint64_t nr_refs;        /* <ref> elements of defs not kept in memory */
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct restorer *rs, const char *fmt, ...)
@@ -91,7 +94,6 @@ int thin_valid_data_block_size(uint64_t s)
 static int count_data(void *ctx, const struct bt_node *leaf)
 {
 	struct restorer *rs = ctx;
-
 	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
 		int r = rcmap_inc(rs->data, thin_bt_block(get_le64(bt_value(leaf, i))));
 		if (r < 0)
@@ -104,9 +106,9 @@ static int v_begin_sb(void *ctx, const struct ir_superblock *in)
 {
 	struct restorer *rs = ctx;
 	uint64_t md = tm_nr_blocks(rs->tm);
-	struct bt_builder_opts mo = { .value_size = THIN_MAPPING_VSIZE, .cdc = 1,
+	struct bt_builder_opts mo = { .value_size = THIN_MAPPING_VSIZE,
 				      .new_leaf = count_data, .ctx = rs };
-	struct bt_builder_opts dfo = { .value_size = THIN_MAPPING_VSIZE, .cdc = 1 };
+	struct bt_builder_opts dfo = { .value_size = THIN_MAPPING_VSIZE };
 	uint64_t need;
 	int r;
 
@@ -243,12 +245,9 @@ static int v_range(void *ctx, uint64_t ob, uint64_t db, uint64_t len, uint32_t t
 	if (rs->have_last && ob <= rs->last_key)
 		return fail(rs, "mappings out of order or overlapping at origin block %llu",
 			    (unsigned long long)ob);
-	for (uint64_t i = 0; i < len; i++) {
-		le64 v = cpu_to_le64(thin_bt_pack(db + i, time));
-		r = bt_builder_add(b, ob + i, &v);
-		if (r < 0)
-			return internal(rs, r, "mapping tree");
-	}
+	r = bt_builder_add_run(b, ob, thin_bt_pack(db, time), thin_bt_pack(1, 0), len);
+	if (r < 0)
+		return internal(rs, r, "mapping tree");
 	rs->have_last = 1;
 	rs->last_key = ob + len - 1;
 	return 0;
@@ -307,6 +306,22 @@ static int v_end_def(void *ctx)
 	if (r < 0)
 		return internal(rs, r, "def");
 	rs->in_def = 0;
+	/*
+	 * Keep the leaves' content while memory allows: a dry run (which
+	 * drops its writes) can then link them as they are and count the
+	 * blocks the metadata needs exactly.
+	 */
+	if (d->nr && rs->def_cached + d->nr <= DEF_CACHE_BLOCKS && !rs->o->no_def_cache) {
+		d->nodes = malloc(d->nr * MD_BLOCK_SIZE);
+		for (size_t i = 0; d->nodes && i < d->nr; i++) {
+			if (tm_read(rs->tm, d->blocks[i], d->nodes + i * MD_BLOCK_SIZE) < 0) {
+				free(d->nodes);
+				d->nodes = NULL;
+			}
+		}
+		if (d->nodes)
+			rs->def_cached += d->nr;
+	}
 	return 0;
 }
 
@@ -323,9 +338,12 @@ static int v_ref(void *ctx, const char *name)
 		return fail(rs, "Couldn't find sub tree '%s'.", name);
 	if (!d->nr_entries)
 		return 0;
-	rs->nr_refs++;
+	if (!d->nodes)
+		rs->nr_refs++;
 	for (size_t i = 0; i < d->nr; i++) {
-		r = bt_builder_add_leaf(rs->mb, d->blocks[i]);
+		r = d->nodes ? bt_builder_add_leaf_node(rs->mb, d->blocks[i],
+							d->nodes + i * MD_BLOCK_SIZE)
+			     : bt_builder_add_leaf(rs->mb, d->blocks[i]);
 		if (r == -EINVAL)
 			return fail(rs, "shared sub tree '%s' overlaps the mappings before it", name);
 		if (r < 0)
@@ -359,12 +377,18 @@ static int settle_defs(struct restorer *rs)
 		for (size_t j = 0; j < d->nr && r >= 0; j++) {
 			struct bt_node n;
 			r = tm_dec(rs->tm, d->blocks[j]);
-			if (r < 0 || !tm_ref(rs->tm, d->blocks[j]) || tm_overflowed(rs->tm))
+			if (r < 0 || !tm_ref(rs->tm, d->blocks[j]))
 				continue;
-			r = tm_read(rs->tm, d->blocks[j], buf);
-			if (r < 0)
-				break;
-			bt_node_view(buf, &n);
+			if (d->nodes) {
+				bt_node_view(d->nodes + j * MD_BLOCK_SIZE, &n);
+			} else {
+				if (tm_overflowed(rs->tm))
+					continue;
+				r = tm_read(rs->tm, d->blocks[j], buf);
+				if (r < 0)
+					break;
+				bt_node_view(buf, &n);
+			}
 			r = count_data(rs, &n);
 		}
 	}
@@ -440,6 +464,7 @@ static void restorer_release(struct restorer *rs)
 	for (size_t i = 0; i < rs->nr_defs; i++) {
 		free(rs->defs[i].name);
 		free(rs->defs[i].blocks);
+		free(rs->defs[i].nodes);
 	}
 	free(rs->defs);
 	free(rs->devs);
@@ -506,16 +531,18 @@ static int run_pass(struct pass *p, char *err, size_t errlen)
 	p->overflowed = tm_overflowed(rs.tm);
 	p->needed = tm_nr_used(rs.tm);
 	/*
-	 * A dry run cannot read back the <def> leaves it dropped.  Where a
-	 * <ref> links them it stands in leaves of minimum fill, which can
-	 * change how the leaves at both ends of the run are merged (a block or
-	 * two per <ref>); and it skips their data references, which can only
-	 * add entries to the data overflow tree (at most one entry per mapping
-	 * of a def leaf, i.e. under two overflow nodes per def leaf).
+	 * A dry run cannot read back the <def> leaves it dropped (those not
+	 * kept in memory).  Where a <ref> links them it stands in leaves of
+	 * minimum fill, which can change how the leaves around each of them
+	 * are cut, merged or copied (a block per def leaf, two per <ref>);
+	 * and it skips their data references, which can only add entries to
+	 * the data overflow tree (at most one entry per mapping of a def
+	 * leaf, i.e. under two overflow nodes per def leaf).
 	 */
 	p->slack = 0;
 	for (size_t i = 0; i < rs.nr_defs; i++)
-		p->slack += 2 * rs.defs[i].nr;
+		if (!rs.defs[i].nodes)
+			p->slack += 3 * rs.defs[i].nr;
 	if (p->slack || rs.nr_refs)
 		p->slack += 2 * rs.nr_refs + 8;
 	if (r < 0 && rs.fatal[0])

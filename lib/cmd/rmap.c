@@ -187,8 +187,7 @@ struct plan {
 	struct bc *bc;
 	struct leaf_job *jobs;
 	size_t nr, cap;
-	uint64_t path[BT_MAX_DEPTH + 1];
-	int leaf_depth;
+	int fallback;
 };
 
 static int plan_add(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi)
@@ -210,71 +209,40 @@ static int keys_in_range(const struct bt_node *n, uint64_t lo, uint64_t hi)
 	       (bt_key(n, 0) >= lo && (hi == UINT64_MAX || bt_key(n, n->nr_entries - 1) < hi));
 }
 
-/* Reads a node that should be internal (or a root leaf); children become jobs. */
-static int plan_node(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi, int depth)
+/* The shared descent plans: leaves become jobs, any damage means fall back. */
+static int plan_leaf(void *ctx, uint64_t block, uint64_t lo, uint64_t hi)
 {
-	struct bc_block *b;
-	struct bt_node n;
-	uint64_t *keys;
-	int r, leaf_children = 0;
+	struct plan *pl = ctx;
 
-	if (depth > BT_MAX_DEPTH)
-		return FAST_FALLBACK;
-	for (int i = 0; i < depth; i++)
-		if (pl->path[i] == block)
-			return FAST_FALLBACK;
-	pl->path[depth] = block;
-	if (bc_get(pl->bc, block, &bt_node_validator, &b) < 0)
-		return FAST_FALLBACK;
-	bt_node_view(bc_data(b), &n);
-	if (bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK || !keys_in_range(&n, lo, hi)) {
-		bc_put(pl->bc, b);
-		return FAST_FALLBACK;
-	}
-	if (bt_is_leaf(&n)) {
-		bc_put(pl->bc, b);
-		if (pl->leaf_depth >= 0 && pl->leaf_depth != depth)
-			return FAST_FALLBACK;
-		pl->leaf_depth = depth;
-		return plan_add(pl, block, lo, hi);
-	}
-	keys = malloc(sizeof(uint64_t) * 2 * (n.nr_entries + 1));
-	if (!keys) {
-		bc_put(pl->bc, b);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < n.nr_entries; i++) {
-		keys[i] = bt_key(&n, i);
-		keys[n.nr_entries + 1 + i] = get_le64(bt_value(&n, i));
-	}
-	bc_put(pl->bc, b);
-	/* one peek tells whether the children are leaves (uniform depth) */
-	if (n.nr_entries && pl->leaf_depth == depth + 1)
-		leaf_children = 1;
-	else if (n.nr_entries && pl->leaf_depth < 0) {
-		struct bc_block *cb;
-		struct bt_node cn;
-		if (bc_get(pl->bc, keys[n.nr_entries + 1], &bt_node_validator, &cb) < 0) {
-			free(keys);
-			return FAST_FALLBACK;
-		}
-		bt_node_view(bc_data(cb), &cn);
-		leaf_children = bt_is_leaf(&cn);
-		bc_put(pl->bc, cb);
-		if (leaf_children)
-			pl->leaf_depth = depth + 1;
-	}
-	r = 0;
-	for (uint32_t i = 0; i < n.nr_entries && !r; i++) {
-		uint64_t kid = keys[n.nr_entries + 1 + i];
-		uint64_t chi = i + 1 < n.nr_entries ? keys[i + 1] : hi;
+	return pl->fallback ? -ECANCELED : plan_add(pl, block, lo, hi);
+}
 
-		if (seen_before(pl->c, kid))
-			continue;
-		r = leaf_children ? plan_add(pl, kid, keys[i], chi)
-				  : plan_node(pl, kid, keys[i], chi, depth + 1);
-	}
-	free(keys);
+static void plan_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct plan *pl = ctx;
+
+	(void)level, (void)code, (void)block, (void)lo, (void)hi, (void)msg;
+	pl->fallback = 1;
+}
+
+static int plan_skip(void *ctx, uint64_t block, int is_root)
+{
+	struct plan *pl = ctx;
+
+	(void)is_root;
+	return seen_before(pl->c, block);
+}
+
+static int plan_tree(struct plan *pl, uint64_t root)
+{
+	static const struct bt_walk_ops ops = {
+		.defer_leaf = plan_leaf, .damage = plan_damage, .skip = plan_skip,
+	};
+	int r = thin_walk_mappings(pl->bc, root, &ops, pl);
+
+	if (pl->fallback)
+		return FAST_FALLBACK;
 	return r;
 }
 
@@ -415,8 +383,7 @@ static int collect_fast(struct rctx *c, const struct thin_view *v)
 		if (!d->has_root || seen_before(c, d->root))
 			continue;
 		c->dev = d->dev_id;
-		pl.leaf_depth = -1;
-		r = plan_node(&pl, d->root, 0, UINT64_MAX, 0);
+		r = plan_tree(&pl, d->root);
 	}
 	if (r)
 		goto out;

@@ -103,6 +103,7 @@ int ioe_open(const char *path, unsigned flags, struct ioe **out)
 int ioe_read_batch(struct ioe *e, const uint64_t *blocks, unsigned nr, void *const *bufs,
 		   int *results)
 {
+	progress_count(nr);
 	if (e->ops->read_batch)
 		return e->ops->read_batch(e, blocks, nr, bufs, results);
 	for (unsigned i = 0; i < nr; i++)

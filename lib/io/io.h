@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/progress.h"
+
 #define MD_BLOCK_SIZE 4096u
 #define MD_BLOCK_SHIFT 12
 
@@ -55,20 +57,30 @@ int ioe_open_aio(const char *path, unsigned flags, struct ioe **out);
 struct ioe *ioe_mem_create(uint64_t nr_blocks);
 /* Direct access to the memory engine's bytes (nr_blocks * 4096). */
 uint8_t *ioe_mem_data(struct ioe *e);
-/* Fail the Nth (0-based) write/read from now on with -EIO; -1 disables. */
+/*
+ * Fail the Nth (0-based) write/read/flush from now on, and every later
+ * one (a device that died), with -EIO or the error set by
+ * ioe_mem_fail_errno (e.g. -ENOSPC); -1 disables.  A failed write
+ * writes nothing.
+ */
 void ioe_mem_fail_write(struct ioe *e, long nth);
 void ioe_mem_fail_read(struct ioe *e, long nth);
-/* Counters of the memory engine. */
+void ioe_mem_fail_flush(struct ioe *e, long nth);
+void ioe_mem_fail_errno(struct ioe *e, int err);
+/* Counters of the memory engine (reads: since the last ioe_mem_fail_read). */
 unsigned long ioe_mem_nr_writes(struct ioe *e);
+unsigned long ioe_mem_nr_reads(struct ioe *e);
 unsigned long ioe_mem_nr_flushes(struct ioe *e);
 
 static inline int ioe_read(struct ioe *e, uint64_t b, unsigned nr, void *buf)
 {
+	progress_count(nr);
 	return e->ops->read(e, b, nr, buf);
 }
 
 static inline int ioe_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 {
+	progress_count(nr);
 	return e->ops->write(e, b, nr, buf);
 }
 

@@ -7,7 +7,8 @@
 struct mem_engine {
 	struct ioe e;
 	uint8_t *data;
-	long fail_write, fail_read;
+	long fail_write, fail_read, fail_flush;
+	int err;
 	unsigned long nr_writes, nr_reads, nr_flushes;
 };
 
@@ -22,8 +23,8 @@ static int mem_read(struct ioe *e, uint64_t b, unsigned nr, void *buf)
 
 	if (b + nr > e->nr_blocks || b + nr < b)
 		return -EIO;
-	if (m->fail_read >= 0 && (long)m->nr_reads++ >= m->fail_read)
-		return -EIO;
+	if ((long)m->nr_reads++ >= m->fail_read && m->fail_read >= 0)
+		return m->err;
 	memcpy(buf, m->data + (b << MD_BLOCK_SHIFT), (size_t)nr << MD_BLOCK_SHIFT);
 	return 0;
 }
@@ -35,7 +36,7 @@ static int mem_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 	if (b + nr > e->nr_blocks || b + nr < b)
 		return -EIO;
 	if (m->fail_write >= 0 && (long)m->nr_writes >= m->fail_write)
-		return -EIO;
+		return m->err;
 	m->nr_writes++;
 	memcpy(m->data + (b << MD_BLOCK_SHIFT), buf, (size_t)nr << MD_BLOCK_SHIFT);
 	return 0;
@@ -43,7 +44,11 @@ static int mem_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 
 static int mem_flush(struct ioe *e)
 {
-	to_mem(e)->nr_flushes++;
+	struct mem_engine *m = to_mem(e);
+
+	if (m->fail_flush >= 0 && (long)m->nr_flushes >= m->fail_flush)
+		return m->err;
+	m->nr_flushes++;
 	return 0;
 }
 
@@ -76,6 +81,8 @@ struct ioe *ioe_mem_create(uint64_t nr_blocks)
 	m->e.writable = 1;
 	m->fail_write = -1;
 	m->fail_read = -1;
+	m->fail_flush = -1;
+	m->err = -EIO;
 	return &m->e;
 }
 
@@ -97,6 +104,23 @@ void ioe_mem_fail_read(struct ioe *e, long nth)
 
 	m->nr_reads = 0;
 	m->fail_read = nth;
+}
+
+void ioe_mem_fail_flush(struct ioe *e, long nth)
+{
+	struct mem_engine *m = to_mem(e);
+
+	m->fail_flush = nth < 0 ? -1 : (long)m->nr_flushes + nth;
+}
+
+void ioe_mem_fail_errno(struct ioe *e, int err)
+{
+	to_mem(e)->err = err < 0 ? err : -EIO;
+}
+
+unsigned long ioe_mem_nr_reads(struct ioe *e)
+{
+	return to_mem(e)->nr_reads;
 }
 
 unsigned long ioe_mem_nr_writes(struct ioe *e)

@@ -6,24 +6,64 @@
 #ifndef THINMETA_REFCOUNT_REFCOUNT_H
 #define THINMETA_REFCOUNT_REFCOUNT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-/* In-core ref-count map: 1 byte per block, saturated values in a side table. */
+/*
+ * In-core ref-count map: a byte per block in regions of 2^20 blocks
+ * allocated on first use (memory follows the blocks in use, not the pool's
+ * size), counts above 254 in a side table.
+ */
 
 struct rcmap;
+
+/* Internals, for the inline increment only. */
+#define RCMAP_REGION_SHIFT 20
+struct rcmap_region {
+	uint8_t *bytes;       /* 1 byte per block (255 = side table), or NULL */
+};
+struct rcmap {
+	uint64_t nr_blocks;
+	uint64_t nr_allocated;
+	uint64_t nr_regions;
+	struct rcmap_region *regions;
+	struct ov_entry *ov;  /* open-addressing table for counts >= 255 */
+	size_t ov_cap, ov_nr;
+};
 
 struct rcmap *rcmap_create(uint64_t nr_blocks);
 void rcmap_destroy(struct rcmap *sm);
 uint64_t rcmap_nr_blocks(const struct rcmap *sm);
 uint32_t rcmap_get(const struct rcmap *sm, uint64_t b);
 int rcmap_set(struct rcmap *sm, uint64_t b, uint32_t count);
-int rcmap_inc(struct rcmap *sm, uint64_t b);
+int rcmap_inc_slow(struct rcmap *sm, uint64_t b);
+
+static inline int rcmap_inc(struct rcmap *sm, uint64_t b)
+{
+	if (b < sm->nr_blocks) {
+		struct rcmap_region *r = &sm->regions[b >> RCMAP_REGION_SHIFT];
+		uint64_t i = b & ((1ull << RCMAP_REGION_SHIFT) - 1);
+
+		if (r->bytes) {
+			uint8_t v = r->bytes[i];
+
+			if (v < 254) {
+				sm->nr_allocated += !v;
+				r->bytes[i] = (uint8_t)(v + 1);
+				return 0;
+			}
+		}
+	}
+	return rcmap_inc_slow(sm, b);
+}
 int rcmap_dec(struct rcmap *sm, uint64_t b);
 /* Blocks with count > 0. */
 uint64_t rcmap_nr_allocated(const struct rcmap *sm);
 /* First block >= from with count 0, or UINT64_MAX. */
 uint64_t rcmap_find_free(const struct rcmap *sm, uint64_t from);
-/* Raw access to the byte array (counts 0..254; 255 = look in side table). */
-const uint8_t *rcmap_bytes(const struct rcmap *sm);
+/* Counts of blocks [base, base + n), saturated at 255, into out[0, n). */
+void rcmap_get_counts8(const struct rcmap *sm, uint64_t base, uint64_t n, uint8_t *out);
+/* Bytes of memory the map uses now. */
+uint64_t rcmap_mem_bytes(const struct rcmap *sm);
 
 #endif

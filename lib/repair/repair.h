@@ -84,6 +84,59 @@ int thin_repair_produce(void *ctx, const struct ir_visitor *v, char *err, size_t
 size_t thin_repair_nr_notes(const struct thin_repair *rp);
 const char *thin_repair_note(const struct thin_repair *rp, size_t i);
 
+/*
+ * Superblock lost and the live pool state not proven: thin_repair_plan()
+ * returns -EAGAIN and still sets *out to the refused plan, which holds
+ * only the candidates (newest first as far as the evidence goes); destroy
+ * it, never emit it.  text: the evidence, one line without newline.
+ */
+struct thin_repair_candidate {
+	uint64_t mapping_root, details_root;   /* details_root 0: details lost */
+	uint64_t index_block;                  /* its space-map index */
+	int last;                              /* proven the last commit (then damaged) */
+	char text[384];
+};
+size_t thin_repair_nr_candidates(const struct thin_repair *rp);
+const struct thin_repair_candidate *thin_repair_candidate(const struct thin_repair *rp, size_t i);
+
+/* The superblock cannot be used: the fields only it holds must come from elsewhere. */
+int thin_repair_superblock_lost(const struct thin_md *md);
+
+/*
+ * LVM's record of a thin pool, read from its text backup of the volume
+ * group (lvm_dir/backup/VG, else the newest lvm_dir/archive/VG_*.vg):
+ * the thin-pool segment whose metadata LV is meta_lv, its
+ * transaction_id and chunk_size, and the size of its data LV.
+ * thin_lvm_pool_read returns 0 or -errno with a one-line msg.
+ */
+struct thin_lvm_pool {
+	char vg[128], pool[128];
+	char source[4096];          /* the file read */
+	uint64_t transaction_id;
+	uint64_t chunk_size;        /* sectors */
+	uint64_t data_sectors, nr_data_blocks;
+	int pending_messages;       /* messages to the pool not yet confirmed */
+};
+int thin_lvm_pool_read(const char *lvm_dir, const char *vg, const char *meta_lv,
+		       struct thin_lvm_pool *out, char *msg, size_t msglen);
+/*
+ * Whether path is an LVM thin pool's metadata LV: a block device whose
+ * device-mapper name is VG-POOL_tmeta (a '-' inside a name is doubled),
+ * else a path /dev/VG/POOL_tmeta or one whose last component is such a
+ * device-mapper name.  Returns 0 (vg and lv set) or -ENOENT.
+ */
+int thin_lvm_tmeta_name(const char *path, char *vg, size_t vglen, char *lv, size_t lvlen);
+/* The LVM configuration directory: $THINMETA_LVM_DIR, else /etc/lvm. */
+const char *thin_lvm_dir(void);
+/*
+ * Superblock lost and no value given (neither the three fields nor an
+ * override root): when input is an LVM thin pool's metadata LV, sets o's
+ * transaction id, data block size and nr_data_blocks from LVM's record.
+ * Returns 1 (set; note says from where), 0 (nothing to do) or -errno
+ * (note says why LVM's record is unusable).
+ */
+int thin_repair_lvm_values(const char *input, struct thin_repair_opts *o, char *note, size_t len);
+
 struct thin_repair_stats {
 	int scanned;              /* the block scan ran */
 	int used_sb_roots;        /* the superblock's roots were used */

@@ -134,10 +134,8 @@ static int op_dec(void *ctx, uint64_t b)
 
 static int find_free(struct sm_meta *sm, uint64_t from, uint64_t to, uint64_t *out)
 {
-	const uint8_t *c = rcmap_bytes(sm->cur), *o = rcmap_bytes(sm->old);
-
 	for (uint64_t b = from; b < to; b++)
-		if (!c[b] && !o[b]) {
+		if (!rcmap_get(sm->cur, b) && !rcmap_get(sm->old, b)) {
 			*out = b;
 			return 1;
 		}
@@ -252,10 +250,8 @@ static int load_index(struct sm_meta *sm, uint64_t nb)
 
 static int check_overflow(struct sm_meta *sm)
 {
-	const uint8_t *c = rcmap_bytes(sm->cur);
-
 	for (uint64_t b = 0; b < sm->nr_blocks; b++)
-		if (c[b] == 255 && rcmap_get(sm->cur, b) == UNRESOLVED)
+		if (rcmap_get(sm->cur, b) == UNRESOLVED)
 			return -EILSEQ;   /* a 3 in the bitmap and no count in the tree */
 	return 0;
 }
@@ -339,11 +335,10 @@ uint64_t sm_meta_nr_allocated(const struct sm_meta *sm)
 
 uint64_t sm_meta_nr_allocatable(const struct sm_meta *sm)
 {
-	const uint8_t *c = rcmap_bytes(sm->cur), *o = rcmap_bytes(sm->old);
 	uint64_t n = 0;
 
 	for (uint64_t b = 0; b < sm->nr_blocks; b++)
-		n += !c[b] && !o[b];
+		n += !rcmap_get(sm->cur, b) && !rcmap_get(sm->old, b);
 	return n;
 }
 
@@ -488,12 +483,13 @@ static int write_bitmaps(struct sm_meta *sm)
 	for (uint64_t i = 0; i < nb; i++) {
 		uint64_t base = i * SM_ENTRIES_PER_BITMAP;
 		unsigned n = in_range(sm->nr_blocks, i);
-		const uint8_t *c = rcmap_bytes(sm->cur) + base;
+		uint8_t c[SM_ENTRIES_PER_BITMAP];
 		struct tm_block blk;
 		int r;
 
 		if (!sm->dirty[i])
 			continue;
+		rcmap_get_counts8(sm->cur, base, n, c);
 		for (unsigned j = 0; j < n; j++)
 			sm->vals[j] = c[j] > 3 ? 3 : c[j];
 		r = own_block(sm, sm->entries[i].blocknr, &sm_bitmap_validator, &blk);

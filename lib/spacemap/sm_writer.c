@@ -23,10 +23,11 @@ uint64_t sm_metadata_blocks_needed(uint64_t nr_blocks)
 static void encode_bitmap(const struct rcmap *counts, uint64_t base, uint64_t n, void *block,
 			  struct sm_index_entry *ie)
 {
-	const uint8_t *c = rcmap_bytes(counts) + base;
+	uint8_t c[SM_ENTRIES_PER_BITMAP];
 	uint8_t *words = (uint8_t *)block + sizeof(struct disk_bitmap_header);
 	uint32_t nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
 
+	rcmap_get_counts8(counts, base, n, c);
 	memset(block, 0, MD_BLOCK_SIZE);
 	for (uint64_t w = 0; w * 32 < n; w++) {
 		uint64_t word = 0;
@@ -57,7 +58,7 @@ static int write_overflow(struct tm_mgr *tm, const struct rcmap *counts, uint64_
 			  uint64_t *root)
 {
 	struct bt_builder_opts o = { .value_size = SM_OVERFLOW_VSIZE };
-	const uint8_t *c = rcmap_bytes(counts);
+	uint8_t c[SM_ENTRIES_PER_BITMAP];
 	struct bt_builder *b;
 	int r;
 
@@ -65,7 +66,9 @@ static int write_overflow(struct tm_mgr *tm, const struct rcmap *counts, uint64_
 	if (r < 0)
 		return r;
 	for (uint64_t i = 0; i < nr_blocks && r >= 0; i++) {
-		if (c[i] >= 3) {
+		if (!(i % SM_ENTRIES_PER_BITMAP))
+			rcmap_get_counts8(counts, i, SM_ENTRIES_PER_BITMAP, c);
+		if (c[i % SM_ENTRIES_PER_BITMAP] >= 3) {
 			le32 v = cpu_to_le32(rcmap_get(counts, i));
 			r = bt_builder_add(b, i, &v);
 		}
@@ -78,11 +81,14 @@ static int write_overflow(struct tm_mgr *tm, const struct rcmap *counts, uint64_
 
 static uint64_t count_nonzero(const struct rcmap *counts, uint64_t nr_blocks)
 {
-	const uint8_t *c = rcmap_bytes(counts);
+	uint8_t c[SM_ENTRIES_PER_BITMAP];
 	uint64_t n = 0;
 
-	for (uint64_t i = 0; i < nr_blocks; i++)
-		n += c[i] != 0;
+	for (uint64_t i = 0; i < nr_blocks; i++) {
+		if (!(i % SM_ENTRIES_PER_BITMAP))
+			rcmap_get_counts8(counts, i, SM_ENTRIES_PER_BITMAP, c);
+		n += c[i % SM_ENTRIES_PER_BITMAP] != 0;
+	}
 	return n;
 }
 

@@ -86,12 +86,34 @@ int thin_md_open(const char *path, unsigned flags, struct thin_md **out, char *m
 	return 0;
 }
 
+int thin_md_open_ioe(struct ioe *e, struct thin_md **out)
+{
+	struct thin_md *md;
+
+	if (!e->nr_blocks)
+		return -EINVAL;
+	md = calloc(1, sizeof(*md));
+	if (!md)
+		return -ENOMEM;
+	md->ioe = e;
+	md->borrowed_ioe = 1;
+	md->bc = bc_create(e, THIN_MD_CACHE_BLOCKS);
+	if (!md->bc) {
+		free(md);
+		return -ENOMEM;
+	}
+	md->sb_err = thin_sb_read(md->bc, THIN_SB_LOCATION, &md->sb);
+	*out = md;
+	return 0;
+}
+
 void thin_md_close(struct thin_md *md)
 {
 	if (!md)
 		return;
 	bc_destroy(md->bc);
-	ioe_destroy(md->ioe);
+	if (!md->borrowed_ioe)
+		ioe_destroy(md->ioe);
 	free(md);
 }
 

@@ -18,6 +18,7 @@ struct thin_md {
 	struct bc *bc;
 	struct thin_sb sb;   /* live superblock (valid if sb_err == 0) */
 	int sb_err;          /* thin_sb_read() result for block 0 */
+	int borrowed_ioe;    /* thin_md_open_ioe: the engine stays the caller's */
 };
 
 #define THIN_MD_WRITE 1u      /* open read-write (repairs in place) */
@@ -39,6 +40,13 @@ struct thin_md {
  */
 int thin_md_open(const char *path, unsigned flags, struct thin_md **out, char *msg, size_t msglen);
 void thin_md_close(struct thin_md *md);
+
+/*
+ * The same over an engine the caller opened (the in-memory engine of the
+ * fault-injection tests): no path checks; thin_md_close leaves e open.
+ * Returns 0 or -ENOMEM / -EINVAL (an empty engine).
+ */
+int thin_md_open_ioe(struct ioe *e, struct thin_md **out);
 
 /* A device as found in the details and top-level mapping trees. */
 struct thin_dev {

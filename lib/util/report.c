@@ -71,6 +71,7 @@ static const char *const code_names[RC_MAX] = {
 	[RC_SM_NR_FREE] = "sm_nr_free",
 	[RC_SM_NONE_FREE_BEFORE] = "sm_none_free_before",
 	[RC_SM_TOO_LARGE] = "sm_too_large",
+	[RC_NOT_CHECKED] = "not_checked",
 };
 
 const char *rep_code_name(enum rep_code code)

@@ -81,6 +81,7 @@ enum rep_code {
 	RC_SM_NR_FREE,
 	RC_SM_NONE_FREE_BEFORE,
 	RC_SM_TOO_LARGE,
+	RC_NOT_CHECKED,
 	RC_MAX
 };
 

@@ -31,7 +31,25 @@ struct reader {
 	unsigned long skipped;    /* lines handled by the fast path, never seen by expat */
 	unsigned long fast_line;  /* line of the fast-path element being handled, or 0 */
 	int in_comment;           /* the lines seen so far leave an unclosed "<!--" */
+	/*
+	 * What the fast path needs to prove that expat stands between two
+	 * markup tokens in element content: bytes given to expat, the end of
+	 * the last event it reported, and whether that was inside CDATA.
+	 */
+	uint64_t fed;
+	uint64_t reported;
+	int in_cdata;
 };
+
+/* Every handler notes how far expat has reported (see the fast path). */
+static void seen(struct reader *rd)
+{
+	XML_Index i = XML_GetCurrentByteIndex(rd->p);
+	int n = XML_GetCurrentByteCount(rd->p);
+
+	if (i >= 0 && (uint64_t)i + (uint64_t)(n > 0 ? n : 0) > rd->reported)
+		rd->reported = (uint64_t)i + (uint64_t)(n > 0 ? n : 0);
+}
 
 static unsigned long cur_line(const struct reader *rd)
 {
@@ -252,6 +270,7 @@ static void XMLCALL on_start(void *ctx, const XML_Char *name, const XML_Char **a
 	struct reader *rd = ctx;
 	enum state cur = rd->st[rd->depth], next;
 
+	seen(rd);
 	if (rd->r || rd->stopped)
 		return;
 	if (rd->depth + 1 >= MAX_DEPTH) {
@@ -300,6 +319,7 @@ static void XMLCALL on_end(void *ctx, const XML_Char *name)
 	int (*cb)(void *) = NULL;
 
 	(void)name;
+	seen(rd);
 	if (rd->r || rd->stopped)
 		return;
 	if (cur == ST_SB)
@@ -321,6 +341,7 @@ static void XMLCALL on_text(void *ctx, const XML_Char *s, int len)
 {
 	struct reader *rd = ctx;
 
+	seen(rd);
 	if (rd->r || rd->stopped)
 		return;
 	for (int i = 0; i < len; i++)
@@ -334,10 +355,34 @@ static void XMLCALL on_comment(void *ud, const XML_Char *text)
 {
 	struct reader *rd = ud;
 
+	seen(rd);
 	if (rd->r || rd->stopped || !rd->v->comment)
 		return;
 	clear_cb_err(rd);
 	cb_result(rd, rd->v->comment(rd->v->ctx, text));
+}
+
+static void XMLCALL on_cdata_start(void *ud)
+{
+	struct reader *rd = ud;
+
+	seen(rd);
+	rd->in_cdata = 1;
+}
+
+static void XMLCALL on_cdata_end(void *ud)
+{
+	struct reader *rd = ud;
+
+	seen(rd);
+	rd->in_cdata = 0;
+}
+
+static void XMLCALL on_pi(void *ud, const XML_Char *target, const XML_Char *data)
+{
+	(void)target;
+	(void)data;
+	seen(ud);
 }
 
 /*----------------------------------------------------------------*/
@@ -360,6 +405,8 @@ static int reader_init(struct reader *rd, const char *name, const struct ir_visi
 	XML_SetElementHandler(rd->p, on_start, on_end);
 	XML_SetCharacterDataHandler(rd->p, on_text);
 	XML_SetCommentHandler(rd->p, on_comment);
+	XML_SetCdataSectionHandler(rd->p, on_cdata_start, on_cdata_end);
+	XML_SetProcessingInstructionHandler(rd->p, on_pi);
 	return 0;
 }
 
@@ -412,12 +459,16 @@ int xml_read_mem(const char *name, const void *buf, size_t len, const struct ir_
 /*----------------------------------------------------------------*/
 /*
  * Fast path.  The bulk of a dump is one mapping element per line in the
- * exact form thin_dump writes.  Such a line, met while expat has consumed
- * everything before it and stands inside <device> or <def>, is decoded
- * here and never given to expat; every other byte goes through expat, so
- * expat still judges the document's well-formedness (a skipped line is an
- * empty element that cannot change it).  Line numbers in messages count
- * the skipped lines.
+ * exact form thin_dump writes.  Such a line is decoded here and never
+ * given to expat only when the parser state proves that it is element
+ * content of a <device> or <def>: everything before it has been given to
+ * expat, every byte of that has been reported in some event (no markup
+ * token - a start tag, comment, processing instruction, CDATA marker,
+ * DOCTYPE - is left open), the last event is not inside a CDATA section,
+ * and the innermost open element is <device> or <def>.  Every other line
+ * goes through expat, so expat still judges the document's
+ * well-formedness (a skipped line is an empty element that cannot change
+ * it).  Line numbers in messages count the skipped lines.
  */
 
 static const char *num(const char *p, const char *end, uint64_t *out)
@@ -487,6 +538,7 @@ static int feed(struct reader *rd, const char *p, size_t n, int final)
 	while (n > 0 || final) {
 		int k = n > READ_CHUNK ? (int)READ_CHUNK : (int)n;
 		int last = final && (size_t)k == n;
+		rd->fed += (uint64_t)k;
 		if (check_status(rd, XML_Parse(rd->p, p, k, last ? XML_TRUE : XML_FALSE)))
 			return 1;
 		p += k;
@@ -516,11 +568,19 @@ static void track_comments(struct reader *rd, const char *p, const char *end)
 	}
 }
 
+/* Does the parser state prove that the next byte is element content of <device>/<def>? */
+static int in_mapping_content(const struct reader *rd)
+{
+	return rd->reported == rd->fed && !rd->in_cdata &&
+	       (rd->st[rd->depth] == ST_DEV || rd->st[rd->depth] == ST_DEF);
+}
+
 /* Processes the complete lines of buf[0, len); returns bytes consumed or -1 to stop. */
 static ssize_t process_lines(struct feeder *f, const char *buf, size_t len)
 {
 	struct reader *rd = f->rd;
 	const char *pending = buf, *p = buf, *end = buf + len;
+	int probe = 1;   /* cleared for the rest of the buffer once a probe fails */
 
 	for (;;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -529,13 +589,21 @@ static ssize_t process_lines(struct feeder *f, const char *buf, size_t len)
 
 		if (!nl)
 			break;
-		if (rd->in_comment || !fast_line(p, nl, &range, v)) {
+		if (!probe || rd->in_comment || !fast_line(p, nl, &range, v)) {
 			track_comments(rd, p, nl);
 		} else {
 			if (pending < p && feed(rd, pending, (size_t)(p - pending), 0))
 				return -1;
 			pending = p;
-			if (rd->st[rd->depth] == ST_DEV || rd->st[rd->depth] == ST_DEF) {
+			/*
+			 * Not provably content (inside a tag, a PI, CDATA...): the
+			 * line goes to expat, and so does the rest of this buffer,
+			 * so that an open token is not re-scanned line by line.
+			 */
+			if (!in_mapping_content(rd)) {
+				probe = 0;
+				track_comments(rd, p, nl);
+			} else {
 				rd->fast_line = f->line;
 				fast_emit(rd, range, v);
 				rd->fast_line = 0;
@@ -554,6 +622,12 @@ static ssize_t process_lines(struct feeder *f, const char *buf, size_t len)
 }
 
 int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_t errlen)
+{
+	return xml_read_file_counted(path, v, NULL, err, errlen);
+}
+
+int xml_read_file_counted(const char *path, const struct ir_visitor *v, unsigned long *fast_lines,
+			  char *err, size_t errlen)
 {
 	struct reader rd;
 	struct feeder f = { &rd, 1 };
@@ -620,5 +694,7 @@ int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_
 	}
 	free(buf);
 	close(fd);
+	if (fast_lines)
+		*fast_lines = rd.skipped;
 	return reader_finish(&rd);
 }

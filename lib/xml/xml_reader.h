@@ -15,6 +15,9 @@
 
 /* Returns 0, or a negative errno with a message in err. */
 int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_t errlen);
+/* The same; *fast_lines (may be NULL) = mapping lines decoded without expat. */
+int xml_read_file_counted(const char *path, const struct ir_visitor *v, unsigned long *fast_lines,
+			  char *err, size_t errlen);
 int xml_read_mem(const char *name, const void *buf, size_t len, const struct ir_visitor *v,
 		 char *err, size_t errlen);
 

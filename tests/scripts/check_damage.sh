@@ -6,6 +6,8 @@
 # status.  Also: leak repair, fatal damage + repair writes nothing, bad
 # input and usage errors.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 DMG=$DEVBIN/thin_damage
 CHK=$BIN/thin_check
 [ -x "$DMG" ] || die "thin_damage not built"
@@ -40,6 +42,22 @@ dmg() {
 	    expect_rc 1 "$CHK" "$IMG"; assert_contains "$WORK/err" "$msg" ;;
 	W) expect_rc 0 "$CHK" "$IMG"; assert_contains "$WORK/err" "$msg" ;;
 	esac
+	oracles "$fx: $*" "$level" "$IMG"
+}
+
+# oracles CASE LEVEL IMG: 0.9.0's and 1.1.0's verdicts (plain and with
+# --ignore-non-fatal-errors) beside ours, one line per case in $VERDICTS;
+# the disagreements are compared with the documented ones at the end.
+VERDICTS=$WORK/verdicts.tsv
+: > "$VERDICTS"
+oracles() {
+	local c=$1 level=$2 img=$3 ours ours_i r0=0 r0i=0 r1=0 r1i=0
+	case $level in F) ours=1 ours_i=1 ;; NF) ours=1 ours_i=0 ;; *) ours=0 ours_i=0 ;; esac
+	"$REF0/thin_check" "$img" >/dev/null 2>&1 || r0=$?
+	"$REF0/thin_check" --ignore-non-fatal-errors "$img" >/dev/null 2>&1 || r0i=$?
+	timeout 60 "$REF1/thin_check" "$img" >/dev/null 2>&1 || r1=$?
+	timeout 60 "$REF1/thin_check" --ignore-non-fatal-errors "$img" >/dev/null 2>&1 || r1i=$?
+	printf '%s\t%s\t%s\t%s\t%s\n' "$c" "$ours/$ours_i" "$r0/$r0i" "$r1/$r1i" "$level" >> "$VERDICTS"
 }
 
 # the undamaged inputs are clean
@@ -238,4 +256,25 @@ expect_rc 0 "$CHK" --clear-needs-check-flag --super-block-only "$(fresh basic)"
 MR=$(q --info "$B" | sed -n 's/^data_mapping_root=//p')
 expect_rc 0 "$CHK" --override-mapping-root "$MR" --override-details-root "$DROOT" "$B"
 expect_rc 1 "$CHK" --override-mapping-root "$DROOT" "$B"
+note "verdicts: case, ours, 0.9.0, 1.1.0 (exit status plain/--ignore-non-fatal-errors), level"
+cat "$VERDICTS"
+# Where 1.1.0's verdict (pass or fail, plain or --ignore-non-fatal-errors)
+# differs from ours; docs/reference-1x.md says which is right and why for
+# each.  A new disagreement, or one that went away, fails the test.
+cat > "$WORK/expect1x" <<EOF
+basic: --set-sb-field blocknr=5
+basic: --set-sb-field magic=1
+basic: --set-sb-field incompat_flags=1
+basic: --set-sb-field metadata_block_size=16
+basic: --set-sb-field data_block_size=100
+basic: --set-sb-field metadata_sm_nr_blocks=4161601
+basic: --set-sb-field metadata_sm_nr_blocks=$((MB + 1))
+basic: --set-node-value $LEAF1:0=$(( (NR_DATA << 24) | (V & 0xffffff) ))
+basic: --set-node-key $DINDEX:0=5
+basic: --leak data 1 --set-sb-field data_nr_blocks=4090
+EOF
+awk -F'\t' '{ split($2, o, "/"); split($4, r, "/");
+	if ((o[1] != 0) != (r[1] != 0) || (o[2] != 0) != (r[2] != 0)) print $1 }' "$VERDICTS" > "$WORK/disagree1x"
+assert_same "$WORK/expect1x" "$WORK/disagree1x"
+note "$(wc -l < "$VERDICTS") damage cases, $(wc -l < "$WORK/disagree1x") verdicts differ from 1.1.0's (documented)"
 echo "check_damage: all cases passed"

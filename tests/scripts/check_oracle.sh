@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Oracle: metadata written by the reference thin_restore (0.9.0) from
 # gen_pool pools must check clean (exit 0; 0.9.0's hint inconsistencies
-# are warnings), and damage that 0.9.0's thin_check misses (data ref
-# counts, mapped_blocks) must fail ours.
+# are warnings) with ours, 0.9.0 and 1.1.0, and damage that 0.9.0's
+# thin_check misses (data ref counts, mapped_blocks) must fail ours, as it
+# fails 1.1.0.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 CHK=$BIN/thin_check
 DMG=$DEVBIN/thin_damage
 GEN=$DEVBIN/gen_pool
@@ -35,6 +38,7 @@ for s in "${shapes[@]}"; do
 	assert_not_contains "$WORK/err" "leaked"
 	assert_not_contains "$WORK/err" "bad reference counts"
 	expect_rc 0 "$REF_CHECK" "$WORK/p$i.bin"
+	expect_rc 0 "$REF1/thin_check" "$WORK/p$i.bin"
 done
 # p3: one origin, six snapshots: multi-level trees and counts >= 3
 OV=$("$DMG" --info "$WORK/p3.bin" | sed -n 's/^data_ref_count_root=//p')
@@ -50,6 +54,7 @@ miss() {  # description damage...
 	"$DMG" "$@" "$WORK/m.bin" >/dev/null
 	note "$d"
 	expect_rc 0 "$REF_CHECK" "$WORK/m.bin"
+	expect_rc 64 "$REF1/thin_check" "$WORK/m.bin"   # 1.1.0 catches these too
 	expect_rc 1 "$CHK" "$WORK/m.bin"
 }
 # a used data block: find one through a mapping of device 0

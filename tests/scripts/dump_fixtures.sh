@@ -3,6 +3,8 @@
 # outputs stored beside them, option behaviour compared live with 0.9.0's
 # thin_dump, and the CLI/bad-input battery.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 TD=$BIN/thin_dump
 REF=/usr/sbin/thin_dump
 
@@ -32,6 +34,14 @@ for f in $(fixtures); do
 	expect_rc "$(ref_rc "$d/ref-thin_dump.xml.rc")" "$TD" "$img"
 	assert_same "$WORK/want.xml" "$WORK/out"
 	[ -s "$WORK/out" ] || die "$f: empty dump"
+	same_dump_1x "$img"   # the second oracle, 1.1.0 (its dialect)
+	held=$("$DEVBIN/thin_damage" --info "$img" | sed -n 's/^held_root=//p')
+	if [ "$held" != 0 ]; then   # 1.x's -m[=BLOCKNR] forms
+		same_dump_1x "$img" -m
+		same_dump_1x "$img" "-m=$held"
+		same_dump_1x "$img" "--metadata-snap=$held"
+		same_dump_1x "$img" -m --dev-id 1 --dev-id 0
+	fi
 	# human readable (stored without the command line and exit code)
 	if ref_body "$d/ref-thin_dump-human.txt" > "$WORK/want.txt"; then
 		sed -i -e '1{/^\$ /d}' -e '${/^exit code: /d}' "$WORK/want.txt"
@@ -131,6 +141,26 @@ if [ -w /dev/full ]; then
 	expect_rc 1 "$TD" -o /dev/full "$img"
 	assert_contains "$WORK/err" "No space left on device"
 fi
+
+note "a reader that closes the pipe early (lvconvert --repair reads one line, SIGPIPE ignored)"
+{
+	echo '<superblock uuid="" time="1" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="60000">'
+	echo '  <device dev_id="0" mapped_blocks="20000" transaction="0" creation_time="0" snap_time="0">'
+	awk 'BEGIN { for (i = 0; i < 20000; i++) printf "    <single_mapping origin_block=\"%d\" data_block=\"%d\" time=\"0\"/>\n", i, 3 * i }'
+	echo '  </device>'
+	echo '</superblock>'
+} > "$WORK/big.xml"
+truncate -s 8M "$WORK/big.bin"
+"$BIN/thin_restore" -i "$WORK/big.xml" -o "$WORK/big.bin" > /dev/null
+(
+	trap '' PIPE
+	set +o pipefail
+	"$TD" "$WORK/big.bin" 2> "$WORK/pipe.err" | head -1 > "$WORK/pipe.out"
+	echo "${PIPESTATUS[0]}" > "$WORK/pipe.rc"
+)
+[ "$(cat "$WORK/pipe.rc")" = 1 ] || die "thin_dump into a closed pipe: exit $(cat "$WORK/pipe.rc"), expected 1"
+[ ! -s "$WORK/pipe.err" ] || { cat "$WORK/pipe.err"; die "thin_dump into a closed pipe printed an error"; }
+assert_contains "$WORK/pipe.out" '<superblock uuid="" time="1" transaction="1"'
 
 note "bad input: one line on stderr, exit 1"
 one_line_error() {  # file message

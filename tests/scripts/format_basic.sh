@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # thin_format writes empty valid metadata and refuses to overwrite metadata without --force.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 F=$BIN/thin_format
 out=$WORK/f.bin
 truncate -s 8M "$out"
@@ -10,6 +12,8 @@ expect_rc 0 /usr/sbin/thin_check "$out"
 expect_rc 0 /usr/sbin/thin_dump "$out"
 printf '<superblock uuid="" time="0" transaction="5" flags="0" version="2" data_block_size="128" nr_data_blocks="16384">\n</superblock>\n' > "$WORK/want.xml"
 assert_same "$WORK/want.xml" "$WORK/out"
+expect_rc 0 "$REF1/thin_check" "$out"
+same_dump_1x "$out"
 cp "$out" "$WORK/before.bin"
 expect_rc 1 "$F" --nr-data-blocks 100 "$out"
 assert_contains "$WORK/err" "already holds thin metadata"
@@ -18,6 +22,8 @@ expect_rc 0 "$F" --nr-data-blocks 100 --data-block-size 256 -f -o "$out"
 expect_rc 0 /usr/sbin/thin_dump "$out"
 assert_contains "$WORK/out" 'data_block_size="256" nr_data_blocks="100"'
 expect_rc 0 /usr/sbin/thin_check "$out"
+expect_rc 0 "$REF1/thin_check" "$out"
+same_dump_1x "$out"
 # same bytes as a restore of the equivalent XML
 printf '<superblock uuid="" time="0" transaction="0" data_block_size="256" nr_data_blocks="100">\n</superblock>\n' > "$WORK/e.xml"
 truncate -s 8M "$WORK/r.bin"

@@ -7,6 +7,8 @@
 # the unit and rounding boundaries.  HIGHEST_* (not in 0.9.0) and --json
 # are checked against values computed from thin_dump's XML.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 REF=/usr/sbin/thin_ls
 GEN=$DEVBIN/gen_pool
 [ -x $REF ] || die "reference thin_ls not installed"
@@ -21,11 +23,17 @@ restore() {  # xml -> bin
 	echo "$bin"
 }
 
-same_as_ref() {  # args...
-	local rc=0
+same_as_ref() {  # args... : the same as 0.9.0 and as 1.1.0 (stdout; 1.1.0 exits 64 for 1)
+	local rc=0 rc1=0
 	$REF "$@" > "$WORK/ref.out" 2>&1 || rc=$?
 	expect_rc $rc "$BIN/thin_ls" "$@"
 	assert_same "$WORK/ref.out" "$WORK/out"
+	"$REF1/thin_ls" "$@" 2>/dev/null | sed -e 's/ 0b\( \|$\)/  0\1/g' -e 's/\([0-9]\)\([TP]\)ib\( \|$\)/\1\2iB\3/g' \
+		> "$WORK/ref1.out" || rc1=$?
+	[ "$rc1" = "$([ $rc = 0 ] && echo 0 || echo 64)" ] || die "1.1.0 thin_ls $*: exit $rc1, ours $rc"
+	# 1.1.0 writes a pretty zero as "0b" (0.9.0 and ours: "0"), and "Tib"
+	# for TiB (docs/reference-1x.md)
+	assert_same "$WORK/ref1.out" "$WORK/out"
 }
 
 # HIGHEST_* and --json, from the restored pool's XML

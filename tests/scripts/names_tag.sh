@@ -2,8 +2,13 @@
 # The pool tag through our writers: thin_format --tag writes one and a
 # reformat keeps it; our thin_restore keeps the tag of the pool it
 # replaces; a uuid="TM..." attribute is restored as raw bytes by both 0.9.0
-# and us; 0.9.0's check accepts the tag and its dump output is unchanged.
+# and us; 0.9.0's check accepts the tag and its dump output is unchanged;
+# 1.1.0 accepts it but its dump and restore drop it.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
+need_ref0
+need_ref1
 N=$BIN/thin_names
 uuid() { dd if="$1" bs=1 skip=16 count=16 status=none; }
 M=$WORK/m.bin
@@ -44,6 +49,17 @@ sed "s/uuid=\"\"/uuid=\"$tag\"/" "$WORK/s.xml" > "$WORK/tagged.xml"
 truncate -s 0 "$M"; truncate -s 4M "$M"
 expect_rc 0 "$BIN/thin_restore" -i "$WORK/tagged.xml" -o "$M"
 [ "$(uuid "$M")" = "$tag" ] || die "our restore of uuid attribute"
+# 1.1.0 accepts the tag but carries it nowhere: its dump says uuid="",
+# its restore writes zeros (docs/reference-1x.md; thin_names rebind)
+expect_rc 0 "$REF1/thin_check" "$M"
+expect_rc 0 "$REF1/thin_dump" "$M"
+assert_contains "$WORK/out" '<superblock uuid="" '
+cp "$M" "$WORK/tagged.bin"
+truncate -s 0 "$M"; truncate -s 4M "$M"
+expect_rc 0 "$REF1/thin_restore" -i "$WORK/tagged.xml" -o "$M"
+[ "$(od -An -tx1 -j16 -N16 "$M" | tr -d ' \n')" = 00000000000000000000000000000000 ] ||
+	die "1.1.0 restore kept the uuid?"
+cp "$WORK/tagged.bin" "$M"
 expect_rc 0 "$N" "$M" tag
 [ "$(cat "$WORK/out")" = "$tag" ] || die "thin_names tag"
 echo "names tag: ok"

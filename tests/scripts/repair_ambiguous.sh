@@ -2,7 +2,8 @@
 # thin_repair must not guess: two devices with the same mapped count lose
 # their top-level tree -> neither gets a tree (both reported lost), the
 # device with a unique count is recovered; a zeroed superblock over a
-# history of equally recent states fails and names the override options.
+# history of equally recent states: the space maps prove the last commit,
+# and an unproven one is refused with the candidates and their command lines.
 source "$TOP/tests/lib.sh"
 
 DMG=$DEVBIN/thin_damage
@@ -57,16 +58,51 @@ assert r.get(3) == o[3], "device 3 not recovered"
 print("ok")
 PY
 
-# a history of equally recent states (restore writes one state only; the
-# kernel fixture `deleted` has devices deleted after the last snapshot)
+# a history of equally recent states (the kernel fixture `deleted` has devices
+# deleted after the last snapshot): nothing in the devices orders them, the
+# space maps do: the last commit is chosen, and one line says why
 cp "$(fixture_copy deleted)" "$WORK/del.bin"
 mroot=$("$DMG" --info "$WORK/del.bin" | sed -n 's/^data_mapping_root=//p')
 droot=$("$DMG" --info "$WORK/del.bin" | sed -n 's/^device_details_root=//p')
+"$BIN/thin_dump" "$WORK/del.bin" | sed '1s/ time="[0-9]*"//' > "$WORK/del.xml"
 "$DMG" --zero-block 0 "$WORK/del.bin"
-expect_rc 1 "$BIN/thin_repair" -i "$WORK/del.bin" -o "$WORK/out.bin" --data-block-size 128
-assert_contains "$WORK/err" "pool states are equally recent"
-assert_contains "$WORK/err" "--override-mapping-root"
-assert_contains "$WORK/err" "mapping root $mroot details root $droot (4 devices, 66 mappings)"
+expect_rc 0 "$BIN/thin_repair" -i "$WORK/del.bin" -o "$WORK/out.bin" --data-block-size 128 \
+	--transaction-id 3 --nr-data-blocks 4096
+assert_contains "$WORK/err" "pool state mapping root $mroot details root $droot"
+assert_contains "$WORK/err" "is the last commit: no block it had free was written since"
+[ "$(grep -c "is the last commit" "$WORK/err")" = 1 ] || die "one line says which evidence decided"
+"$BIN/thin_dump" "$WORK/out.bin" | sed '1s/ time="[0-9]*"//' > "$WORK/out.xml"
+assert_same "$WORK/out.xml" "$WORK/del.xml"
+# blocks above it that no commit accounts for (an orphan tree planted there, or
+# what an aborted transaction wrote) are no newer commit: still chosen
+cp "$(fixture_copy deleted)" "$WORK/del2.bin"
+"$DMG" --plant-newer-tree --zero-block 0 "$WORK/del2.bin" > /dev/null
+expect_rc 0 "$BIN/thin_repair" -i "$WORK/del2.bin" -o "$WORK/out.bin" --data-block-size 128 \
+	--transaction-id 3 --nr-data-blocks 4096
+"$BIN/thin_dump" "$WORK/out.bin" | sed '1s/ time="[0-9]*"//' > "$WORK/out.xml"
+assert_same "$WORK/out.xml" "$WORK/del.xml"
+# a space-map index above it (a copy of an older one put there) may be a newer
+# commit's: refused, the live state listed first with the command line that picks it
+cp "$(fixture_copy deleted)" "$WORK/del2.bin"
+"$DMG" --copy-block 141:149 --zero-block 0 "$WORK/del2.bin"
+expect_rc 1 "$BIN/thin_repair" -i "$WORK/del2.bin" -o "$WORK/out.bin" --data-block-size 128
+assert_contains "$WORK/err" "no pool state is proven to be the last commit"
+assert_contains "$WORK/err" "candidate 1: mapping root $mroot details root $droot"
+assert_contains "$WORK/err" "block 149, which it had free, holds a space-map index"
+assert_contains "$WORK/err" "thin_repair -i $WORK/del2.bin -o $WORK/out.bin --data-block-size 128 --override-mapping-root $mroot --override-details-root $droot"
+expect_rc 1 "$BIN/thin_dump" --repair --data-block-size 128 "$WORK/del2.bin"
+assert_contains "$WORK/err" "candidate 1: mapping root $mroot details root $droot"
+assert_contains "$WORK/err" "thin_dump --repair --data-block-size 128 --override-mapping-root $mroot --override-details-root $droot $WORK/del2.bin"
+# the printed command line gives the live pool
+expect_rc 0 "$BIN/thin_repair" -i "$WORK/del2.bin" -o "$WORK/out.bin" --data-block-size 128 \
+	--transaction-id 3 --nr-data-blocks 4096 --override-mapping-root "$mroot" --override-details-root "$droot"
+"$BIN/thin_dump" "$WORK/out.bin" | sed '1s/ time="[0-9]*"//' > "$WORK/out.xml"
+assert_same "$WORK/out.xml" "$WORK/del.xml"
+expect_rc 0 "$BIN/thin_dump" --repair --data-block-size 128 --transaction-id 3 --nr-data-blocks 4096 \
+	--override-mapping-root "$mroot" --override-details-root "$droot" "$WORK/del2.bin"
+sed '1s/ time="[0-9]*"//' "$WORK/out" > "$WORK/out.xml"
+assert_same "$WORK/out.xml" "$WORK/del.xml"
+expect_rc 2 "$BIN/thin_dump" --override-mapping-root "$mroot" "$WORK/del2.bin"
 # a bad override value is a usage error; details without mapping root too
 expect_rc 2 "$BIN/thin_repair" -i "$WORK/del.bin" -o "$WORK/out.bin" --override-mapping-root x
 expect_rc 2 "$BIN/thin_repair" -i "$WORK/del.bin" -o "$WORK/out.bin" --override-details-root 5
@@ -77,10 +113,10 @@ expect_rc 0 "$BIN/thin_repair" -i "$WORK/del.bin" -o "$WORK/out.bin" --data-bloc
 ! grep -q mapping "$WORK/bad.xml" || die "mappings from a non-tree root"
 assert_contains "$WORK/err" "top-level mapping tree damaged"
 
-# superblock lost and the live trees damaged: the live state's space map is
-# whole but marks an unreadable block in use, so an older whole state may
-# not be the newest: refused (it used to resurrect an older state), and the
-# user's roots then give the live trees with the damaged range lost
+# superblock lost and the live trees damaged: the last commit is proven, but a
+# block it marks in use is unreadable: refused (an older state would be stale),
+# the last commit listed first, and the user's roots then give the live trees
+# with the damaged range lost
 for f in snapshots deleted; do
 	img=$(fixture_copy $f)
 	mroot=$("$DMG" --info "$img" | sed -n 's/^data_mapping_root=//p')
@@ -90,9 +126,13 @@ for f in snapshots deleted; do
 	cp "$img" "$WORK/z.bin"
 	"$DMG" --zero-block 0 --zero-block "$leaf" "$WORK/z.bin"
 	expect_rc 1 "$BIN/thin_repair" -i "$WORK/z.bin" -o "$WORK/out.bin" --data-block-size 128
-	assert_contains "$WORK/err" "unreadable blocks in use (first $leaf)"
-	assert_contains "$WORK/err" "--override-mapping-root and --override-details-root"
-	[ "$(wc -l < "$WORK/err")" = 1 ] || die "$f: more than one line on stderr"
+	assert_contains "$WORK/err" "is damaged: 1 block it marks in use holds nothing readable (first $leaf)"
+	assert_contains "$WORK/err" "candidate 1: mapping root $mroot details root $droot"
+	assert_contains "$WORK/err" "the last commit, damaged"
+	assert_contains "$WORK/err" "--override-mapping-root $mroot --override-details-root $droot"
+	# older states are marked stale
+	! grep "^candidate [2-9]" "$WORK/err" | grep -qv "older than the last commit (stale)" ||
+		die "$f: an older state not marked stale"
 	expect_rc 0 "$BIN/thin_repair" -i "$WORK/z.bin" -o "$WORK/out.bin" --data-block-size 128 \
 		--override-mapping-root "$mroot" --override-details-root "$droot"
 	assert_contains "$WORK/err" "device $dev: mappings lost in virtual blocks"
@@ -105,5 +145,5 @@ for f in snapshots deleted; do
 	cp "$img" "$WORK/z.bin"
 	"$DMG" --zero-block 0 "$WORK/z.bin"
 	"$BIN/thin_repair" -i "$WORK/z.bin" -o "$WORK/out.bin" --data-block-size 128 2> "$WORK/err" || true
-	assert_not_contains "$WORK/err" "unreadable blocks"
+	assert_not_contains "$WORK/err" "damaged"
 done

@@ -8,6 +8,8 @@
 # Without usable history, 0 and 2 fall back to their shared mappings too;
 # with a damaged candidate the references do not add up and both are lost.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 
 DMG=$DEVBIN/thin_damage
 
@@ -64,6 +66,8 @@ repair() {
 	expect_rc 0 "$BIN/thin_repair" -i "$d" -o "$WORK/out.bin"
 	"$BIN/thin_check" -q "$WORK/out.bin" || die "our thin_check rejects the output"
 	/usr/sbin/thin_check -q "$WORK/out.bin" || die "0.9.0 thin_check rejects the output"
+	"$REF1/thin_check" -q "$WORK/out.bin" || die "1.1.0 thin_check rejects the output"
+	same_dump_1x "$WORK/out.bin"
 	"$BIN/thin_dump" "$WORK/out.bin" > "$WORK/out.xml"
 	python3 "$WORK/check.py" "$WORK/orig.xml" "$WORK/out.xml" "$WORK/err" "$@" ||
 		{ cat "$WORK/err"; die "mapping check"; }

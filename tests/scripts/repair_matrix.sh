@@ -8,6 +8,8 @@
 # on the same damage for comparison.  REPAIR_MATRIX_MD=FILE writes the
 # comparison table (docs/repair-matrix.md).
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 
 DMG=$DEVBIN/thin_damage
 REF=/usr/sbin
@@ -86,6 +88,8 @@ run_case() {
 		[ "$rc" = 0 ] || { cat "$WORK/notes"; die "$name/$case: thin_repair exit $rc"; }
 		"$BIN/thin_check" -q "$out" || die "$name/$case: our thin_check rejects the output"
 		"$REF/thin_check" -q "$out" || die "$name/$case: 0.9.0 thin_check rejects the output"
+		"$REF1/thin_check" -q "$out" || die "$name/$case: 1.1.0 thin_check rejects the output"
+		same_dump_1x "$out"
 		"$BIN/thin_dump" "$out" > "$WORK/out.xml"
 		res=$(python3 "$WORK/cmp.py" "$oxml" "$WORK/out.xml" "$WORK/notes") ||
 			{ echo "$res"; cat "$WORK/notes"; die "$name/$case: mapping check"; }
@@ -100,8 +104,14 @@ run_case() {
 		grep -q 'synthesised' "$WORK/notes" && res="$res, details synthesised"
 	fi
 	rc=0
+	if [ "${THINMETA_SLOW_TESTS:-1}" = 0 ]; then
+		# the reference column is documentation, not an assertion (said loudly)
+		row "$name" "$case" "$res" "not run (THINMETA_SLOW_TESTS=0)"
+		note "$name/$case: ours $res; 0.9.0 not run (THINMETA_SLOW_TESTS=0)"
+		return
+	fi
 	# shellcheck disable=SC2086
-	timeout 120 "$REF/thin_repair" -i "$img" -o "$rout" $refargs > /dev/null 2> "$WORK/rnotes" || rc=$?
+	timeout 60 "$REF/thin_repair" -i "$img" -o "$rout" $refargs > /dev/null 2> "$WORK/rnotes" || rc=$?
 	if [ "$rc" = 0 ] && "$REF/thin_dump" "$rout" > "$WORK/rout.xml" 2> /dev/null; then
 		refres="$(python3 "$WORK/cmp.py" "$oxml" "$WORK/rout.xml"), $(used_blocks "$rout")/$oused blocks"
 		"$REF/thin_check" -q "$rout" 2> /dev/null || refres="$refres (fails 0.9.0 thin_check)"
@@ -112,10 +122,10 @@ run_case() {
 	note "$name/$case: ours $res; 0.9.0 $refres"
 }
 
-# matrix NAME IMAGE AMBIGUOUS: every damage case on a copy of IMAGE
-# (AMBIGUOUS=1: without the superblock its newest states cannot be ordered)
+# matrix NAME IMAGE OVERRIDES: every damage case on a copy of IMAGE
+# (OVERRIDES=1: also the rows where --override-mapping-root picks the state)
 matrix() {
-	local name=$1 img=$2 ambiguous=$3 oxml oused dbs tid ndb dev root leaf d stale mroot droot
+	local name=$1 img=$2 overrides=$3 oxml oused dbs tid ndb dev root leaf d stale mroot droot
 	oxml=$WORK/$(echo "$name" | tr -c "a-z0-9\n" _).xml
 	"$BIN/thin_dump" "$img" > "$oxml"
 	oused=$(used_blocks "$img")
@@ -137,21 +147,17 @@ matrix() {
 	cp "$img" "$d"; "$DMG" --zero-block 0 "$d"
 	run_case "$name" "zeroed superblock, no overrides" "$d" "$oxml" "$oused" "" "" \
 		"The following field needs to be provided on the command line due to corruption in the superblock: data block size"
-	if [ "$ambiguous" = 1 ]; then
-		# several intact committed states with the same times and transaction
-		# ids: nothing orders them, so repair refuses to guess and lists them
-		run_case "$name" "zeroed superblock + overrides" "$d" "$oxml" "$oused" "$refsb" "$refsb" \
-			"pool states are equally recent"
-		assert_contains "$WORK/notes" "mapping root $mroot details root $droot"
+	# the space maps prove the last commit (tests/scripts/repair_lost_sb.sh has the
+	# matrix over every fixture and damage); the overrides still pick a state
+	run_case "$name" "zeroed superblock + overrides" "$d" "$oxml" "$oused" "$refsb" "$refsb"
+	assert_contains "$WORK/notes" "is the last commit"
+	assert_same "$oxml" "$WORK/out.xml"
+	if [ "$overrides" = 1 ]; then
 		run_case "$name" "zeroed superblock + overrides + --override-mapping-root/--override-details-root" \
 			"$d" "$oxml" "$oused" "$refsb --override-mapping-root $mroot --override-details-root $droot" "$refsb"
 		assert_same "$oxml" "$WORK/out.xml"
 		run_case "$name" "zeroed superblock + overrides + --override-mapping-root" \
 			"$d" "$oxml" "$oused" "$refsb --override-mapping-root $mroot" "$refsb"
-		assert_same "$oxml" "$WORK/out.xml"
-	else
-		run_case "$name" "zeroed superblock + overrides" "$d" "$oxml" "$oused" "$refsb" "$refsb"
-		assert_contains "$WORK/notes" "newest pool state: space-map index"
 		assert_same "$oxml" "$WORK/out.xml"
 	fi
 
@@ -160,7 +166,8 @@ matrix() {
 	cp "$img" "$d"
 	"$DMG" --zero-block 0 --zero-block "$("$DMG" --leaf-of "$dev" "$img")" "$d"
 	run_case "$name" "zeroed superblock and a leaf of dev $dev + overrides" "$d" "$oxml" "$oused" \
-		"$refsb" "$refsb" "unreadable blocks in use"
+		"$refsb" "$refsb" "the last commit (space-map index"
+	assert_contains "$WORK/notes" "holds nothing readable"
 
 	stale=$("$DMG" --find-nodes top "$img" | head -1)
 	if [ -n "$stale" ]; then
@@ -231,7 +238,7 @@ assert_contains "$WORK/first" 'transaction="1"'
 expect_rc 2 "$BIN/thin_repair" -i "$WORK/b.bin" -o "$WORK/out.bin" a b
 expect_rc 2 "$BIN/thin_repair" -i "$WORK/b.bin"
 expect_rc 1 "$BIN/thin_repair" -i "$WORK/b.bin" -o "$WORK/b.bin"
-assert_contains "$WORK/err" "must not be the input"
+assert_contains "$WORK/err" "is the input"
 expect_rc 1 "$BIN/thin_repair" -i "$WORK/b.bin" -o "$WORK/out.bin" --data-block-size 100
 # overrides on a healthy input; -q is silent
 expect_rc 0 "$BIN/thin_repair" -q -i "$WORK/b.bin" -o "$WORK/out.bin" --transaction-id 2345 --data-block-size 8192
@@ -250,10 +257,7 @@ expect_rc 2 "$BIN/thin_dump" --repair -m "$WORK/b.bin"
 
 if [ -n "$MDOUT" ]; then
 	{
-		echo "# thin_repair damage matrix"
-		echo
-		echo "Generated by \`REPAIR_MATRIX_MD=docs/repair-matrix.md T=repair_matrix make script-tests\`"
-		echo "(tests/scripts/repair_matrix.sh).  Each row damages a copy of the image one"
+		echo "Each row damages a copy of the image one"
 		echo "way (with tests/tools/thin_damage) and runs our thin_repair and 0.9.0's on it."
 		echo "\"N/M\" = mappings of the undamaged pool found in the repaired output; \"U/V blocks\" = metadata blocks used by the output / by the input.  Our"
 		echo "outputs pass our thin_check and 0.9.0's, hold no mapping that was not in the"
@@ -262,19 +266,16 @@ if [ -n "$MDOUT" ]; then
 		echo
 		cat <<'TXT'
 Superblock lost: the scan also finds the metadata space maps (index block
-and bitmaps).  Each that marks every node of one top-level tree and one
-details tree in use is a committed pool state; the newest by mapping time,
-device transaction id and device times is used.  Kernel pools keep many
-intact older states (every commit leaves one until its blocks are reused),
-and when the newest ones are equally recent by those fields nothing on the
-disk orders them (a discard or a device deletion at the same pool time
-makes a newer state with fewer mappings, so "more mappings" is no order;
-the allocator restarts at the lowest free block, so block positions are
-none either): thin_repair then fails, listing the candidates, unless they
-all hold the same devices and mappings, and `--override-mapping-root` /
-`--override-details-root` select one (rows "+ --override-...").  A whole
-space map that marks unreadable blocks in use is a damaged state that may
-be the newest: refused too (rows "zeroed superblock and a leaf").
+and bitmaps); each is a committed pool state.  The live one is the last
+commit, and thin_repair uses a state only when the disk proves it is: no
+block it had free was written since where the next commit would have
+written first (the lowest block it had free, and the blocks above its own
+space-map index; what is there is either never written or an older state's
+space map).  A last commit that marks unreadable blocks in use is damaged:
+refused, listing it with the command line that picks it (rows "zeroed
+superblock and a leaf"); older states are never taken for it.  The matrix
+over every kernel fixture and four kinds of damage, with 1.1.0 too, is
+tests/scripts/repair_lost_sb.sh (below).
 
 Top-level mapping tree lost: the orphan device trees are matched to the
 details by mapped_blocks; the space map's reference counts of the

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Bad input: one clear line, exit 1, and the output is left untouched.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 R=$BIN/thin_restore
 out=$WORK/out.bin
 truncate -s 16M "$out"
@@ -89,4 +91,15 @@ expect_rc 0 /usr/sbin/thin_check "$out"
 expect_rc 0 /usr/sbin/thin_dump "$out"
 assert_contains "$WORK/out" '<range_mapping origin_begin="0" data_begin="0" length="600" time="0"/>'
 assert_contains "$WORK/out" 'mapped_blocks="601"'
+expect_rc 0 "$REF1/thin_check" "$out"
+same_dump_1x "$out"
+# 1.1.0's own dump of it (def/ref again) restores to the same metadata
+"$REF1/thin_dump" "$out" > "$WORK/again.xml"
+assert_contains "$WORK/again.xml" '<def name='
+cp "$out" "$WORK/first.bin"
+truncate -s 0 "$out"; truncate -s 8M "$out"
+expect_rc 0 "$R" -i "$WORK/again.xml" -o "$out"
+"$BIN/thin_dump" "$WORK/first.bin" > "$WORK/first.xml"
+"$BIN/thin_dump" "$out" > "$WORK/second.xml"
+assert_same "$WORK/first.xml" "$WORK/second.xml"
 echo "restore errors: ok"

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # XML -> our thin_restore -> thin_dump is byte-identical to the input; the
-# output passes the reference thin_check with no finding at all, and our
-# thin_check when it exists; the reference's restore of the same XML passes
-# our thin_check; we never use more metadata blocks than the reference.
+# output passes 0.9.0's thin_check with no finding at all, 1.1.0's and
+# ours, and 1.1.0's dump of it has the same content; 1.1.0's dump (its
+# dialect: def/ref, no flags) restores to the same metadata; 0.9.0's and
+# 1.1.0's restores of the XML pass our thin_check and dump as the XML; we
+# never use more metadata blocks than 0.9.0.
 source "$TOP/tests/lib.sh"
+need_ref0
+need_ref1
 GEN=$DEVBIN/gen_pool
 DUMP=/usr/sbin/thin_dump
 [ -x "$BIN/thin_dump" ] && DUMP=$BIN/thin_dump
@@ -26,6 +30,26 @@ roundtrip() { # name xml size
 	if grep -vE '^(examining superblock|examining devices tree|examining mapping tree|checking space map counts)$' "$WORK/err" | grep -q .; then
 		cat "$WORK/err"; die "$name: reference thin_check reported findings"
 	fi
+	# the second oracle
+	expect_rc 0 "$REF1/thin_check" "$out"
+	same_dump_1x "$out"
+	"$REF1/thin_dump" "$out" > "$WORK/$name.1x.xml"
+	rm -f "$WORK/$name.1x.bin"; truncate -s "$size" "$WORK/$name.1x.bin"
+	expect_rc 0 "$BIN/thin_restore" -i "$WORK/$name.1x.xml" -o "$WORK/$name.1x.bin"
+	"$DUMP" "$WORK/$name.1x.bin" > "$WORK/$name.1x.dump"
+	assert_same "$xml" "$WORK/$name.1x.dump"
+	rm -f "$WORK/$name.r1.bin"; truncate -s "$size" "$WORK/$name.r1.bin"
+	if "$REF1/thin_restore" -q -i "$xml" -o "$WORK/$name.r1.bin" 2> "$WORK/r1err"; then
+		expect_rc 0 "$BIN/thin_check" "$WORK/$name.r1.bin"
+		"$DUMP" "$WORK/$name.r1.bin" > "$WORK/$name.r1.dump"
+		# 1.1.0's restore always writes flags 0 (needs_check dropped)
+		sed '1s/ flags="[0-9]*"/ flags="0"/' "$xml" > "$WORK/$name.r1.want"
+		assert_same "$WORK/$name.r1.want" "$WORK/$name.r1.dump"
+		r1ok=$((r1ok + 1))
+	else
+		note "$name: 1.1.0's restore fails ($(head -1 "$WORK/r1err")); not compared"
+		r1fail=$((r1fail + 1))
+	fi
 	truncate -s "$size" "$ref"
 	if ! /usr/sbin/thin_restore -i "$xml" -o "$ref" 2>"$WORK/referr"; then
 		note "$name: the reference restore fails ($(cat "$WORK/referr")); not compared"
@@ -41,6 +65,7 @@ roundtrip() { # name xml size
 	[ "$ours" -le "$theirs" ] || die "$name: we use more metadata blocks ($ours > $theirs)"
 }
 
+r1ok=0 r1fail=0
 for f in $(fixtures); do
 	[ -f "$FIXTURES/$f/ref-thin_dump.xml" ] || continue
 	roundtrip "fx_$f" "$FIXTURES/$f/ref-thin_dump.xml" 16M
@@ -68,4 +93,6 @@ o=$(nalloc "$WORK/snap.bin"); r=$(nalloc "$WORK/snap.ref.bin")
 "$GEN" --scale tiny --seed 9 --mappings 60000 --origins 1 --snapshots 12 \
 	--snap-diverge 0.01 --origin-diverge 0.01 -o "$WORK/snap12.xml" >/dev/null 2>&1
 roundtrip snap12 "$WORK/snap12.xml" 64M
+note "1.1.0's restore: $r1ok outputs compared, $r1fail failed"
+[ "$r1ok" -gt 5 ] || die "too few 1.1.0 restores to compare"
 echo "restore round trips: ok"

@@ -28,6 +28,21 @@
  *   --set-details DEV:FIELD=V | BLOCK:INDEX:FIELD=V
  *                                   mapped_blocks transaction_id creation_time snapshotted_time
  *   --leak SM N                     mark N free blocks as used (hints kept right)
+ *   --live-blocks                   "BLOCK TYPE" for every block in use (metadata space map
+ *                                   count > 0) whose checksum is valid: superblock, node,
+ *                                   bitmap or index
+ *   --corrupt BLOCK:SEED            random damage to a block (SEED picks it: 1-3 random
+ *                                   bytes, or a header field, key or value set to an
+ *                                   edge value), re-checksummed with the salt the block
+ *                                   validates under; prints what was changed
+ *   --copy-block SRC:DST            copy block SRC to DST with DST's number in it,
+ *                                   re-checksummed with SRC's salt
+ *   --plant-newer-tree              write, into the never-written blocks right above the
+ *                                   highest written one, an orphan copy of the live
+ *                                   top-level leaf, details leaf and one device's first
+ *                                   leaf with every time stamp one above the superblock's
+ *                                   (a newer-looking tree no space map accounts for);
+ *                                   prints the three blocks
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -533,7 +548,8 @@ static void op_mapping(struct dm *d, char *arg)
 enum {
 	O_INFO = 256, O_DEV_ROOT, O_LEAF_OF, O_NODE_INFO, O_MAPPING, O_FLIP, O_ZERO, O_SB_FIELD,
 	O_SB_BLOCK, O_KEY, O_VALUE, O_NFIELD, O_BITMAP, O_COUNT, O_INDEX, O_DETAILS, O_LEAK,
-	O_GET_KEY, O_GET_VALUE, O_FIND_NODES,
+	O_PLANT, O_COPY,
+	O_GET_KEY, O_GET_VALUE, O_FIND_NODES, O_LIVE, O_CORRUPT,
 };
 
 static void op_get(struct dm *d, char *arg, int key)
@@ -587,6 +603,211 @@ static void op_find_nodes(struct dm *d, const char *kind)
 	}
 }
 
+/*----------------------------------------------------------------*/
+/* checksum-valid random corruption */
+
+static const struct {
+	const char *name;
+	uint32_t salt;
+} salts[] = {
+	{ "superblock", SUPERBLOCK_CSUM_XOR },
+	{ "node", BTREE_CSUM_XOR },
+	{ "bitmap", BITMAP_CSUM_XOR },
+	{ "index", INDEX_CSUM_XOR },
+};
+
+/* Index into salts[] of the salt the block's checksum is valid under, or -1. */
+static int block_type(const uint8_t *buf)
+{
+	for (size_t i = 0; i < sizeof(salts) / sizeof(salts[0]); i++)
+		if (get_le32(buf) == crc_block_csum(buf, MD_BLOCK_SIZE, salts[i].salt))
+			return (int)i;
+	return -1;
+}
+
+static int in_use(struct dm *d, uint64_t b)
+{
+	struct sm_disk_info info = sm_info(d, "metadata");
+	uint8_t buf[MD_BLOCK_SIZE];
+	struct sm_loc loc;
+
+	if (b >= info.nr_blocks)
+		return 0;
+	sm_locate(d, &info, b, &loc);
+	if (loc.bitmap >= d->nr_blocks)
+		return 0;
+	rd(d, loc.bitmap, buf);
+	return sm_bitmap_get(buf, loc.entry) != 0;
+}
+
+static void op_live_blocks(struct dm *d)
+{
+	uint8_t buf[MD_BLOCK_SIZE];
+
+	for (uint64_t b = 0; b < d->nr_blocks; b++) {
+		int t;
+		rd(d, b, buf);
+		t = block_type(buf);
+		if (t >= 0 && (b == 0 || in_use(d, b)))
+			printf("%" PRIu64 " %s\n", b, salts[t].name);
+	}
+}
+
+static uint64_t edge_value(struct dm *d, uint64_t old, unsigned *seed)
+{
+	switch (rand_r(seed) % 10) {
+	case 0: return 0;
+	case 1: return 1;
+	case 2: return old + 1;
+	case 3: return old - 1;
+	case 4: return d->nr_blocks - 1;
+	case 5: return d->nr_blocks;
+	case 6: return UINT64_MAX;
+	case 7: return (uint64_t)1 << (rand_r(seed) % 64);
+	case 8: return old ^ ((uint64_t)1 << (rand_r(seed) % 64));
+	default: return (uint64_t)rand_r(seed) % (2 * d->nr_blocks + 2);
+	}
+}
+
+static void op_corrupt(struct dm *d, char *arg)
+{
+	uint8_t buf[MD_BLOCK_SIZE];
+	char *p[2];
+	uint64_t b, v;
+	unsigned seed;
+	size_t off;
+	int t, mode;
+
+	if (split(arg, p, 2) != 2)
+		die("--corrupt BLOCK:SEED");
+	b = num(p[0]);
+	seed = (unsigned)num(p[1]);
+	rd(d, b, buf);
+	t = block_type(buf);
+	if (t < 0)
+		die("block %" PRIu64 " has no valid checksum of a known type", b);
+	mode = rand_r(&seed) % 4;
+	if (mode == 0) {
+		int n = 1 + rand_r(&seed) % 3;
+		printf("block %" PRIu64 " (%s):", b, salts[t].name);
+		for (int i = 0; i < n; i++) {
+			off = 4 + (size_t)rand_r(&seed) % (MD_BLOCK_SIZE - 4);
+			buf[off] = (uint8_t)(buf[off] ^ (1 + rand_r(&seed) % 255));
+			printf(" byte %zu", off);
+		}
+		printf("\n");
+	} else {
+		/* a header field (first 64 bytes), else a word of the keys and values */
+		if (mode == 1)
+			off = 4 + 4 * ((size_t)rand_r(&seed) % 15);
+		else
+			off = 32 + 8 * ((size_t)rand_r(&seed) % ((MD_BLOCK_SIZE - 32) / 8));
+		if (off % 8 == 4 && mode == 1) {
+			v = edge_value(d, get_le32(buf + off), &seed);
+			put_le32(buf + off, (uint32_t)v);
+		} else {
+			off -= off % 8;
+			if (off < 8)
+				off = 8;
+			v = edge_value(d, get_le64(buf + off), &seed);
+			put_le64(buf + off, v);
+		}
+		printf("block %" PRIu64 " (%s): offset %zu = %" PRIu64 "\n", b, salts[t].name, off, v);
+	}
+	wr_csum(d, b, buf, salts[t].salt);
+}
+
+static void node_put(uint8_t *buf, uint32_t i, uint64_t key, const void *val, uint32_t vs)
+{
+	struct bt_node n;
+
+	bt_node_view(buf, &n);
+	put_le64(buf + 32 + 8 * (size_t)i, key);
+	memcpy(buf + 32 + 8 * (size_t)n.max_entries + (size_t)vs * i, val, vs);
+}
+
+static void op_plant(struct dm *d)
+{
+	uint8_t top[MD_BLOCK_SIZE], det[MD_BLOCK_SIZE], leaf[MD_BLOCK_SIZE], v[24];
+	struct thin_sb sb;
+	struct bt_node t, n;
+	uint64_t hi = 0, f, dev = 0;
+	uint32_t slot = 0, time;
+	int found = 0;
+
+	read_sb(d, &sb);
+	time = sb.time + 1;
+	for (uint64_t b = 1; b < d->nr_blocks; b++) {
+		rd(d, b, leaf);
+		if (get_le64(leaf + 8) == b)
+			hi = b;
+	}
+	f = hi + 1;
+	if (f + 3 > d->nr_blocks)
+		die("no room above block %" PRIu64, hi);
+	rd(d, sb.data_mapping_root, top);
+	rd(d, sb.device_details_root, det);
+	bt_node_view(top, &t);
+	if (!bt_is_leaf(&t))
+		die("the top-level root is not a leaf");
+	/* the first device whose root is a leaf with mappings */
+	for (uint32_t i = 0; i < t.nr_entries && !found; i++) {
+		rd(d, get_le64(bt_value(&t, i)), leaf);
+		bt_node_view(leaf, &n);
+		if (bt_is_leaf(&n) && n.nr_entries) {
+			found = 1;
+			slot = i;
+			dev = bt_key(&t, i);
+		}
+	}
+	if (!found) {
+		/* no mapped device: a new one, 0, mapping block 0 */
+		memcpy(leaf, top, sizeof(leaf));
+		put_le32(leaf + 16, 0);
+		bt_node_view(leaf, &n);
+		dev = t.nr_entries ? bt_key(&t, t.nr_entries - 1) + 1 : 0;
+		slot = t.nr_entries;
+		put_le32(top + 16, t.nr_entries + 1);
+		put_le64(v, 0);
+		node_put(leaf, 0, 0, v, 8);
+		put_le32(leaf + 16, 1);
+		bt_node_view(top, &t);
+	}
+	bt_node_view(leaf, &n);
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t bt = get_le64(bt_value(&n, i));
+
+		put_le64(v, (thin_bt_block(bt) << 24) | time);
+		node_put(leaf, i, bt_key(&n, i), v, 8);
+	}
+	put_le64(leaf + 8, f);
+	wr_csum(d, f, leaf, BTREE_CSUM_XOR);
+	put_le64(v, f);
+	node_put(top, slot, dev, v, 8);
+	put_le64(top + 8, f + 1);
+	wr_csum(d, f + 1, top, BTREE_CSUM_XOR);
+	{
+		struct bt_node dn;
+		struct thin_details dd = { n.nr_entries, sb.trans_id, time, time };
+		uint32_t k;
+
+		bt_node_view(det, &dn);
+		for (k = 0; k < dn.nr_entries && bt_key(&dn, k) != dev; k++)
+			;
+		if (k < dn.nr_entries) {
+			thin_details_unpack(bt_value(&dn, k), &dd);
+			dd.snapshotted_time = time;
+		} else {
+			put_le32(det + 16, dn.nr_entries + 1);
+		}
+		thin_details_pack(&dd, v);
+		node_put(det, k, dev, v, 24);
+	}
+	put_le64(det + 8, f + 2);
+	wr_csum(d, f + 2, det, BTREE_CSUM_XOR);
+	printf("%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", f, f + 1, f + 2);
+}
+
 static void usage(FILE *f)
 {
 	fputs("Usage: thin_damage [operations] FILE\n"
@@ -597,7 +818,8 @@ static void usage(FILE *f)
 	      "  --set-sb-field NAME=V  --set-node-key BLOCK:INDEX=V  --set-node-value BLOCK:INDEX=V\n"
 	      "  --set-node-field BLOCK:FIELD=V  --set-bitmap-entry SM:BLOCK=C  --set-count SM:BLOCK=C\n"
 	      "  --set-index-field SM:BITMAP:FIELD=V  --set-details DEV:FIELD=V|BLOCK:INDEX:FIELD=V\n"
-	      "  --leak SM N\n",
+	      "  --leak SM N  --live-blocks  --corrupt BLOCK:SEED  --plant-newer-tree\n"
+	      "  --copy-block SRC:DST\n",
 	      f);
 }
 
@@ -677,6 +899,26 @@ static void run(struct dm *d, int op, char *arg, char *arg2)
 	case O_LEAK:
 		op_leak(d, arg, num(arg2));
 		break;
+	case O_LIVE:
+		op_live_blocks(d);
+		break;
+	case O_CORRUPT:
+		op_corrupt(d, arg);
+		break;
+	case O_PLANT:
+		op_plant(d);
+		break;
+	case O_COPY: {
+		uint32_t salt;
+
+		if (split(arg, p, 2) != 2 || num(p[1]) >= d->nr_blocks)
+			die("--copy-block SRC:DST");
+		rd(d, num(p[0]), buf);
+		salt = crc_block_salt(buf, MD_BLOCK_SIZE);
+		put_le64(buf + 8, num(p[1]));
+		wr_csum(d, num(p[1]), buf, salt);
+		break;
+	}
 	}
 }
 
@@ -704,6 +946,10 @@ int main(int argc, char **argv)
 		{ "set-index-field", required_argument, NULL, O_INDEX },
 		{ "set-details", required_argument, NULL, O_DETAILS },
 		{ "leak", required_argument, NULL, O_LEAK },
+		{ "live-blocks", no_argument, NULL, O_LIVE },
+		{ "corrupt", required_argument, NULL, O_CORRUPT },
+		{ "plant-newer-tree", no_argument, NULL, O_PLANT },
+		{ "copy-block", required_argument, NULL, O_COPY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct { int op; char *arg, *arg2; } ops[256];

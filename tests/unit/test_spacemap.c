@@ -84,7 +84,12 @@ Test(spacemap, core_counts_beyond_254_use_the_side_table)
 	for (int i = 0; i < 300; i++)
 		cr_assert_eq(rcmap_inc(sm, 5), 0);
 	cr_assert_eq(rcmap_get(sm, 5), 300);
-	cr_assert_eq(rcmap_bytes(sm)[5], 255);
+	{
+		uint8_t c8[8];
+		rcmap_get_counts8(sm, 0, 8, c8);
+		cr_assert_eq(c8[5], 255);
+		cr_assert_eq(c8[4], 0);
+	}
 	/* many saturated blocks, then drop some back below 255 */
 	for (uint64_t b = 100; b < 1100; b++)
 		cr_assert_eq(rcmap_set(sm, b, 1000 + (uint32_t)b), 0);
@@ -168,4 +173,61 @@ Test(spacemap, disk_load_reports_a_bad_bitmap_checksum)
 	rcmap_destroy(out);
 	bc_destroy(bc);
 	ioe_destroy(e);
+}
+
+Test(spacemap, core_counts_across_regions_stay_exact)
+{
+	/* crosses region boundaries (2^20 blocks) */
+	uint64_t nr = (1ull << 21) + 77;
+	struct rcmap *sm = rcmap_create(nr);
+	uint64_t probe[] = { 0, 1, (1ull << 20) - 1, 1ull << 20, (1ull << 20) + 1, nr - 1 };
+	uint8_t c8[16];
+
+	cr_assert(sm);
+	for (unsigned k = 0; k < 6; k++)
+		for (unsigned j = 0; j <= k; j++)
+			cr_assert_eq(rcmap_inc(sm, probe[k]), 0);
+	for (unsigned k = 0; k < 6; k++)
+		cr_assert_eq(rcmap_get(sm, probe[k]), k + 1, "block %lu", (unsigned long)probe[k]);
+	cr_assert_eq(rcmap_nr_allocated(sm), 6);
+	rcmap_get_counts8(sm, (1ull << 20) - 2, 4, c8);
+	cr_assert(c8[0] == 0 && c8[1] == 3 && c8[2] == 4 && c8[3] == 5);
+	cr_assert_eq(rcmap_find_free(sm, 0), 2);
+	cr_assert_eq(rcmap_find_free(sm, (1ull << 20) - 1), (1ull << 20) + 2);
+	cr_assert_eq(rcmap_find_free(sm, nr - 1), UINT64_MAX);
+	for (unsigned k = 0; k < 6; k++)
+		for (unsigned j = 0; j <= k; j++)
+			cr_assert_eq(rcmap_dec(sm, probe[k]), 0);
+	cr_assert_eq(rcmap_nr_allocated(sm), 0);
+	cr_assert_eq(rcmap_find_free(sm, 0), 0);
+	rcmap_destroy(sm);
+}
+
+Test(spacemap, core_counts_find_free)
+{
+	struct rcmap *sm = rcmap_create(1000);
+
+	for (uint64_t b = 0; b < 999; b++)
+		cr_assert_eq(rcmap_inc(sm, b), 0);
+	cr_assert_eq(rcmap_find_free(sm, 0), 999);
+	cr_assert_eq(rcmap_set(sm, 500, 0), 0);
+	cr_assert_eq(rcmap_find_free(sm, 3), 500);
+	cr_assert_eq(rcmap_nr_allocated(sm), 998);
+	rcmap_destroy(sm);
+}
+
+Test(spacemap, core_counts_of_the_largest_pool_cost_memory_in_use_only)
+{
+	/* 2^40 data blocks: the most a mapping can address */
+	struct rcmap *sm = rcmap_create(1ull << 40);
+
+	cr_assert(sm);
+	cr_assert_leq(rcmap_mem_bytes(sm), (8ull << 20) + 4096, "empty map: %lu bytes",
+		     (unsigned long)rcmap_mem_bytes(sm));
+	for (uint64_t b = 0; b < 1000000; b++)
+		cr_assert_eq(rcmap_inc(sm, (1ull << 40) - 1 - b), 0);
+	cr_assert_eq(rcmap_get(sm, (1ull << 40) - 1), 1);
+	/* a million blocks in use, a byte each, plus the directory */
+	cr_assert_lt(rcmap_mem_bytes(sm), (8ull << 20) + (2ull << 20));
+	rcmap_destroy(sm);
 }

@@ -119,6 +119,31 @@ static char *make_xml(int ndev, int len, int base, int tid)
 	return s;
 }
 
+/* Snapshots: n devices of len mappings; dev i differs from dev 0 in a few */
+static char *make_snap_xml(int ndev, int len, int base, int tid)
+{
+	size_t cap = 4 << 20, n = 0;
+	char *s = malloc(cap);
+
+	n += (size_t)snprintf(s + n, cap - n,
+			      "<superblock uuid=\"\" time=\"1\" transaction=\"%d\" data_block_size=\"128\" nr_data_blocks=\"100000\">\n",
+			      tid);
+	for (int i = 0; i < ndev; i++) {
+		n += (size_t)snprintf(s + n, cap - n,
+				      "<device dev_id=\"%d\" mapped_blocks=\"%d\" transaction=\"0\" creation_time=\"0\" snap_time=\"1\">\n",
+				      i, len);
+		for (int j = 0; j < len; j++) {
+			int changed = i && (j % 400 == (i * 37) % 400);
+			n += (size_t)snprintf(s + n, cap - n,
+					      "<single_mapping origin_block=\"%d\" data_block=\"%d\" time=\"%d\"/>\n",
+					      j, changed ? 60000 + i * len + j : base + j, changed);
+		}
+		n += (size_t)snprintf(s + n, cap - n, "</device>\n");
+	}
+	snprintf(s + n, cap - n, "</superblock>\n");
+	return s;
+}
+
 static int restore_xml(struct ioe *e, const char *xml, char *err)
 {
 	struct thin_restore_opts o;
@@ -142,9 +167,10 @@ static uint64_t sb_trans(const uint8_t *blk0, int *valid)
  * afterwards the superblock is A's with every block A uses unchanged, or
  * the restore succeeded and it is B's.
  */
-static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
+static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b, int snaps)
 {
-	char *a = make_xml(3, 300, 0, 1), *b = make_xml(ndev_b, len_b, 7, 2);
+	char *a = make_xml(3, 300, 0, 1);
+	char *b = snaps ? make_snap_xml(ndev_b, len_b, 7, 2) : make_xml(ndev_b, len_b, 7, 2);
 	struct ioe *e = ioe_mem_create(nr_blocks);
 	uint8_t *orig = malloc(nr_blocks * 4096);
 	struct rcmap *used;
@@ -205,13 +231,30 @@ static void kill_test(uint64_t nr_blocks, int ndev_b, int len_b)
 
 Test(restore, write_fault_at_every_write_leaves_old_metadata)
 {
-	kill_test(2048, 20, 400);
+	kill_test(2048, 20, 400, 0);
+}
+
+Test(restore, write_fault_at_every_write_with_shared_leaves)
+{
+	char *b = make_snap_xml(12, 2000, 7, 2), err[512];
+	struct ioe *e = ioe_mem_create(2048);
+	struct thin_restore_opts o;
+	struct thin_restore_stats st;
+	struct xml_src src = { b };
+
+	/* snapshots that share most leaves (and need the overflow ref-count trees) */
+	memset(&o, 0, sizeof(o));
+	cr_assert_eq(thin_restore_ioe(e, &o, produce, &src, &st, err, 512), 0, "%s", err);
+	cr_assert_geq(st.shared_leaves, 11 * 3, "%llu", (unsigned long long)st.shared_leaves);
+	ioe_destroy(e);
+	free(b);
+	kill_test(2048, 12, 2000, 1);
 }
 
 Test(restore, no_room_for_both_invalidates_first)
 {
 	/* A uses ~15 blocks; B needs most of the device: second pass over A */
-	kill_test(64, 7, 1800);
+	kill_test(64, 7, 1800, 0);
 }
 
 Test(restore, bad_xml_leaves_device_untouched)
@@ -229,4 +272,86 @@ Test(restore, bad_xml_leaves_device_untouched)
 	ioe_destroy(e);
 	free(orig);
 	free(a);
+}
+
+/* 1.x XML: a <def> of 4000 mappings that n devices <ref>, plus own mappings */
+static char *make_def_xml(int ndev)
+{
+	size_t cap = 4 << 20, n = 0;
+	char *s = malloc(cap);
+
+	n += (size_t)snprintf(s + n, cap - n,
+			      "<superblock uuid=\"\" time=\"3\" transaction=\"2\" data_block_size=\"128\" nr_data_blocks=\"200000\">\n<def name=\"s\">\n");
+	for (int j = 0; j < 4000; j++)
+		n += (size_t)snprintf(s + n, cap - n,
+				      "<single_mapping origin_block=\"%d\" data_block=\"%d\" time=\"1\"/>\n",
+				      j, 1000 + 3 * j);
+	n += (size_t)snprintf(s + n, cap - n, "</def>\n");
+	for (int i = 0; i < ndev; i++) {
+		n += (size_t)snprintf(s + n, cap - n,
+				      "<device dev_id=\"%d\" mapped_blocks=\"4300\" transaction=\"0\" creation_time=\"1\" snap_time=\"2\">\n<ref name=\"s\"/>\n",
+				      i);
+		for (int j = 0; j < 300; j++)
+			n += (size_t)snprintf(s + n, cap - n,
+					      "<single_mapping origin_block=\"%d\" data_block=\"%d\" time=\"1\"/>\n",
+					      100000 + j, 50000 + i * 3000 + 2 * j);
+		n += (size_t)snprintf(s + n, cap - n, "</device>\n");
+	}
+	snprintf(s + n, cap - n, "</superblock>\n");
+	return s;
+}
+
+/*
+ * Without the <def> cache a dry run stands in leaves it cannot read and
+ * adds a slack: at every size the restore over old metadata succeeds or
+ * leaves the old metadata valid; it never invalidates it and then fails.
+ */
+Test(restore, defs_over_old_metadata_without_the_def_cache)
+{
+	char *a = make_xml(3, 300, 0, 1), *b = make_def_xml(6), err[512];
+	int ok = 0, refused = 0, cached_ok = 0;
+
+	for (uint64_t nr = 40; nr <= 200; nr += 8) {
+		for (int cache = 0; cache < 2; cache++) {
+			struct ioe *e = ioe_mem_create(nr);
+			struct thin_restore_opts o;
+			struct xml_src src = { b };
+			uint8_t *orig = malloc(nr * 4096);
+			int valid, r;
+
+			if (restore_xml(e, a, err) < 0) {
+				ioe_destroy(e);
+				free(orig);
+				continue;
+			}
+			memcpy(orig, ioe_mem_data(e), nr * 4096);
+			memset(&o, 0, sizeof(o));
+			o.no_def_cache = !cache;
+			r = thin_restore_ioe(e, &o, produce, &src, NULL, err, 512);
+			if (r == 0) {
+				cr_assert_eq(sb_trans(ioe_mem_data(e), &valid), 2);
+				cr_assert(valid);
+				if (cache)
+					cached_ok++;
+				else
+					ok++;
+			} else {
+				cr_assert(strstr(err, "too small"), "%s", err);
+				cr_assert_eq(sb_trans(ioe_mem_data(e), &valid), 1, "%llu blocks: %s",
+					     (unsigned long long)nr, err);
+				cr_assert(valid, "%llu blocks: the old superblock was lost", (unsigned long long)nr);
+				cr_assert(!memcmp(orig, ioe_mem_data(e), 4096));
+				if (!cache)
+					refused++;
+			}
+			ioe_destroy(e);
+			free(orig);
+		}
+	}
+	cr_assert_gt(ok, 0);
+	cr_assert_gt(refused, 0);
+	/* the exact count of the cached dry run fits where the slack does not */
+	cr_assert_gt(cached_ok, ok);
+	free(a);
+	free(b);
 }
