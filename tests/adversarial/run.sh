@@ -356,28 +356,52 @@ stage_xml() {
 
 SHIM=$DEVBIN/killshim.so
 
-# kill_points WHAT OLDIMG CHECKFN CMD... : CMD writes $W/k.bin (copied from
-# OLDIMG before each run); CHECKFN judges $W/k.bin after a kill
+# known CMD... : runs CMD (a judge); its failures are a known limitation:
+# printed as KNOWN, counted apart, not failures
+known() {
+	local f0=$failed lines
+	lines=$(wc -l < "$FAILS")
+	"$@" > /dev/null
+	if [ $failed -gt $f0 ]; then
+		failed=$f0
+		known_n=$((known_n + 1))
+		echo "KNOWN: $(tail -n +$((lines + 1)) "$FAILS" | head -1 | sed 's/^FAIL: //' | head -c 200)"
+		head -n "$lines" "$FAILS" > "$FAILS.tmp" && mv "$FAILS.tmp" "$FAILS"
+	fi
+}
+known_n=0
+
+# kill_points WHAT OLDIMG CHECKFN SECTORS CMD... : CMD writes $W/k.bin
+# (copied from OLDIMG before each run); CHECKFN judges $W/k.bin after a kill
+# at each counted call: a plain kill, a kill that tears a multi-block write
+# between pages (what SIGKILL can do), and one that tears it between 512-byte
+# sectors (a power cut); SECTORS=known makes failures of that last one a
+# known limitation
 kill_points() {
-	local what=$1 old=$2 judge=$3
-	shift 3
-	local total n torn
+	local what=$1 old=$2 judge=$3 sectors=$4
+	shift 4
+	local total n mode seed
 	cp "$old" "$W/k.bin"
 	LD_PRELOAD=$SHIM THINMETA_KILL_COUNT=$W/count "$@" > /dev/null 2>&1 || { fail "$what: fails without a kill"; return; }
 	total=$(cat "$W/count")
 	cp "$W/k.bin" "$W/k.new"
 	for ((n = 0; n < total; n++)); do
-		for torn in -1 $((RANDOM)); do
+		for mode in kill pages sectors; do
+			seed=$RANDOM
 			cp "$old" "$W/k.bin"
 			tried=$((tried + 1))
-			CTX="kill $what at call $n of $total${torn:+ torn $torn}"
+			CTX="kill $what at call $n of $total, $mode (torn seed $seed)"
 			# (in a subshell that execs: the shell's "Killed" notice stays quiet)
-			if [ "$torn" = -1 ]; then
-				{ (LD_PRELOAD=$SHIM THINMETA_KILL_AT=$n exec "$@") > /dev/null 2>&1; } 2> /dev/null
+			case $mode in
+			kill) { (LD_PRELOAD=$SHIM THINMETA_KILL_AT=$n exec "$@") > /dev/null 2>&1; } 2> /dev/null ;;
+			pages) { (LD_PRELOAD=$SHIM THINMETA_KILL_AT=$n THINMETA_KILL_TORN=$seed exec "$@") > /dev/null 2>&1; } 2> /dev/null ;;
+			sectors) { (LD_PRELOAD=$SHIM THINMETA_KILL_AT=$n THINMETA_KILL_TORN=$seed THINMETA_KILL_SECTORS=1 exec "$@") > /dev/null 2>&1; } 2> /dev/null ;;
+			esac
+			if [ $mode = sectors ] && [ "$sectors" = known ]; then
+				known "$judge" "$old" "$W/k.new"
 			else
-				{ (LD_PRELOAD=$SHIM THINMETA_KILL_AT=$n THINMETA_KILL_TORN=$torn exec "$@") > /dev/null 2>&1; } 2> /dev/null
+				"$judge" "$old" "$W/k.new"
 			fi
-			"$judge" "$old" "$W/k.new"
 		done
 	done
 }
@@ -416,19 +440,21 @@ stage_kill() {
 		read -r a b <<< "$p"
 		copy "$a" "$W/old.bin"
 		truncate -s 32M "$W/old.bin"
-		kill_points "restore $b over $a" "$W/old.bin" judge_old_or_new \
+		kill_points "restore $b over $a" "$W/old.bin" judge_old_or_new fail \
 			"$BIN/thin_restore" -i "$FIXTURES/$b/ref-thin_dump.xml" -o "$W/k.bin"
 		copy "$b" "$W/in.bin"
 		"$DEVBIN/thin_damage" --zero-block "$("$DEVBIN/thin_damage" --leaf-of 1 "$W/in.bin" 2>/dev/null || echo 1)" "$W/in.bin" > /dev/null 2>&1
-		kill_points "repair damaged $b over $a" "$W/old.bin" judge_old_or_new \
+		kill_points "repair damaged $b over $a" "$W/old.bin" judge_old_or_new fail \
 			"$BIN/thin_repair" -i "$W/in.bin" -o "$W/k.bin"
 	done
 	for fx in needs_check $([ $LONG = 1 ] && echo basic snapshots held_root deleted); do
 		copy "$fx" "$W/leaky.bin"
 		"$DEVBIN/thin_damage" --leak data 3 --leak metadata 2 "$W/leaky.bin" > /dev/null
-		kill_points "check --clear-needs-check-flag $fx+leaks" "$W/leaky.bin" judge_repairable \
+		# the leak repair rewrites bitmaps in place: a bitmap torn between
+		# sectors fails its checksum (docs/adversarial.md, known limitations)
+		kill_points "check --clear-needs-check-flag $fx+leaks" "$W/leaky.bin" judge_repairable known \
 			"$BIN/thin_check" --clear-needs-check-flag "$W/k.bin"
-		kill_points "check --auto-repair $fx+leaks" "$W/leaky.bin" judge_repairable \
+		kill_points "check --auto-repair $fx+leaks" "$W/leaky.bin" judge_repairable known \
 			"$BIN/thin_check" --auto-repair "$W/k.bin"
 	done
 	if [ $LONG = 1 ]; then
@@ -509,5 +535,5 @@ stage_faults() {
 for s in "${STAGES[@]}"; do
 	"stage_$s"
 done
-echo "adversarial ($([ $LONG = 1 ] && echo long || echo fast), seed $SEED, $BUILD): tried $tried, failures $failed, expected failures (pack branch) $xfails, disagreements with 1.1.0 recorded $(wc -l < "$DISAG") ($OUT)"
+echo "adversarial ($([ $LONG = 1 ] && echo long || echo fast), seed $SEED, $BUILD): tried $tried, failures $failed, expected failures (pack branch) $xfails, known limitations $known_n, disagreements with 1.1.0 recorded $(wc -l < "$DISAG") ($OUT)"
 [ "$failed" -eq 0 ]

@@ -481,6 +481,7 @@ int main(int argc, char **argv)
 	struct image a = { 0 }, b = { 0 };
 	const char *op;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);   /* the lines survive an abort */
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 'e') {
 			nerr = 1;
@@ -501,6 +502,8 @@ int main(int argc, char **argv)
 	if (argc - optind < 2)
 		usage();
 	op = argv[optind];
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
 	for (int i = 0; i < nerr; i++) {
 		struct tally t = { 0, nr_failures };
 		const char *en = errs[i] == -EIO ? "EIO" : "ENOSPC";

@@ -6,8 +6,11 @@
  *
  *   THINMETA_KILL_AT=N     kill at the Nth (0-based) counted call, before it
  *   THINMETA_KILL_TORN=S   ... a write call first writes a prefix of its
- *                          buffer (whole 512-byte sectors, chosen by seed S:
- *                          a torn multi-block write), then the kill
+ *                          buffer, chosen by seed S, then the kill: whole
+ *                          4 KiB pages (what SIGKILL can do to a multi-block
+ *                          write: the kernel checks for it between pages)
+ *   THINMETA_KILL_SECTORS=1  ... the prefix is whole 512-byte sectors instead,
+ *                          so a single block can tear (a power cut, not a kill)
  *   THINMETA_KILL_COUNT=F  at exit, write the number of counted calls to F
  */
 #include <dlfcn.h>
@@ -46,13 +49,16 @@ static void point(int fd, const void *buf, size_t n, off_t off, int is_write)
 {
 	long at = env_long("THINMETA_KILL_AT");
 	long torn = env_long("THINMETA_KILL_TORN");
+	size_t unit;
 
 	if (calls++ != at || at < 0)
 		return;
-	if (is_write && torn >= 0 && n >= 1024) {
+	unit = env_long("THINMETA_KILL_SECTORS") == 1 ? 512 : 4096;
+
+	if (is_write && torn >= 0 && n >= 2 * unit) {
 		unsigned seed = (unsigned)torn;
-		size_t sectors = n / 512;
-		size_t keep = 512 * (1 + (size_t)rand_r(&seed) % (sectors - 1));
+		size_t units = n / unit;
+		size_t keep = unit * (1 + (size_t)rand_r(&seed) % (units - 1));
 		pwrite_fn real = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite64");
 		if (real && off >= 0)
 			real(fd, buf, keep, off);
