@@ -1067,20 +1067,22 @@ static int refuse_damaged(struct thin_repair *rp, size_t x, char *msg, size_t ms
 
 /*
  * Listing order of the candidates when nothing is proven: proven last
- * first, then newest time, highest transaction id, most mappings (a
- * damaged state, whose count is unknown, before the others) and highest
- * space-map index (hints, not evidence: discards and deletions make newer
- * states smaller, and block positions restart on every activation).
+ * first, then damaged states (some of their fields unknown), then newest
+ * time, highest transaction id, most mappings and highest space-map index
+ * (hints, not evidence: discards and deletions make newer states smaller,
+ * and block positions restart on every activation).
  */
 static int hint_before(const struct pstate *a, const struct pstate *b)
 {
 	uint32_t ta = a->time > a->dtime ? a->time : a->dtime;
 	uint32_t tb = b->time > b->dtime ? b->time : b->dtime;
-	/* a state whose trees lost blocks: its mapping count is unknown, first */
 	uint64_t ma = a->nr_mappings, mb = b->nr_mappings;
 
 	if ((a->last == 1) != (b->last == 1))
 		return a->last == 1;
+	/* a damaged state: its own fields are partly unknown; damage hits new blocks */
+	if (a->whole != b->whole)
+		return !a->whole;
 	if (ta != tb)
 		return ta > tb;
 	if (a->max_tid != b->max_tid)
@@ -1090,7 +1092,7 @@ static int hint_before(const struct pstate *a, const struct pstate *b)
 	return a->index_block > b->index_block;
 }
 
-#define MAX_LISTED 10u
+#define MAX_LISTED 12u
 
 static void undecided_status(struct thin_repair *rp, const struct pstate *st, char *status,
 			     size_t len)
