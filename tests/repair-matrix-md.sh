@@ -3,14 +3,30 @@
 # tests/scripts/repair_lost_sb.sh (superblock lost, every kernel fixture, ours
 # and both references) and tests/scripts/repair_matrix.sh (one damage at a
 # time, ours and 0.9.0).  Usage: tests/repair-matrix-md.sh [BUILD]
+# (LOST_MD=FILE MATRIX_MD=FILE: use markdown the two tests already wrote
+# through REPAIR_LOST_SB_MD and REPAIR_MATRIX_MD.)  Also writes
+# docs/repair-lost-sb.md (the superblock-lost part alone).
 set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
-T=$(mktemp -d /tmp/repair-matrix-md.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-REPAIR_LOST_SB_MD=$T/lost.md REPAIR_MATRIX_MD=$T/matrix.md BUILD=$BUILD \
-	T='repair_[lm][oa]*' "$TOP/tests/run-tests.sh" >&2 || true
-[ -s "$T/lost.md" ] && [ -s "$T/matrix.md" ] || { echo "a matrix test failed" >&2; exit 1; }
+D=$(mktemp -d "${TMPDIR:-/tmp}/repair-matrix-md.XXXXXX")
+trap '[ -n "${KEEP:-}" ] || rm -rf "$D"' EXIT
+mkdir -p "$D/tmp"
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+export TOP BUILD BIN=$BUILD/bin DEVBIN=$BUILD/devbin FIXTURES=${FIXTURES:-$TOP/fixtures/kernel}
+export TMPROOT=$D/tmp
+if [ -n "${LOST_MD:-}" ] && [ -n "${MATRIX_MD:-}" ]; then
+	# the tests' markdown already written (REPAIR_LOST_SB_MD, REPAIR_MATRIX_MD)
+	cp "$LOST_MD" "$D/lost.md"
+	cp "$MATRIX_MD" "$D/matrix.md"
+else
+	REPAIR_LOST_SB_MD=$D/lost.md bash "$TOP/tests/scripts/repair_lost_sb.sh" > "$D/lost.log" 2>&1 ||
+		{ tail -20 "$D/lost.log" >&2; exit 1; }
+	REPAIR_MATRIX_MD=$D/matrix.md bash "$TOP/tests/scripts/repair_matrix.sh" > "$D/matrix.log" 2>&1 ||
+		{ tail -20 "$D/matrix.log" >&2; exit 1; }
+	grep '^\*\*\*' "$D/lost.log" >&2 || true
+fi
+[ -s "$D/lost.md" ] && [ -s "$D/matrix.md" ] || { echo "a matrix test failed" >&2; exit 1; }
 {
 	echo "# thin_repair damage matrix"
 	echo
@@ -28,10 +44,11 @@ REPAIR_LOST_SB_MD=$T/lost.md REPAIR_MATRIX_MD=$T/matrix.md BUILD=$BUILD \
 	echo "with the command line that picks it (the test checks).  How the live state"
 	echo "is told from the others: man thin_repair, \"Superblock lost\"."
 	echo
-	cat "$T/lost.md"
+	cat "$D/lost.md"
 	echo
 	echo "## One damage at a time"
 	echo
-	cat "$T/matrix.md"
+	cat "$D/matrix.md"
 } > "$TOP/docs/repair-matrix.md"
-echo "wrote docs/repair-matrix.md" >&2
+cp "$D/lost.md" "$TOP/docs/repair-lost-sb.md"
+echo "wrote docs/repair-matrix.md and docs/repair-lost-sb.md" >&2

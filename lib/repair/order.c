@@ -416,6 +416,10 @@ static void pstate_intact(struct thin_repair *rp, const uint8_t *counts, uint8_t
 		st->nr_mappings = UINT64_MAX;
 		free(v);
 	}
+	if (!st->whole && d && d->d.state == S_VALID) {
+		st->dtime = d->d.time;
+		st->max_tid = d->d.max_data;
+	}
 	if (!st->roots_ok || st->nr_holes || !st->whole || st->nr_mappings != d->d.count)
 		return;
 	memset(exp, 0, s->nr_blocks);
@@ -467,7 +471,8 @@ void repair_pstates_release(struct thin_repair *rp)
 	free(rp->pst_rel);
 	free(rp->inuse_any);
 	free(rp->owned_any);
-	rp->owned_any = NULL;
+	free(rp->parents);
+	rp->owned_any = rp->parents = NULL;
 	rp->pst = NULL;
 	rp->pst_rel = NULL;
 	rp->inuse_any = NULL;
@@ -565,7 +570,15 @@ int repair_pstates_build(struct thin_repair *rp)
 	}
 	rp->pst_rel = calloc(rp->nr_pst * rp->nr_pst + 1, 1);
 	rp->owned_any = calloc(n8, 1);
-	r = rp->pst_rel && rp->owned_any ? 0 : -ENOMEM;
+	rp->parents = calloc(n8, 1);
+	r = rp->pst_rel && rp->owned_any && rp->parents ? 0 : -ENOMEM;
+	for (size_t i = 0; !r && i < s->nr; i++) {
+		const struct snode *n = &s->n[i];
+
+		if (n->ent != UINT32_MAX &&
+		    (n->flags != BT_LEAF_NODE || n->vsize == SM_INDEX_ENTRY_SIZE))
+			repair_bit_set(rp->parents, n->block);
+	}
 	for (size_t i = 0; !r && i < rp->nr_pst; i++) {
 		const struct pstate *st = &rp->pst[i];
 
@@ -573,7 +586,7 @@ int repair_pstates_build(struct thin_repair *rp)
 		for (unsigned k = 0; k < st->nr_bitmaps; k++)
 			repair_bit_set(rp->owned_any, st->bitmaps[k]);
 		for (uint64_t w = 0; st->intact && w < n8; w++)
-			rp->owned_any[w] |= st->inuse[w];
+			rp->owned_any[w] |= st->inuse[w] & rp->parents[w];
 	}
 	goto out;
 out_nomem:
@@ -674,10 +687,72 @@ int repair_older_why(const struct pstate *z, const struct pstate *x)
 	return WB_NONE;
 }
 
+/*
+ * Whether node n (x's, in use in z) names a child z does not have in use:
+ * then z's content at n's block was another (z's nodes name only blocks in
+ * use in z), so the block was rewritten after z's commit.
+ */
+static int names_missing_child(const struct scan *s, const struct snode *n,
+			       const struct pstate *z)
+{
+	if (n->ent == UINT32_MAX)
+		return 0;
+	for (uint32_t i = 0; i < n->nr; i++) {
+		uint64_t c = s->pool[2 * ((size_t)n->ent + i) + 1];
+
+		if (c >= s->nr_blocks || !in_use(z, c))
+			return 1;
+	}
+	return 0;
+}
+
+/* The top-level tree of x at b: does one of its nodes that z has in use name a child z lacks? */
+static int top_rewritten(const struct scan *s, uint64_t b, const struct pstate *z, int level)
+{
+	const struct snode *n = repair_scan_node((struct scan *)s, b);
+
+	if (!n || level > BT_MAX_DEPTH)
+		return 0;
+	if (in_use(z, b) && names_missing_child(s, n, z))
+		return 1;
+	if (n->flags == BT_LEAF_NODE || n->ent == UINT32_MAX)
+		return 0;
+	for (uint32_t i = 0; i < n->nr; i++)
+		if (top_rewritten(s, s->pool[2 * ((size_t)n->ent + i) + 1], z, level + 1))
+			return 1;
+	return 0;
+}
+
+/*
+ * x intact (so every block it marks in use holds its content): a block in
+ * use in both whose node in x names a child z lacks was rewritten after
+ * z's commit and before x's.
+ */
+static int rewritten_since(struct thin_repair *rp, const struct pstate *z, const struct pstate *x)
+{
+	struct scan *s = &rp->scan;
+
+	if (!x->intact)
+		return 0;
+	for (size_t i = 0; i < s->nr; i++) {
+		const struct snode *n = &s->n[i];
+
+		/* internal nodes and data-sm index leaves name blocks; top-level leaves below */
+		if ((n->flags == BT_LEAF_NODE && n->vsize != SM_INDEX_ENTRY_SIZE) ||
+		    !in_use(x, n->block) || !in_use(z, n->block))
+			continue;
+		if (names_missing_child(s, n, z))
+			return 1;
+	}
+	return top_rewritten(s, x->top, z, 0);
+}
+
 static int direct_older(struct thin_repair *rp, struct pstate *z, struct pstate *x)
 {
 	int why = repair_older_why(z, x);
 
+	if (why == WB_NONE && rewritten_since(rp, z, x))
+		why = WB_REWRITTEN;
 	if (why != WB_NONE || pstate_devs(rp, z) < 0 || pstate_devs(rp, x) < 0)
 		return why;
 	return repair_older_why(z, x);
@@ -720,7 +795,8 @@ static int not_written_after(const struct repair_last_ctx *c, size_t x, uint64_t
 		const struct pstate *zs = &c->st[z];
 
 		if (z == x || !zs->map_exact ||
-		    !(is_sm_block(zs, b) || (zs->intact && in_use(zs, b))))
+		    !(is_sm_block(zs, b) || (zs->intact && in_use(zs, b) && c->parents &&
+					     repair_bit_get(c->parents, b))))
 			continue;
 		if (c->older(c->ctx, z, x)) {
 			*owner = z + 1;
@@ -845,7 +921,7 @@ static void prove_last(struct thin_repair *rp, size_t x)
 		.st = rp->pst, .nr = rp->nr_pst, .nr_blocks = s->nr_blocks,
 		.sig = s->sig, .ioerr = s->ioerr, .inuse_any = rp->inuse_any,
 		.high_sig = s->high_sig, .smi = s->smi, .nr_smi = s->nr_smi,
-		.owned_any = rp->owned_any, .older = older_cb, .ctx = rp,
+		.owned_any = rp->owned_any, .parents = rp->parents, .older = older_cb, .ctx = rp,
 	};
 	struct pstate *st = &rp->pst[x];
 	size_t owner;
@@ -871,6 +947,9 @@ static const char *why_text(int why)
 		return "a device's creation or snapshot time is older in it";
 	case WB_MISSING:
 		return "a device created before this state's clock is missing or different in it";
+	case WB_REWRITTEN:
+		return "a block it had in use now holds a node of this state that names blocks it "
+		       "did not have";
 	}
 	return "";
 }
@@ -990,20 +1069,22 @@ static int refuse_damaged(struct thin_repair *rp, size_t x, char *msg, size_t ms
 
 /*
  * Listing order of the candidates when nothing is proven: proven last
- * first, then newest time, highest transaction id, most mappings and
- * highest space-map index (hints, not evidence: discards and deletions
- * make newer states smaller, and block positions restart on every
- * activation).
+ * first, then damaged states (some of their fields unknown), then newest
+ * time, highest transaction id, most mappings and highest space-map index
+ * (hints, not evidence: discards and deletions make newer states smaller,
+ * and block positions restart on every activation).
  */
 static int hint_before(const struct pstate *a, const struct pstate *b)
 {
 	uint32_t ta = a->time > a->dtime ? a->time : a->dtime;
 	uint32_t tb = b->time > b->dtime ? b->time : b->dtime;
-	uint64_t ma = a->nr_mappings == UINT64_MAX ? 0 : a->nr_mappings;
-	uint64_t mb = b->nr_mappings == UINT64_MAX ? 0 : b->nr_mappings;
+	uint64_t ma = a->nr_mappings, mb = b->nr_mappings;
 
 	if ((a->last == 1) != (b->last == 1))
 		return a->last == 1;
+	/* a damaged state: its own fields are partly unknown; damage hits new blocks */
+	if (a->whole != b->whole)
+		return !a->whole;
 	if (ta != tb)
 		return ta > tb;
 	if (a->max_tid != b->max_tid)
@@ -1013,7 +1094,7 @@ static int hint_before(const struct pstate *a, const struct pstate *b)
 	return a->index_block > b->index_block;
 }
 
-#define MAX_LISTED 8u
+#define MAX_LISTED 12u
 
 static void undecided_status(struct thin_repair *rp, const struct pstate *st, char *status,
 			     size_t len)

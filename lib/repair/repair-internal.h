@@ -252,7 +252,8 @@ struct thin_repair {
 	size_t nr_pst, chosen;   /* chosen: index into pst + 1 */
 	uint8_t *pst_rel;       /* nr_pst x nr_pst: [z * n + x] = why z is older than x + 1, 1: not */
 	uint8_t *inuse_any;     /* bitset: in use in some state's map */
-	uint8_t *owned_any;     /* bitset: some state's sm block, or in use in an intact one */
+	uint8_t *owned_any;     /* bitset: some state's sm block, or a parent in an intact one */
+	uint8_t *parents;       /* bitset: internal nodes and data-sm index leaves */
 	struct thin_repair_candidate *cand;
 	size_t nr_cand, cap_cand;
 };
@@ -355,6 +356,7 @@ enum {
 	WB_OVERWRITE,     /* its map marks in use a block now holding the other's space map */
 	WB_TIME,          /* a device's creation or snapshot time is older in it */
 	WB_MISSING,       /* a device created before the other's clock is missing or different */
+	WB_REWRITTEN,     /* a block in use in it now holds the other's node naming blocks it lacks */
 };
 int repair_older_why(const struct pstate *z, const struct pstate *x);
 
@@ -368,7 +370,8 @@ struct repair_last_ctx {
 	const uint64_t *smi;                      /* every checksum-valid space-map index */
 	size_t nr_smi;
 	const uint8_t *owned_any;                 /* NULL, or bitset: some state's sm block,
-						     or in use in an intact state */
+						     or a parent in use in an intact state */
+	const uint8_t *parents;                   /* NULL, or bitset: nodes naming blocks */
 	int (*older)(void *ctx, size_t z, size_t x);   /* z proven older than x */
 	void *ctx;
 };
