@@ -683,7 +683,7 @@ int thin_open_output(const char *path, struct ioe **out, char *err, size_t errle
 		snprintf(err, errlen, "Not a block device or regular file '%s'.", path);
 		return -EINVAL;
 	}
-	r = ioe_open(path, IOE_WRITE, out);
+	r = ioe_open(path, IOE_WRITE | IOE_DIRECT, out);
 	if (r == -EBUSY)
 		snprintf(err, errlen, "%s: device is busy (in use by a live pool?)", path);
 	else if (r < 0)
