@@ -24,11 +24,11 @@ struct dd_start {
 	uint32_t seg[NR_SEGS];         /* of its full segments of SEG entries: early mismatch */
 };
 
-/* A run of remembered leaves sorted by first key (newest first among equal keys). */
 struct dd_kv {
 	uint64_t key, val;
 };
 
+/* A run of remembered leaves sorted by first key (newest first among equal keys). */
 struct dd_run {
 	struct dd_kv *kv;  /* e[i].key, e[i].val: what the cursor walks */
 	struct dd_start *e;
@@ -748,6 +748,23 @@ static int la_run(struct bt_builder *b, int final)
 
 		if (!b->nr_cand) {
 			uint64_t key = get_le64(la_key(b, 0));
+			if (key < b->o.dedup->next_key && b->cur.n) {
+				/* no remembered leaf starts below next_key: move those in bulk */
+				uint32_t m = 1, room = b->max - b->cur.n;
+				while (m < n && m < room && get_le64(la_key(b, m)) < b->o.dedup->next_key)
+					m++;
+				memcpy(key_ptr(b->cur.node, b->cur.n), la_key(b, 0), 8 * (size_t)m);
+				memcpy(val_ptr(b->cur.node, b->max, b->o.value_size, b->cur.n), la_val(b, 0),
+				       (size_t)b->o.value_size * m);
+				b->cur.n += m;
+				la_pop(b, m);
+				if (b->cur.n == b->max) {
+					r = close_cur(b);
+					if (r < 0)
+						return r;
+				}
+				continue;
+			}
 			if (!lookup(b, key, la_val(b, 0))) {
 				r = to_cur(b, key, la_val(b, 0));
 				if (r < 0)

@@ -5,8 +5,9 @@
  * max_entries (FORMAT.md §5.3) and written as soon as they are complete;
  * only the last leaves of a tree, and a leaf cut short by a shared one
  * (below), hold fewer, never under max_entries / 3 unless the leaf is the
- * root.  Internal levels are built when the tree is finished: as few nodes
- * as 252 entries each allow, children spread evenly.  Blocks are allocated
+ * root; a tree whose entries fit in one leaf is one leaf.  Internal levels
+ * are built when the tree is finished: as few nodes as 252 entries each
+ * allow, children spread evenly.  Blocks are allocated
  * through lib/tm; every node gets one reference per parent that points at
  * it.  Generic over the value size.
  *
@@ -29,7 +30,11 @@
 #include "btree/btree.h"
 #include "tm/tm.h"
 
-/* Bounded table of written nodes (2^order slots, lossy: a miss only costs sharing). */
+/*
+ * What has been written, for sharing: up to 2^(order + 4) leaves by their
+ * first entry, and 2^order slots of nodes by content (lossy: a miss only
+ * costs sharing).  One tree at a time is built with a table.
+ */
 struct bt_dedup;
 struct bt_dedup *bt_dedup_create(unsigned order);
 void bt_dedup_destroy(struct bt_dedup *d);

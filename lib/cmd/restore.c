@@ -1,6 +1,7 @@
 #include "cmd/restore.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,6 +473,187 @@ static void restorer_release(struct restorer *rs)
 }
 
 /*----------------------------------------------------------------*/
+/*
+ * Write-behind: the output engine seen through a writer thread, so that
+ * the (synchronous, O_DIRECT) writes of one batch overlap with building
+ * the next.  Writes are copied and done in order; a read or a flush
+ * first waits for every queued write, so ordering and the commit
+ * protocol are unchanged (the superblock is written after a flush that
+ * saw every earlier write done).  After a failed write nothing more is
+ * written and every later call returns the error.
+ */
+
+#define WB_SLOTS 3u
+#define WB_SLOT_BLOCKS 1024u
+
+struct wb_slot {
+	uint8_t *buf;
+	uint64_t block;
+	unsigned nr;
+};
+
+struct wb_engine {
+	struct ioe e;
+	struct ioe *inner;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct wb_slot slot[WB_SLOTS];
+	unsigned head, nr;         /* queued: slot[head], ... (nr of them) */
+	int err, stop, started, sync;
+	pthread_t thread;
+};
+
+static struct wb_engine *to_wb(struct ioe *e)
+{
+	return (struct wb_engine *)e;
+}
+
+static void *wb_run(void *arg)
+{
+	struct wb_engine *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct wb_slot *s;
+		int r = 0;
+
+		while (!w->nr && !w->stop)
+			pthread_cond_wait(&w->cv, &w->lock);
+		if (!w->nr)
+			break;
+		s = &w->slot[w->head];
+		pthread_mutex_unlock(&w->lock);
+		if (!w->err)   /* only this thread sets it */
+			r = ioe_write(w->inner, s->block, s->nr, s->buf);
+		pthread_mutex_lock(&w->lock);
+		if (r < 0)
+			w->err = r;
+		w->head = (w->head + 1) % WB_SLOTS;
+		w->nr--;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Waits for every queued write; returns the first write error. */
+static int wb_drain(struct wb_engine *w)
+{
+	int r;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->nr)
+		pthread_cond_wait(&w->cv, &w->lock);
+	r = w->err;
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+static int wb_read(struct ioe *e, uint64_t b, unsigned nr, void *buf)
+{
+	struct wb_engine *w = to_wb(e);
+
+	wb_drain(w);
+	return ioe_read(w->inner, b, nr, buf);
+}
+
+static int wb_read_batch(struct ioe *e, const uint64_t *blocks, unsigned nr, void *const *bufs,
+			 int *results)
+{
+	struct wb_engine *w = to_wb(e);
+
+	wb_drain(w);
+	return ioe_read_batch(w->inner, blocks, nr, bufs, results);
+}
+
+static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
+{
+	struct wb_engine *w = to_wb(e);
+	struct wb_slot *s;
+	int r;
+
+	if (!w->started && !w->sync) {
+		w->started = !pthread_create(&w->thread, NULL, wb_run, w);
+		w->sync = !w->started;
+	}
+	if (w->sync || nr > WB_SLOT_BLOCKS) {
+		r = wb_drain(w);
+		return r < 0 ? r : ioe_write(w->inner, b, nr, buf);
+	}
+	pthread_mutex_lock(&w->lock);
+	while (w->nr == WB_SLOTS && !w->err)
+		pthread_cond_wait(&w->cv, &w->lock);
+	r = w->err;
+	if (!r) {
+		s = &w->slot[(w->head + w->nr) % WB_SLOTS];
+		memcpy(s->buf, buf, (size_t)nr * MD_BLOCK_SIZE);
+		s->block = b;
+		s->nr = nr;
+		w->nr++;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+static int wb_flush(struct ioe *e)
+{
+	struct wb_engine *w = to_wb(e);
+	int r = wb_drain(w);
+
+	return r < 0 ? r : ioe_flush(w->inner);
+}
+
+/* Waits for the queued writes and stops the thread; the inner engine stays. */
+static void wb_destroy(struct ioe *e)
+{
+	struct wb_engine *w = to_wb(e);
+
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cv);
+	for (unsigned i = 0; i < WB_SLOTS; i++)
+		free(w->slot[i].buf);
+	free(w);
+}
+
+static const struct ioe_ops wb_ops = {
+	.read = wb_read,
+	.write = wb_write,
+	.flush = wb_flush,
+	.destroy = wb_destroy,
+	.read_batch = wb_read_batch,
+};
+
+/* inner seen through a writer thread; NULL when out of memory. */
+static struct ioe *wb_create(struct ioe *inner)
+{
+	struct wb_engine *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->e = *inner;
+	w->e.ops = &wb_ops;
+	w->inner = inner;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	for (unsigned i = 0; i < WB_SLOTS; i++) {
+		w->slot[i].buf = ioe_alloc_blocks(WB_SLOT_BLOCKS);
+		if (!w->slot[i].buf) {
+			wb_destroy(&w->e);
+			return NULL;
+		}
+	}
+	return &w->e;
+}
+
+/*----------------------------------------------------------------*/
 /* passes */
 
 struct pass {
@@ -491,6 +673,7 @@ struct pass {
 
 static int run_pass(struct pass *p, char *err, size_t errlen)
 {
+	struct ioe *wout;
 	struct restorer rs;
 	struct ir_visitor v = {
 		.ctx = &rs,
@@ -510,8 +693,10 @@ static int run_pass(struct pass *p, char *err, size_t errlen)
 	rs.o = p->o;
 	v.err = rs.msg;
 	v.errlen = sizeof(rs.msg);
-	r = tm_create(p->out, p->md_blocks, &rs.tm);
+	wout = wb_create(p->out);
+	r = wout ? tm_create(wout, p->md_blocks, &rs.tm) : -ENOMEM;
 	if (r < 0) {
+		ioe_destroy(wout);
 		rcmap_destroy(p->reserved);
 		snprintf(err, errlen, "out of memory");
 		return r;
@@ -556,6 +741,7 @@ static int run_pass(struct pass *p, char *err, size_t errlen)
 	}
 	restorer_release(&rs);
 	tm_destroy(rs.tm);
+	ioe_destroy(wout);
 	return r;
 }
 
@@ -675,7 +861,7 @@ int thin_open_output(const char *path, struct ioe **out, char *err, size_t errle
 		snprintf(err, errlen, "Not a block device or regular file '%s'.", path);
 		return -EINVAL;
 	}
-	r = ioe_open(path, IOE_WRITE, out);
+	r = ioe_open(path, IOE_WRITE | IOE_DIRECT, out);
 	if (r == -EBUSY)
 		snprintf(err, errlen, "%s: device is busy (in use by a live pool?)", path);
 	else if (r < 0)

@@ -38,7 +38,13 @@ int ioe_open_fd(const char *path, unsigned flags, uint64_t *size, int *is_bdev)
 	} else {
 		return -EINVAL;
 	}
+	if (!*is_bdev && (flags & IOE_DIRECT)) {
+		fd = open(path, oflags | O_DIRECT | O_CLOEXEC);
+		if (fd >= 0 || errno != EINVAL)
+			goto opened;
+	}
 	fd = open(path, oflags | O_CLOEXEC);
+opened:
 	if (fd < 0)
 		return -errno;
 	if (*is_bdev) {

@@ -44,6 +44,11 @@ struct ioe {
 #define IOE_WRITE 1u    /* open read-write */
 #define IOE_SHARED 2u   /* do not take O_EXCL on a block device (metadata snapshot reads) */
 #define IOE_AIO 4u      /* use the libaio engine */
+/*
+ * O_DIRECT on a regular file too (writers of whole metadata: no copy into
+ * the page cache); buffered where the file system refuses it.
+ */
+#define IOE_DIRECT 8u
 
 /*
  * Opens path.  Returns 0 or a negative errno; -EBUSY means the block
