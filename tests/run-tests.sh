@@ -6,7 +6,8 @@
 #
 # Environment: BUILD (default build) selects the binaries; T=glob runs a
 # subset; THINMETA_SLOW_TESTS=0 skips the slow oracle cases (said loudly);
-# TEST_JOBS=N runs N tests at once (default: the CPUs); TEST_TIMEOUT=S
+# TEST_JOBS=N runs N tests at once (default: twice the CPUs: many wait on
+# sleeps, kills and fsync); TEST_TIMEOUT=S
 # fails a test still running after S seconds (default 1500).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +29,7 @@ fi
 # Tests run JOBS at a time (default: the number of CPUs, TEST_JOBS=1 for
 # one by one); each writes only under its own $WORK and log.  The slowest
 # known tests start first so the run ends with the short ones.
-JOBS=${TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
+JOBS=${TEST_JOBS:-$((2 * $(nproc 2>/dev/null || echo 1)))}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
 TMO=${TEST_TIMEOUT:-1500}
 SLOW_FIRST="repair_matrix adversarial_fast pack_roundtrip repair_lost_sb check_override restore_compact check_damage"
