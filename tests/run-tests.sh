@@ -26,7 +26,7 @@ if [ "${THINMETA_SLOW_TESTS:-1}" = 0 ]; then
 	echo "*** our own tools still runs.  The full run is plain 'make check'."
 fi
 
-# Tests run JOBS at a time (default: the number of CPUs, TEST_JOBS=1 for
+# Tests run JOBS at a time (default: twice the CPUs, TEST_JOBS=1 for
 # one by one); each writes only under its own $WORK and log.  The slowest
 # known tests start first so the run ends with the short ones.
 JOBS=${TEST_JOBS:-$((2 * $(nproc 2>/dev/null || echo 1)))}
