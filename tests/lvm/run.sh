@@ -15,10 +15,6 @@
 # latest log of each).  Exit status 0 when every step of ours passed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# QEMU TCG by default (nested KVM, where a host offers /dev/kvm at all, has
-# been seen to hang before the kernel's first line); ACCEL=kvm to try it.
-ACCEL=${ACCEL:-tcg}
-CPU=max; [ "$ACCEL" = kvm ] && CPU=host
 TOP=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-build}
 IMPL=${IMPL:-ours ref}
@@ -41,6 +37,9 @@ else
 fi
 
 mkdir -p "$WORK" "$HERE/log"
+# QEMU under its own name: a broad "pkill -f qemu" elsewhere on a shared
+# machine must not end these runs
+ln -sf "$(command -v qemu-system-x86_64)" "$WORK/lvm-suite-guest"
 "$HERE/build-initramfs.sh" "$BUILD"
 
 # boot NAME IMPL: one guest run of scenario NAME with implementation IMPL
@@ -52,24 +51,33 @@ boot() {
 	disk=$(opt disk_mib); disk=${disk:-512}
 	timeout=$(opt timeout); timeout=${timeout:-900}
 	rm -rf "$run"; mkdir -p "$run/cpio/etc" "$run/results"
-	truncate -s "${disk}M" "$run/pv1.img" "$run/pv2.img"
-	truncate -s 64M "$run/results.img"
 	echo "$impl" > "$run/cpio/etc/thin-impl"
 	cp "$f" "$run/cpio/lvm-scenario.sh"
 	printf 'set +e\n. /lib/lvm-lib.sh\n. /lvm-scenario.sh\nlvm_finish\n' > "$run/cpio/scenario.sh"
 	(cd "$run/cpio" && find . | cpio -o -H newc --quiet) | gzip -1 > "$run/scen.cpio.gz"
 	cat "$WORK/initramfs.cpio.gz" "$run/scen.cpio.gz" > "$run/initrd.gz"
-	echo "[$name/$impl] booting (disks 2 x ${disk} MiB)"
-	t0=$(date +%s)
-	timeout -s KILL "$timeout" qemu-system-x86_64 -accel "$ACCEL" -cpu "$CPU" -smp 2 -m 1024 -nographic -no-reboot \
-		-kernel "$WORK/vmlinuz" -initrd "$run/initrd.gz" \
-		-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
-		-drive "file=$run/pv1.img,format=raw,if=virtio,cache=unsafe,discard=unmap" \
-		-drive "file=$run/pv2.img,format=raw,if=virtio,cache=unsafe,discard=unmap" \
-		-drive "file=$run/results.img,format=raw,if=virtio,cache=writeback" \
-		< /dev/null > "$run/console.log" 2>&1 || rc=$?
-	t1=$(date +%s)
-	echo "[$name/$impl] guest run took $((t1 - t0)) s (qemu exit $rc)"
+	local try
+	for try in 1 2 3; do
+		echo "[$name/$impl] booting (disks 2 x ${disk} MiB)"
+		truncate -s 0 "$run/pv1.img" "$run/pv2.img" "$run/results.img"
+		truncate -s "${disk}M" "$run/pv1.img" "$run/pv2.img"
+		truncate -s 64M "$run/results.img"
+		rc=0
+		t0=$(date +%s)
+		timeout -s KILL "$timeout" "$WORK/lvm-suite-guest" -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
+			-kernel "$WORK/vmlinuz" -initrd "$run/initrd.gz" \
+			-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
+			-drive "file=$run/pv1.img,format=raw,if=virtio,cache=unsafe,discard=unmap" \
+			-drive "file=$run/pv2.img,format=raw,if=virtio,cache=unsafe,discard=unmap" \
+			-drive "file=$run/results.img,format=raw,if=virtio,cache=writeback" \
+			< /dev/null > "$run/console.log" 2>&1 || rc=$?
+		t1=$(date +%s)
+		echo "[$name/$impl] guest run took $((t1 - t0)) s (qemu exit $rc)"
+		# QEMU terminated by a signal from outside (not our timeout): again
+		grep -q "terminating on signal" "$run/console.log" || break
+		echo "[$name/$impl] QEMU was terminated from outside; booting again from blank disks"
+		sleep 10
+	done
 	if ! tar -xf "$run/results.img" -C "$run/results" 2> /dev/null || [ ! -f "$run/results/steps.txt" ]; then
 		echo "[$name/$impl] no results archive; console tail:" >&2
 		tr -d '\r' < "$run/console.log" > "$HERE/log/$name.$impl.console"
@@ -107,6 +115,7 @@ result() {
 			[ -f "$HERE/log/$name.$i.env" ] || { echo "$i: not run"; continue; }
 			echo "$i: $(sed -n "s/^$i=//p" "$HERE/log/$name.$i.env"); run $(sed -n 's/^date=//p' "$HERE/log/$name.$i.env"), kernel $(sed -n 's/^kernel=//p' "$HERE/log/$name.$i.env"), lvm2 $(sed -n 's/^lvm2=//p' "$HERE/log/$name.$i.env"), guest $(sed -n 's/^guest_seconds=//p' "$HERE/log/$name.$i.env") s"
 		done
+		echo "(in a step's description, \"our\" tool means the implementation of that column)"
 		echo
 		python3 - "$HERE/log/$name.ours.steps" "$HERE/log/$name.ref.steps" <<'PY'
 import os, sys

@@ -108,9 +108,9 @@ out_has " rw "
 run lvs -o lv_name,lv_attr,data_percent,metadata_percent $VG/pool
 endstep
 
-step 5.8 "the pool works: writes to new chunks of origin and a new snapshot"
+step 5.8 "the pool works: writes to origin (new blocks: its chunks are shared with the snapshots) and a new snapshot"
 need 5.7
-wr_step origin 9000 500 1 after
+wr_step origin 5 100 80 after
 mksnap origin snew
 wr_step snew 0 64 128 snew
 endstep
