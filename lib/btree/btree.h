@@ -10,6 +10,7 @@
 
 #include "block-cache/block-cache.h"
 #include "util/endian.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 struct disk_node_header {

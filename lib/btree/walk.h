@@ -18,6 +18,7 @@
 
 #include "btree/btree.h"
 #include "io/io.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 #define BT_WALK_BATCH 64u

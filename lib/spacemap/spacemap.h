@@ -12,6 +12,7 @@
 #include "block-cache/block-cache.h"
 #include "util/endian.h"
 #include "refcount/refcount.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 #define SM_ENTRIES_PER_BITMAP 16320u
