@@ -177,7 +177,7 @@ static int read_metadata_index(struct ck *ck, struct ck_sm_fix *fx)
 		return -ENOMEM;
 	r = loc < ck->md_nr_blocks ? ck_read_block(ck, loc, ck->one) : -EINVAL;
 	if (!r)
-		r = bc_csum_check(ck->one, loc, MD_BLOCK_SIZE, INDEX_CSUM_XOR);
+		r = thin_block_check(ck->one, loc, INDEX_CSUM_XOR);
 	if (r) {
 		enum rep_code code = r == -EILSEQ	 ? RC_SM_INDEX_CSUM
 				     : r == -ENOTBLK	 ? RC_SM_INDEX_BLOCKNR
@@ -344,7 +344,7 @@ static int read_bitmap(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, uint8_t 
 	int r = b && b < ck->md_nr_blocks ? ck_read_block(ck, b, buf) : -EINVAL;
 
 	if (!r)
-		r = bc_csum_check(buf, b, MD_BLOCK_SIZE, BITMAP_CSUM_XOR);
+		r = thin_block_check(buf, b, BITMAP_CSUM_XOR);
 	if (r && b) {
 		enum rep_code code = r == -EILSEQ	 ? RC_SM_BITMAP_CSUM
 				     : r == -ENOTBLK	 ? RC_SM_BITMAP_BLOCKNR

@@ -51,6 +51,10 @@ struct disk_bitmap_header {
 } __attribute__((packed));
 _Static_assert(sizeof(struct disk_bitmap_header) == 16, "bitmap header");
 
+/* Checksum salts (FORMAT.md §2) of sm_bitmap_validator and sm_index_validator. */
+#define BITMAP_CSUM_XOR 240779u
+#define INDEX_CSUM_XOR 160478u
+
 extern const struct bc_validator sm_bitmap_validator;
 extern const struct bc_validator sm_index_validator;
 
