@@ -3,14 +3,14 @@
 # headers, headers of lower layers and the leaves; third-party headers come
 # from exactly one module; tools include only public headers.
 #
-#   util crc ir (leaves, 0) -> io, xml (1) -> block-cache refcount (2) -> tm (3)
+#   util crc ir findings (leaves, 0) -> io, xml (1) -> block-cache refcount (2) -> tm (3)
 #   -> btree (4) -> spacemap (5) -> thin (6) -> check repair names (7) -> cmd (8)
-# xml (rank 1) therefore sees only the leaves (ir, util, crc).
+# xml (rank 1) therefore sees only the leaves (ir, util, crc, findings).
 set -u
 cd "$(dirname "$0")/.."
 rank() {
 	case $1 in
-	util|crc|ir) echo 0 ;; io|xml) echo 1 ;; block-cache|refcount) echo 2 ;; tm) echo 3 ;;
+	util|crc|ir|findings) echo 0 ;; io|xml) echo 1 ;; block-cache|refcount) echo 2 ;; tm) echo 3 ;;
 	btree) echo 4 ;; spacemap) echo 5 ;; thin) echo 6 ;; check|repair|names) echo 7 ;;
 	cmd) echo 8 ;; *) echo unknown ;;
 	esac

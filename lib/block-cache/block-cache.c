@@ -31,23 +31,15 @@ struct bc {
 	int write_error;
 	struct bc_block *spare;  /* recycled blocks (data buffers kept) */
 	size_t nr_spare;
+	const uint32_t *type_salts;  /* bc_set_type_salts() */
+	size_t nr_type_salts;
 };
 
 /*----------------------------------------------------------------*/
 
-static const uint32_t known_salts[] = {
-	SUPERBLOCK_CSUM_XOR, BTREE_CSUM_XOR, BITMAP_CSUM_XOR, INDEX_CSUM_XOR,
-	9031977u, 146538381u, 595846735u,
-};
-
 int bc_csum_check(const void *data, uint64_t loc, size_t len, uint32_t salt)
 {
-	uint32_t got = crc_block_salt(data, len);
-
-	if (got != salt) {
-		for (size_t i = 0; i < sizeof(known_salts) / sizeof(known_salts[0]); i++)
-			if (got == known_salts[i])
-				return BC_WRONG_TYPE;
+	if (crc_block_salt(data, len) != salt) {
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 		return -EILSEQ;
 #endif
@@ -56,6 +48,19 @@ int bc_csum_check(const void *data, uint64_t loc, size_t len, uint32_t salt)
 	if (get_le64((const uint8_t *)data + 8) != loc)
 		return -ENOTBLK;
 	return 0;
+}
+
+int bc_classify(int err, const void *data, size_t len, const uint32_t *salts, size_t nr)
+{
+	uint32_t got;
+
+	if (err != -EILSEQ || !nr)
+		return err;
+	got = crc_block_salt(data, len);
+	for (size_t i = 0; i < nr; i++)
+		if (got == salts[i])
+			return BC_WRONG_TYPE;
+	return err;
 }
 
 void bc_csum_prepare(void *data, uint64_t loc, size_t len, uint32_t salt)
@@ -106,6 +111,12 @@ struct bc *bc_create(struct ioe *e, size_t max_blocks)
 	}
 	bc->lru.prev = bc->lru.next = &bc->lru;
 	return bc;
+}
+
+void bc_set_type_salts(struct bc *bc, const uint32_t *salts, size_t nr)
+{
+	bc->type_salts = salts;
+	bc->nr_type_salts = nr;
 }
 
 static size_t bucket(const struct bc *bc, uint64_t loc)
@@ -232,7 +243,7 @@ static struct bc_block *alloc_block(struct bc *bc, uint64_t loc)
 	return b;
 }
 
-static int validate(struct bc_block *b, const struct bc_validator *v)
+static int validate(struct bc *bc, struct bc_block *b, const struct bc_validator *v)
 {
 	if (!v)
 		return 0;
@@ -240,6 +251,8 @@ static int validate(struct bc_block *b, const struct bc_validator *v)
 		return -EINVAL;
 	if (!b->v) {
 		int r = v->check ? v->check(b->data, b->loc, MD_BLOCK_SIZE) : 0;
+
+		r = bc_classify(r, b->data, MD_BLOCK_SIZE, bc->type_salts, bc->nr_type_salts);
 		if (r < 0)
 			return r;
 		b->v = v;
@@ -275,7 +288,7 @@ int bc_get(struct bc *bc, uint64_t loc, const struct bc_validator *v, struct bc_
 		bc->st.reads++;
 		b->valid = 1;
 	}
-	r = validate(b, v);
+	r = validate(bc, b, v);
 	if (r < 0) {
 		if (!b->refs && !b->dirty) {
 			if (!b->on_lru)

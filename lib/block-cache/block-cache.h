@@ -29,12 +29,18 @@ struct bc_validator {
 };
 
 /*
- * Generic salted-checksum validation for the thin block types: blocknr at
- * offset 8 must equal loc, crc32c over bytes 4.. XOR salt at offset 0.
- * Returns BC_WRONG_TYPE when the checksum matches another known salt.
+ * Generic salted-checksum validation: blocknr at offset 8 must equal loc,
+ * crc32c over bytes 4.. XOR salt at offset 0.  Returns 0, -EILSEQ or
+ * -ENOTBLK.  The salts themselves live beside their validators (the cache
+ * knows none of them).
  */
 int bc_csum_check(const void *data, uint64_t loc, size_t len, uint32_t salt);
 void bc_csum_prepare(void *data, uint64_t loc, size_t len, uint32_t salt);
+/*
+ * err, or BC_WRONG_TYPE when err is -EILSEQ and the block's checksum is
+ * valid under one of salts (the block is of another known type).
+ */
+int bc_classify(int err, const void *data, size_t len, const uint32_t *salts, size_t nr);
 
 /* Human-readable form of a validator/IO error ("bad checksum", ...). */
 const char *bc_strerror(int err);
@@ -46,6 +52,15 @@ struct bc_block;
 struct bc *bc_create(struct ioe *engine, size_t max_blocks);
 /* Asserts nothing is still held; does NOT flush (call bc_flush first). */
 void bc_destroy(struct bc *bc);
+
+/*
+ * The salts of the block types that may be found on this cache's device,
+ * supplied by whoever opens it (lib/thin for thin metadata; the array must
+ * outlive the cache).  A block failing its validator's checksum but valid
+ * under one of them reads as BC_WRONG_TYPE instead of -EILSEQ.  Without
+ * them (the default) there is no BC_WRONG_TYPE.
+ */
+void bc_set_type_salts(struct bc *bc, const uint32_t *salts, size_t nr);
 
 struct ioe *bc_engine(struct bc *bc);
 uint64_t bc_nr_blocks(const struct bc *bc);

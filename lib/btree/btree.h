@@ -10,6 +10,7 @@
 
 #include "block-cache/block-cache.h"
 #include "util/endian.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 struct disk_node_header {
@@ -28,6 +29,9 @@ _Static_assert(sizeof(struct disk_node_header) == 32, "node header is 32 bytes")
 #define BT_LEAF_NODE 2u
 #define BT_HEADER_SIZE 32u
 #define BT_MAX_DEPTH 64
+
+/* Checksum salt of B-tree nodes (FORMAT.md §2), used by bt_node_validator. */
+#define BTREE_CSUM_XOR 121107u
 
 extern const struct bc_validator bt_node_validator;
 

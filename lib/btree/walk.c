@@ -98,6 +98,8 @@ struct bt_walker {
 	struct bt_memo memo;
 	uint8_t *bufs[BT_MAX_DEPTH + 2];        /* per-depth batch buffers */
 	uint8_t *one;                           /* single-block buffer */
+	const uint32_t *type_salts;             /* bt_walker_set_type_salts() */
+	size_t nr_type_salts;
 };
 
 struct visit {
@@ -341,7 +343,8 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 		data = w->one;
 	}
 	if (!read_err)
-		read_err = bt_node_validator.check(data, block, MD_BLOCK_SIZE);
+		read_err = bc_classify(bt_node_validator.check(data, block, MD_BLOCK_SIZE), data,
+				       MD_BLOCK_SIZE, w->type_salts, w->nr_type_salts);
 	if (read_err) {
 		const char *what = read_err == -EILSEQ	       ? "bad checksum"
 				   : read_err == -ENOTBLK      ? "blocknr mismatch"
@@ -424,6 +427,12 @@ void bt_walker_destroy(struct bt_walker *w)
 void bt_walker_set_bound(struct bt_walker *w, uint64_t nr_blocks)
 {
 	w->bound = nr_blocks < w->ioe->nr_blocks ? nr_blocks : w->ioe->nr_blocks;
+}
+
+void bt_walker_set_type_salts(struct bt_walker *w, const uint32_t *salts, size_t nr)
+{
+	w->type_salts = salts;
+	w->nr_type_salts = nr;
 }
 
 const struct bt_summary *bt_walker_seen(const struct bt_walker *w, uint64_t block)

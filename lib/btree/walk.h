@@ -18,6 +18,7 @@
 
 #include "btree/btree.h"
 #include "io/io.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 #define BT_WALK_BATCH 64u
@@ -62,6 +63,8 @@ int bt_walker_create(struct ioe *ioe, struct bt_walker **out);
 void bt_walker_destroy(struct bt_walker *w);
 /* Lowers the bound for block pointers (e.g. to the metadata space map's size). */
 void bt_walker_set_bound(struct bt_walker *w, uint64_t nr_blocks);
+/* As bc_set_type_salts(): a node valid under one of these is "not a btree node". */
+void bt_walker_set_type_salts(struct bt_walker *w, const uint32_t *salts, size_t nr);
 
 /*
  * Walks the tree at root (whose own reference the caller counts) and

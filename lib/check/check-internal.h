@@ -13,6 +13,7 @@
 #include "spacemap/spacemap.h"
 #include "check/check.h"
 #include "thin/metadata.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 /* Per-block lines printed under a space-map summary finding. */

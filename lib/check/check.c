@@ -15,6 +15,8 @@
 
 /*----------------------------------------------------------------*/
 
+_Static_assert(RC_MAX <= REP_MAX_CODES, "the report counts every finding code");
+
 void ck_add(struct ck *ck, enum dmg_level level, enum rep_code code, struct rep_ctx ctx,
 	    const char *fmt, ...)
 {
@@ -681,6 +683,8 @@ static int run(struct ck *ck, const char *path, char *msg, size_t msglen)
 	struct thin_check_result *res = ck->res;
 	int r;
 
+	/* The findings table names the codes in the report's flood lines. */
+	rep_set_code_names(ck->rep, finding_name);
 	ck->ioe = ck->md->ioe;
 	r = ck_walker_init(ck);
 	if (r >= 0)

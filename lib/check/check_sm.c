@@ -26,10 +26,7 @@ struct ck_sm_fix {
 	struct sm_disk_info info;
 	uint64_t nr_bitmaps;
 	struct sm_index_entry *entries;
-	uint64_t *index_leaf;        /* data: leaf block holding entry i */
-	uint32_t *index_slot;        /* data: slot of entry i in that leaf */
-	uint64_t next_key;
-	int bad_keys;
+	struct sm_index_decoder dindex;  /* data: the index, decoded by lib/spacemap */
 	/*
 	 * Overflow tree: a bit per block that has an entry, and the entries
 	 * that disagree with the computed count (or are below 3), sorted.
@@ -59,8 +56,6 @@ static void fix_free(struct ck_sm_fix *fx)
 	if (!fx)
 		return;
 	free(fx->entries);
-	free(fx->index_leaf);
-	free(fx->index_slot);
 	free(fx->ovf);
 	free(fx->has_ovf);
 	free(fx->todo);
@@ -78,33 +73,21 @@ void ck_sm_fix_free(struct ck *ck)
 /*----------------------------------------------------------------*/
 /* reading the index and the overflow tree */
 
+static void index_bad_key(const struct sm_index_decoder *d, const struct bt_node *n, uint64_t k)
+{
+	ck_add(d->ctx, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(n->blocknr),
+	       "data space map index: unexpected key %llu in node %llu "
+	       "(expected %llu of %llu bitmaps)",
+	       (unsigned long long)k, (unsigned long long)n->blocknr,
+	       (unsigned long long)d->next_key, (unsigned long long)d->nr_bitmaps);
+}
+
 static int index_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 {
 	struct ck_sm_fix *fx = ctx;
 
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		uint64_t k = bt_key(n, i);
-		const struct disk_index_entry *ie = (const void *)bt_value(n, i);
-
-		if (k != fx->next_key || k >= fx->nr_bitmaps) {
-			if (!fx->bad_keys)
-				ck_add(ck, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(n->blocknr),
-				       "data space map index: unexpected key %llu in node %llu "
-				       "(expected %llu of %llu bitmaps)",
-				       (unsigned long long)k, (unsigned long long)n->blocknr,
-				       (unsigned long long)fx->next_key,
-				       (unsigned long long)fx->nr_bitmaps);
-			fx->bad_keys = 1;
-		}
-		if (k < fx->nr_bitmaps) {
-			fx->entries[k].blocknr = le64_to_cpu(ie->blocknr);
-			fx->entries[k].nr_free = le32_to_cpu(ie->nr_free);
-			fx->entries[k].none_free_before = le32_to_cpu(ie->none_free_before);
-			fx->index_leaf[k] = n->blocknr;
-			fx->index_slot[k] = i;
-		}
-		fx->next_key = k + 1;
-	}
+	(void)ck;
+	sm_index_decode_leaf(&fx->dindex, n);
 	return 0;
 }
 
@@ -148,21 +131,20 @@ static int read_data_index(struct ck *ck, struct ck_sm_fix *fx)
 {
 	struct ck_tree t = { "data space map index", CK_DINDEX, SM_INDEX_ENTRY_SIZE, UINT64_MAX,
 			     index_leaf, fx };
+	struct sm_index_decoder *d = &fx->dindex;
 	struct bt_summary s;
 	int r;
 
-	fx->index_leaf = calloc(fx->nr_bitmaps ? fx->nr_bitmaps : 1, sizeof(uint64_t));
-	fx->index_slot = calloc(fx->nr_bitmaps ? fx->nr_bitmaps : 1, sizeof(uint32_t));
-	if (!fx->index_leaf || !fx->index_slot)
-		return -ENOMEM;
+	*d = (struct sm_index_decoder){ .entries = fx->entries, .nr_bitmaps = fx->nr_bitmaps,
+					.bad_key = index_bad_key, .ctx = ck };
 	ck_meta_inc(ck, fx->info.bitmap_root);
 	r = ck_walk_tree(ck, &t, fx->info.bitmap_root, &s);
 	if (r < 0)
 		return r;
-	if (fx->next_key != fx->nr_bitmaps && !fx->bad_keys)
+	if (sm_index_short(d))
 		ck_add(ck, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(fx->info.bitmap_root),
 		       "data space map index: %llu of %llu bitmaps indexed",
-		       (unsigned long long)fx->next_key, (unsigned long long)fx->nr_bitmaps);
+		       (unsigned long long)d->next_key, (unsigned long long)d->nr_bitmaps);
 	return 0;
 }
 
@@ -177,7 +159,7 @@ static int read_metadata_index(struct ck *ck, struct ck_sm_fix *fx)
 		return -ENOMEM;
 	r = loc < ck->md_nr_blocks ? ck_read_block(ck, loc, ck->one) : -EINVAL;
 	if (!r)
-		r = bc_csum_check(ck->one, loc, MD_BLOCK_SIZE, INDEX_CSUM_XOR);
+		r = thin_block_check(ck->one, loc, INDEX_CSUM_XOR);
 	if (r) {
 		enum rep_code code = r == -EILSEQ	 ? RC_SM_INDEX_CSUM
 				     : r == -ENOTBLK	 ? RC_SM_INDEX_BLOCKNR
@@ -190,9 +172,7 @@ static int read_metadata_index(struct ck *ck, struct ck_sm_fix *fx)
 	}
 	mi = (const void *)ck->one;
 	for (uint64_t i = 0; i < fx->nr_bitmaps; i++) {
-		fx->entries[i].blocknr = le64_to_cpu(mi->index[i].blocknr);
-		fx->entries[i].nr_free = le32_to_cpu(mi->index[i].nr_free);
-		fx->entries[i].none_free_before = le32_to_cpu(mi->index[i].none_free_before);
+		sm_index_entry_unpack(&mi->index[i], &fx->entries[i]);
 		if (!fx->entries[i].blocknr)
 			ck_add(ck, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(loc),
 			       "metadata space map: index entry %llu has no bitmap",
@@ -344,7 +324,7 @@ static int read_bitmap(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, uint8_t 
 	int r = b && b < ck->md_nr_blocks ? ck_read_block(ck, b, buf) : -EINVAL;
 
 	if (!r)
-		r = bc_csum_check(buf, b, MD_BLOCK_SIZE, BITMAP_CSUM_XOR);
+		r = thin_block_check(buf, b, BITMAP_CSUM_XOR);
 	if (r && b) {
 		enum rep_code code = r == -EILSEQ	 ? RC_SM_BITMAP_CSUM
 				     : r == -ENOTBLK	 ? RC_SM_BITMAP_BLOCKNR

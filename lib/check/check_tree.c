@@ -11,7 +11,15 @@
 
 int ck_walker_init(struct ck *ck)
 {
-	return bt_walker_create(ck->ioe, &ck->walker);
+	const uint32_t *salts;
+	size_t nr;
+	int r = bt_walker_create(ck->ioe, &ck->walker);
+
+	if (r < 0)
+		return r;
+	salts = thin_block_salts(&nr);
+	bt_walker_set_type_salts(ck->walker, salts, nr);
+	return 0;
 }
 
 void ck_walker_release(struct ck *ck)

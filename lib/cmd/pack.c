@@ -1470,6 +1470,7 @@ static int old_used(struct ioe *out, struct rcmap **old, int *damaged)
 	*damaged = 0;
 	if (!bc)
 		return -ENOMEM;
+	thin_bc_set_block_types(bc);
 	r = thin_sb_read(bc, THIN_SB_LOCATION, &sb);
 	if (r < 0 || sb.magic != THIN_MAGIC) {
 		bc_destroy(bc);

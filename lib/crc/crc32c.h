@@ -14,11 +14,11 @@ uint32_t crc_crc32c_sw(uint32_t seed, const void *p, size_t len);
 /* Non-zero when the hardware path is in use. */
 int crc_crc32c_hw_available(void);
 
-/* Block-checksum helpers for 4 KiB metadata blocks (FORMAT.md §2). */
-#define SUPERBLOCK_CSUM_XOR 160774u
-#define BTREE_CSUM_XOR 121107u
-#define BITMAP_CSUM_XOR 240779u
-#define INDEX_CSUM_XOR 160478u
+/*
+ * Block-checksum helpers for 4 KiB metadata blocks (FORMAT.md §2).  Each
+ * salt lives beside its validator: thin/superblock.h, btree/btree.h,
+ * spacemap/spacemap.h.
+ */
 
 /* csum = crc32c(~0, bytes[4..len]) ^ salt: the value stored at offset 0. */
 uint32_t crc_block_csum(const void *block, size_t len, uint32_t salt);

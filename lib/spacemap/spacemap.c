@@ -69,13 +69,28 @@ void sm_root_unpack(const struct disk_sm_root *r, enum sm_kind kind, struct sm_d
 /*----------------------------------------------------------------*/
 /* reading on-disk space maps */
 
-struct index_ctx {
-	struct sm_index_entry *entries;
-	uint64_t nr_bitmaps;
-	uint64_t next_key;
-	struct report *rep;
-	int bad_keys;
-};
+void sm_index_entry_unpack(const struct disk_index_entry *le, struct sm_index_entry *out)
+{
+	out->blocknr = le64_to_cpu(le->blocknr);
+	out->nr_free = le32_to_cpu(le->nr_free);
+	out->none_free_before = le32_to_cpu(le->none_free_before);
+}
+
+void sm_index_decode_leaf(struct sm_index_decoder *d, const struct bt_node *n)
+{
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t k = bt_key(n, i);
+
+		if (k != d->next_key || k >= d->nr_bitmaps) {
+			if (!d->bad_keys && d->bad_key)
+				d->bad_key(d, n, k);
+			d->bad_keys = 1;
+		}
+		if (k < d->nr_bitmaps)
+			sm_index_entry_unpack((const void *)bt_value(n, i), &d->entries[k]);
+		d->next_key = k + 1;
+	}
+}
 
 static void sm_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
 		      uint64_t lo, uint64_t hi, const char *msg)
@@ -93,34 +108,22 @@ static void sm_damage(void *ctx, enum dmg_level level, enum rep_code code, uint6
 static void index_damage(void *vctx, enum dmg_level level, enum rep_code code, uint64_t block,
 			 uint64_t lo, uint64_t hi, const char *msg)
 {
-	struct index_ctx *ic = vctx;
+	struct sm_index_decoder *d = vctx;
 
-	sm_damage(ic->rep, level, code, block, lo, hi, msg);
+	sm_damage(d->ctx, level, code, block, lo, hi, msg);
+}
+
+static void index_bad_key(const struct sm_index_decoder *d, const struct bt_node *n, uint64_t k)
+{
+	rep_add(d->ctx, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(n->blocknr),
+		"data space map index: unexpected key %llu (expected %llu of %llu bitmaps)",
+		(unsigned long long)k, (unsigned long long)d->next_key,
+		(unsigned long long)d->nr_bitmaps);
 }
 
 static int index_leaf(void *vctx, const struct bt_node *n)
 {
-	struct index_ctx *ic = vctx;
-
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		uint64_t k = bt_key(n, i);
-		const struct disk_index_entry *ie = (const void *)bt_value(n, i);
-
-		if (k != ic->next_key || k >= ic->nr_bitmaps) {
-			if (!ic->bad_keys && ic->rep)
-				rep_add(ic->rep, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(n->blocknr),
-					"data space map index: unexpected key %llu (expected %llu of %llu bitmaps)",
-					(unsigned long long)k, (unsigned long long)ic->next_key,
-					(unsigned long long)ic->nr_bitmaps);
-			ic->bad_keys = 1;
-		}
-		if (k < ic->nr_bitmaps) {
-			ic->entries[k].blocknr = le64_to_cpu(ie->blocknr);
-			ic->entries[k].nr_free = le32_to_cpu(ie->nr_free);
-			ic->entries[k].none_free_before = le32_to_cpu(ie->none_free_before);
-		}
-		ic->next_key = k + 1;
-	}
+	sm_index_decode_leaf(vctx, n);
 	return 0;
 }
 
@@ -185,14 +188,15 @@ int sm_read_index(struct bc *bc, const struct sm_disk_info *info, struct sm_inde
 
 	memset(entries, 0, nr_bitmaps * sizeof(*entries));
 	if (info->kind == SM_DATA) {
-		struct index_ctx ic = { entries, nr_bitmaps, 0, rep, 0 };
+		struct sm_index_decoder d = { .entries = entries, .nr_bitmaps = nr_bitmaps,
+					      .bad_key = rep ? index_bad_key : NULL, .ctx = rep };
 
 		r = walk_counted(bc, info->bitmap_root, SM_INDEX_ENTRY_SIZE, meta_refs, index_leaf,
-				 index_damage, &ic);
-		if (!r && ic.next_key != nr_bitmaps && !ic.bad_keys && rep)
+				 index_damage, &d);
+		if (!r && sm_index_short(&d) && rep)
 			rep_add(rep, DMG_FATAL, RC_SM_INDEX_KEYS, REP_CTX_BLOCK(info->bitmap_root),
 				"data space map index: %llu of %llu bitmaps indexed",
-				(unsigned long long)ic.next_key, (unsigned long long)nr_bitmaps);
+				(unsigned long long)d.next_key, (unsigned long long)nr_bitmaps);
 		return r;
 	}
 	if (nr_bitmaps > SM_MAX_METADATA_BITMAPS)
@@ -212,11 +216,9 @@ int sm_read_index(struct bc *bc, const struct sm_disk_info *info, struct sm_inde
 	}
 	{
 		const struct disk_metadata_index *mi = bc_data(b);
-		for (uint64_t i = 0; i < nr_bitmaps; i++) {
-			entries[i].blocknr = le64_to_cpu(mi->index[i].blocknr);
-			entries[i].nr_free = le32_to_cpu(mi->index[i].nr_free);
-			entries[i].none_free_before = le32_to_cpu(mi->index[i].none_free_before);
-		}
+
+		for (uint64_t i = 0; i < nr_bitmaps; i++)
+			sm_index_entry_unpack(&mi->index[i], &entries[i]);
 	}
 	bc_put(bc, b);
 	return 0;

@@ -10,8 +10,10 @@
 #include <stdint.h>
 
 #include "block-cache/block-cache.h"
+#include "btree/btree.h"
 #include "util/endian.h"
 #include "refcount/refcount.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 #define SM_ENTRIES_PER_BITMAP 16320u
@@ -49,6 +51,10 @@ struct disk_bitmap_header {
 	le64 blocknr;
 } __attribute__((packed));
 _Static_assert(sizeof(struct disk_bitmap_header) == 16, "bitmap header");
+
+/* Checksum salts (FORMAT.md §2) of sm_bitmap_validator and sm_index_validator. */
+#define BITMAP_CSUM_XOR 240779u
+#define INDEX_CSUM_XOR 160478u
 
 extern const struct bc_validator sm_bitmap_validator;
 extern const struct bc_validator sm_index_validator;
@@ -101,6 +107,33 @@ struct sm_index_entry {
 	uint64_t blocknr;
 	uint32_t nr_free, none_free_before;
 };
+
+void sm_index_entry_unpack(const struct disk_index_entry *le, struct sm_index_entry *out);
+
+/*
+ * The data space map's index, decoded leaf by leaf for whichever walker
+ * visits the tree: sm_read_index()'s own, or thin_check's memoising one
+ * (which walks every tree of the pool to find nodes shared between them).
+ * Keys must run 0, 1, ..., nr_bitmaps - 1; an entry whose key is below
+ * nr_bitmaps is stored even when out of sequence.
+ */
+struct sm_index_decoder {
+	struct sm_index_entry *entries;  /* [nr_bitmaps], zeroed by the caller */
+	uint64_t nr_bitmaps;
+	uint64_t next_key;               /* the key expected next */
+	int bad_keys;                    /* a key was out of sequence */
+	/* the first key out of sequence, before bad_keys is set (may be NULL) */
+	void (*bad_key)(const struct sm_index_decoder *d, const struct bt_node *n, uint64_t key);
+	void *ctx;
+};
+
+void sm_index_decode_leaf(struct sm_index_decoder *d, const struct bt_node *n);
+
+/* The keys were in sequence but fewer than nr_bitmaps. */
+static inline int sm_index_short(const struct sm_index_decoder *d)
+{
+	return !d->bad_keys && d->next_key != d->nr_bitmaps;
+}
 
 /*
  * Reads the index (B-tree for data, index block for metadata) into

@@ -81,6 +81,7 @@ int thin_md_open(const char *path, unsigned flags, struct thin_md **out, char *m
 		free(md);
 		return -ENOMEM;
 	}
+	thin_bc_set_block_types(md->bc);
 	md->sb_err = thin_sb_read(md->bc, THIN_SB_LOCATION, &md->sb);
 	*out = md;
 	return 0;
@@ -102,6 +103,7 @@ int thin_md_open_ioe(struct ioe *e, struct thin_md **out)
 		free(md);
 		return -ENOMEM;
 	}
+	thin_bc_set_block_types(md->bc);
 	md->sb_err = thin_sb_read(md->bc, THIN_SB_LOCATION, &md->sb);
 	*out = md;
 	return 0;

@@ -11,6 +11,7 @@
 #include "block-cache/block-cache.h"
 #include "btree/btree.h"
 #include "thin/superblock.h"
+#include "findings/findings.h"
 #include "util/report.h"
 
 struct thin_md {

@@ -3,7 +3,36 @@
 #include <errno.h>
 #include <string.h>
 
+#include "btree/btree.h"
 #include "crc/crc32c.h"
+
+/* Other persistent-data formats (the kernel's dm-cache, dm-era, dm-array). */
+#define CACHE_SUPERBLOCK_CSUM_XOR 9031977u
+#define ERA_SUPERBLOCK_CSUM_XOR 146538381u
+#define ARRAY_CSUM_XOR 595846735u
+
+static const uint32_t block_salts[] = {
+	SUPERBLOCK_CSUM_XOR, BTREE_CSUM_XOR, BITMAP_CSUM_XOR, INDEX_CSUM_XOR,
+	CACHE_SUPERBLOCK_CSUM_XOR, ERA_SUPERBLOCK_CSUM_XOR, ARRAY_CSUM_XOR,
+};
+#define NR_BLOCK_SALTS (sizeof(block_salts) / sizeof(block_salts[0]))
+
+const uint32_t *thin_block_salts(size_t *nr)
+{
+	*nr = NR_BLOCK_SALTS;
+	return block_salts;
+}
+
+void thin_bc_set_block_types(struct bc *bc)
+{
+	bc_set_type_salts(bc, block_salts, NR_BLOCK_SALTS);
+}
+
+int thin_block_check(const void *data, uint64_t loc, uint32_t salt)
+{
+	return bc_classify(bc_csum_check(data, loc, MD_BLOCK_SIZE, salt), data, MD_BLOCK_SIZE,
+			   block_salts, NR_BLOCK_SALTS);
+}
 
 static int sb_check(const void *data, uint64_t loc, size_t len)
 {

@@ -59,7 +59,24 @@ struct disk_device_details {
 } __attribute__((packed));
 _Static_assert(sizeof(struct disk_device_details) == 24, "device details");
 
+/* Checksum salt of the superblock (FORMAT.md §2), used by thin_sb_validator. */
+#define SUPERBLOCK_CSUM_XOR 160774u
+
 extern const struct bc_validator thin_sb_validator;
+
+/*
+ * The block types of thin metadata, each salt taken from the module that
+ * owns its validator (superblock here, B-tree nodes from lib/btree, space
+ * map bitmaps and index from lib/spacemap), plus the other persistent-data
+ * formats' (dm-cache and dm-era superblocks, dm-array blocks) so that such
+ * a device given by mistake reads as "wrong block type".
+ * thin_block_salts() returns them, thin_bc_set_block_types() gives them to
+ * a cache (bc_set_type_salts()), thin_block_check() checks a raw block as
+ * a validator would, with them.
+ */
+const uint32_t *thin_block_salts(size_t *nr);
+void thin_bc_set_block_types(struct bc *bc);
+int thin_block_check(const void *data, uint64_t loc, uint32_t salt);
 
 /* CPU-order superblock. */
 struct thin_sb {

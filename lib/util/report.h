@@ -2,7 +2,9 @@
  * Damage is data: a report collects findings with a severity, a finding
  * code, the block path from the tree root and the lost key range.  The
  * caller (a tool) decides where lines go; the library never prints to
- * stdout.  Modeled on e2fsck's problem table and tpt's report levels.
+ * stdout.  Modeled on e2fsck's problem reporting and tpt's report levels;
+ * this is only the mechanism (levels, the collector, printing): the codes
+ * and their names are findings/findings.h.
  */
 #ifndef THINMETA_UTIL_REPORT_H
 #define THINMETA_UTIL_REPORT_H
@@ -18,78 +20,17 @@ enum dmg_level {
 	DMG_FATAL = 3,
 };
 
-/* Closed list of finding codes; rep_code_name() gives a stable identifier. */
-enum rep_code {
-	RC_NONE = 0,
-	/* superblock */
-	RC_SB_IO,
-	RC_SB_CSUM,
-	RC_SB_WRONG_TYPE,
-	RC_SB_BLOCKNR,
-	RC_SB_MAGIC,
-	RC_SB_VERSION,
-	RC_SB_INCOMPAT,
-	RC_SB_COMPAT_RO,
-	RC_SB_METADATA_BLOCK_SIZE,
-	RC_SB_DATA_BLOCK_SIZE,
-	RC_SB_BAD_ROOT,
-	RC_SB_NR_BLOCKS,
-	RC_SB_NEEDS_CHECK,
-	RC_SB_HELD_ROOT,
-	/* B-tree nodes */
-	RC_NODE_IO,
-	RC_NODE_CSUM,
-	RC_NODE_NOT_NODE,
-	RC_NODE_BLOCKNR,
-	RC_NODE_FLAGS,
-	RC_NODE_VALUE_SIZE,
-	RC_NODE_MAX_ENTRIES_TOO_LARGE,
-	RC_NODE_MAX_ENTRIES_NOT_DIV3,
-	RC_NODE_NR_ENTRIES,
-	RC_NODE_UNDERFULL,
-	RC_NODE_KEYS_ORDER,
-	RC_NODE_KEY_RANGE,
-	RC_NODE_DEPTH,
-	RC_NODE_CYCLE,
-	RC_NODE_OUT_OF_BOUNDS,
-	RC_NODE_TYPE_CHANGED,
-	/* thin semantics */
-	RC_DEV_MISSING_DETAILS,
-	RC_DEV_MISSING_MAPPING,
-	RC_DEV_MAPPED_BLOCKS,
-	RC_DEV_LOST_MAPPINGS,
-	RC_MAP_DATA_OUT_OF_RANGE,
-	RC_MAP_TIME,
-	RC_DEV_TIME,
-	RC_DEV_ID_RANGE,
-	/* space maps */
-	RC_SM_INDEX_IO,
-	RC_SM_INDEX_CSUM,
-	RC_SM_INDEX_WRONG_TYPE,
-	RC_SM_INDEX_BLOCKNR,
-	RC_SM_INDEX_KEYS,
-	RC_SM_BITMAP_IO,
-	RC_SM_BITMAP_CSUM,
-	RC_SM_BITMAP_WRONG_TYPE,
-	RC_SM_BITMAP_BLOCKNR,
-	RC_SM_OVERFLOW_MISSING,
-	RC_SM_OVERFLOW_LOW,
-	RC_SM_BEYOND_END,
-	RC_SM_LEAK,
-	RC_SM_BAD_COUNT,
-	RC_SM_NR_ALLOCATED,
-	RC_SM_NR_FREE,
-	RC_SM_NONE_FREE_BEFORE,
-	RC_SM_TOO_LARGE,
-	RC_NOT_CHECKED,
-	RC_MAX
-};
-
-const char *rep_code_name(enum rep_code code);
+/*
+ * Finding codes are small non-negative ints owned by the caller (the codes
+ * of thin metadata: findings/findings.h).  The report counts findings per
+ * code below REP_MAX_CODES and names a code only through the hook its
+ * owner installs (rep_set_code_names()).
+ */
+#define REP_MAX_CODES 128
 
 struct rep_finding {
 	enum dmg_level level;
-	enum rep_code code;
+	int code;             /* a finding code, e.g. enum rep_code */
 	char *msg;            /* owned by the report */
 	uint64_t block;       /* block the finding is about, or UINT64_MAX */
 	uint64_t key_begin;   /* lost key range [begin, end), end == 0: none */
@@ -105,6 +46,12 @@ struct report;
  */
 struct report *rep_create(FILE *out, int quiet);
 void rep_destroy(struct report *rep);
+/*
+ * How the report names a code in the line that ends a flood of one code
+ * ("further 'node_csum' findings not shown"); without a hook it prints
+ * "code N".
+ */
+void rep_set_code_names(struct report *rep, const char *(*name)(int code));
 
 /* Starts a phase ("examining superblock"); printed at column 0. */
 void rep_section(struct report *rep, const char *title);
@@ -121,9 +68,9 @@ struct rep_ctx {
 #define REP_CTX_NONE ((struct rep_ctx){ UINT64_MAX, 0, 0, UINT64_MAX })
 #define REP_CTX_BLOCK(b) ((struct rep_ctx){ (b), 0, 0, UINT64_MAX })
 
-void rep_add(struct report *rep, enum dmg_level level, enum rep_code code,
+void rep_add(struct report *rep, enum dmg_level level, int code,
 	     struct rep_ctx ctx, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void rep_vadd(struct report *rep, enum dmg_level level, enum rep_code code,
+void rep_vadd(struct report *rep, enum dmg_level level, int code,
 	      struct rep_ctx ctx, const char *fmt, va_list ap);
 
 /* The worst level seen. */
@@ -133,7 +80,7 @@ size_t rep_nr_findings(const struct report *rep);
 size_t rep_nr_stored(const struct report *rep);
 const struct rep_finding *rep_finding(const struct report *rep, size_t i);
 /* Number of findings with this code (all of them, stored or not). */
-size_t rep_count_code(const struct report *rep, enum rep_code code);
+size_t rep_count_code(const struct report *rep, int code);
 
 #define REP_MAX_STORED 10000
 /* At most this many lines are printed per code; the rest are counted. */

@@ -23,6 +23,7 @@
 #include "io/io.h"
 #include "thin/metadata.h"
 #include "thin/pool.h"
+#include "findings/findings.h"
 #include "util/report.h"
 #include "util/u64map.h"
 

@@ -8,6 +8,11 @@
 #include "crc/crc32c.h"
 #include "util/endian.h"
 
+/* The cache knows no salts: these tests bring their own two block types. */
+#define BITMAP_CSUM_XOR 1111u
+#define INDEX_CSUM_XOR 2222u
+static const uint32_t test_types[] = { BITMAP_CSUM_XOR, INDEX_CSUM_XOR };
+
 static int v_check(const void *data, uint64_t loc, size_t len)
 {
 	return bc_csum_check(data, loc, len, BITMAP_CSUM_XOR);
@@ -68,8 +73,17 @@ Test(block_cache, bad_checksum_wrong_location_and_wrong_type_are_distinct)
 	cr_assert_eq(bc_get(bc, 1, &v_index, &b), -EINVAL, "validator mismatch refused");
 	cr_assert_eq(bc_get(bc, 4, &v_bitmap, &b), -EILSEQ);
 	bc_csum_prepare(d + 5 * 4096, 5, 4096, INDEX_CSUM_XOR);
-	cr_assert_eq(bc_get(bc, 5, &v_bitmap, &b), BC_WRONG_TYPE);
+	cr_assert_eq(bc_get(bc, 5, &v_bitmap, &b), -EILSEQ, "no block types given: a bad checksum");
 	cr_assert_eq(bc_get(bc, 8, &v_bitmap, &b), -EINVAL, "beyond the device");
+	bc_destroy(bc);
+
+	bc = bc_create(e, 16);
+	bc_set_type_salts(bc, test_types, 2);
+	cr_assert_eq(bc_get(bc, 5, &v_bitmap, &b), BC_WRONG_TYPE);
+	cr_assert_eq(bc_get(bc, 4, &v_bitmap, &b), -EILSEQ);
+	cr_assert_eq(bc_classify(-EILSEQ, d + 5 * 4096, 4096, test_types, 2), BC_WRONG_TYPE);
+	cr_assert_eq(bc_classify(-ENOTBLK, d + 5 * 4096, 4096, test_types, 2), -ENOTBLK);
+	cr_assert_eq(bc_classify(-EILSEQ, d + 5 * 4096, 4096, test_types, 1), -EILSEQ);
 	bc_destroy(bc);
 	ioe_destroy(e);
 }

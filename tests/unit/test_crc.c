@@ -1,7 +1,10 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "crc/crc32c.h"
+#include "btree/btree.h"
+#include "thin/superblock.h"
 
 /* Standard CRC-32C check value of "123456789" is 0xE3069283 (init ~0, final ~0). */
 Test(crc, standard_check_value)
@@ -68,4 +71,24 @@ Test(crc, block_salt_roundtrip)
 	cr_assert_eq(crc_block_salt(blk, sizeof(blk)), SUPERBLOCK_CSUM_XOR);
 	blk[200] ^= 1;
 	cr_assert_neq(crc_block_salt(blk, sizeof(blk)), SUPERBLOCK_CSUM_XOR);
+}
+
+/* Each salt lives with its validator; lib/thin knows them all for BC_WRONG_TYPE. */
+Test(crc, thin_block_types_tell_a_wrong_type_from_a_bad_checksum)
+{
+	static const uint32_t salts[] = { SUPERBLOCK_CSUM_XOR, BTREE_CSUM_XOR, BITMAP_CSUM_XOR,
+					  INDEX_CSUM_XOR, 9031977u };
+	uint8_t blk[4096];
+
+	for (size_t i = 0; i < sizeof(salts) / sizeof(salts[0]); i++) {
+		memset(blk, 0, sizeof(blk));
+		blk[300] = 0xa5;
+		bc_csum_prepare(blk, 5, sizeof(blk), salts[i]);
+		cr_assert_eq(thin_block_check(blk, 5, salts[i]), 0);
+		cr_assert_eq(thin_block_check(blk, 6, salts[i]), -ENOTBLK);
+		cr_assert_eq(thin_block_check(blk, 5, salts[(i + 1) % 4]), BC_WRONG_TYPE,
+			     "salt %u read as %u", salts[i], salts[(i + 1) % 4]);
+		blk[301] ^= 1;
+		cr_assert_eq(thin_block_check(blk, 5, salts[(i + 1) % 4]), -EILSEQ);
+	}
 }

@@ -20,6 +20,7 @@
 #include "thin/metadata.h"
 #include "thin/usage.h"
 #include "thin/view.h"
+#include "findings/findings.h"
 #include "util/report.h"
 #include "xml/xml_reader.h"
 #include "xml/xml_writer.h"

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "findings/findings.h"
 #include "util/report.h"
 
 Test(report, outcome_is_the_worst_level)
@@ -19,7 +20,7 @@ Test(report, outcome_is_the_worst_level)
 	cr_assert_str_eq(rep_finding(rep, 1)->msg, "f 1");
 	cr_assert_eq(rep_finding(rep, 1)->block, 7);
 	cr_assert_eq(rep_count_code(rep, RC_SM_LEAK), 1);
-	cr_assert_str_eq(rep_code_name(RC_SM_LEAK), "sm_leak");
+	cr_assert_str_eq(finding_name(RC_SM_LEAK), "sm_leak");
 	rep_destroy(rep);
 }
 
@@ -30,6 +31,7 @@ Test(report, output_is_indented_quiet_prints_nothing_and_floods_are_capped)
 	FILE *f = open_memstream(&buf, &len);
 	struct report *rep = rep_create(f, 0);
 
+	rep_set_code_names(rep, finding_name);
 	rep_section(rep, "examining superblock");
 	rep_add(rep, DMG_FATAL, RC_SB_CSUM, REP_CTX_NONE, "superblock is corrupt");
 	rep_detail(rep, "bad checksum");
@@ -52,6 +54,40 @@ Test(report, output_is_indented_quiet_prints_nothing_and_floods_are_capped)
 	fflush(f);
 	cr_assert_eq(len, 0);
 	cr_assert_eq(rep_outcome(rep), DMG_FATAL);
+	rep_destroy(rep);
+	fclose(f);
+	free(buf);
+}
+
+Test(report, findings_table_names_every_code_once)
+{
+	for (int i = 0; i < RC_MAX; i++) {
+		const char *n = finding_name(i);
+
+		cr_assert(n && n[0] && strcmp(n, "unknown"), "code %d has a name", i);
+		for (int j = 0; j < i; j++)
+			cr_assert_str_neq(finding_name(j), n, "codes %d and %d share '%s'", j, i, n);
+	}
+	cr_assert_str_eq(finding_name(RC_NONE), "none");
+	cr_assert_str_eq(finding_name(RC_MAX), "unknown");
+	cr_assert_str_eq(finding_name(-1), "unknown");
+	cr_assert_leq(RC_MAX, REP_MAX_CODES);
+}
+
+Test(report, without_a_namer_the_flood_line_gives_the_number)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct report *rep = rep_create(f, 0);
+	char want[64];
+
+	for (int i = 0; i < REP_MAX_PRINTED_PER_CODE + 2; i++)
+		rep_add(rep, DMG_FATAL, RC_NODE_CSUM, REP_CTX_NONE, "node %d", i);
+	fflush(f);
+	snprintf(want, sizeof(want), "further 'code %d' findings not shown", RC_NODE_CSUM);
+	cr_assert(strstr(buf, want), "%s", buf);
+	cr_assert_null(strstr(buf, "node_csum"));
 	rep_destroy(rep);
 	fclose(f);
 	free(buf);

@@ -231,3 +231,68 @@ Test(spacemap, core_counts_of_the_largest_pool_cost_memory_in_use_only)
 	cr_assert_lt(rcmap_mem_bytes(sm), (8ull << 20) + (2ull << 20));
 	rcmap_destroy(sm);
 }
+
+/* A data-index leaf at block 9 with these keys; entry k says bitmap 100 + k. */
+static void index_leaf_block(uint8_t *blk, const uint64_t *keys, uint32_t nr)
+{
+	uint32_t max = bt_calc_max_entries(SM_INDEX_ENTRY_SIZE);
+
+	memset(blk, 0, MD_BLOCK_SIZE);
+	put_le32(blk + 4, BT_LEAF_NODE);
+	put_le64(blk + 8, 9);
+	put_le32(blk + 16, nr);
+	put_le32(blk + 20, max);
+	put_le32(blk + 24, SM_INDEX_ENTRY_SIZE);
+	for (uint32_t i = 0; i < nr; i++) {
+		uint8_t *v = blk + 32 + 8 * max + SM_INDEX_ENTRY_SIZE * i;
+
+		put_le64(blk + 32 + 8 * i, keys[i]);
+		put_le64(v, 100 + keys[i]);
+		put_le32(v + 8, 7);
+		put_le32(v + 12, 3);
+	}
+}
+
+static int bad_key_calls;
+static uint64_t bad_key_seen, bad_key_expected;
+
+static void note_bad_key(const struct sm_index_decoder *d, const struct bt_node *n, uint64_t k)
+{
+	cr_assert_eq(n->blocknr, 9);
+	bad_key_calls++;
+	bad_key_seen = k;
+	bad_key_expected = d->next_key;
+}
+
+Test(spacemap, index_decoder_stores_entries_and_reports_the_first_bad_key)
+{
+	static const uint64_t gap[] = { 0, 1, 2, 4, 6 }, part[] = { 0, 1 };
+	uint8_t blk[MD_BLOCK_SIZE];
+	struct sm_index_entry ent[6];
+	struct sm_index_decoder d = { .entries = ent, .nr_bitmaps = 6, .bad_key = note_bad_key };
+	struct bt_node n;
+
+	memset(ent, 0, sizeof(ent));
+	index_leaf_block(blk, gap, 5);
+	bt_node_view(blk, &n);
+	sm_index_decode_leaf(&d, &n);
+	cr_assert_eq(bad_key_calls, 1, "only the first bad key is reported");
+	cr_assert_eq(bad_key_seen, 4);
+	cr_assert_eq(bad_key_expected, 3);
+	cr_assert(d.bad_keys);
+	cr_assert_eq(d.next_key, 7);
+	cr_assert_eq(ent[4].blocknr, 104, "out of sequence but in range: stored");
+	cr_assert_eq(ent[2].nr_free, 7);
+	cr_assert_eq(ent[2].none_free_before, 3);
+	cr_assert_eq(ent[3].blocknr, 0, "missing entry stays 0");
+	cr_assert_eq(sm_index_short(&d), 0, "bad keys are not a short index");
+
+	memset(ent, 0, sizeof(ent));
+	d = (struct sm_index_decoder){ .entries = ent, .nr_bitmaps = 3 };
+	index_leaf_block(blk, part, 2);
+	bt_node_view(blk, &n);
+	sm_index_decode_leaf(&d, &n);
+	cr_assert(!d.bad_keys);
+	cr_assert(sm_index_short(&d), "2 of 3 bitmaps indexed");
+	cr_assert_eq(ent[1].blocknr, 101);
+}
