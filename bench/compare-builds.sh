@@ -35,8 +35,11 @@ one() {  # build tool -> "seconds rss_kib"
 	c=${c//META/$META}; c=${c//OUT/$WORK/out.bin}
 	rm -f "$WORK/out.bin"; truncate -s "$(stat -c %s "$META")" "$WORK/out.bin"
 	# shellcheck disable=SC2086
-	/usr/bin/time -f '%e %M' -o "$WORK/t" "$1/bin/"$c > /dev/null 2>&1 || echo "  (failed: $1/bin/$c)" >&2
-	cat "$WORK/t"
+	local t0 t1
+	t0=$(date +%s%N)
+	/usr/bin/time -f '%M' -o "$WORK/t" "$1/bin/"$c > /dev/null 2>&1 || echo "  (failed: $1/bin/$c)" >&2
+	t1=$(date +%s%N)
+	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }') $(tail -1 "$WORK/t")"
 }
 echo "$SCALE: $META, median of $RUNS, alternating; before $OLD, after $NEW"
 echo
