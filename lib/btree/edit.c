@@ -464,39 +464,44 @@ static int split_two_into_three(const struct bt_tree *t, uint8_t *parent, uint32
 	return 0;
 }
 
+/* Whether the sibling at parent[idx] is shared (*shared) or, unshared, has room to take entries (*room). */
+static int sibling_room(const struct bt_tree *t, const uint8_t *parent, uint32_t idx,
+			int *shared, int *room)
+{
+	uint64_t b = child_at(parent, idx);
+	uint32_t space;
+	int r;
+
+	*room = 0;
+	r = tm_txn_is_shared(t->tm, b, shared);
+	if (r < 0 || *shared)
+		return r;
+	r = free_space(t, b, &space);
+	if (r < 0)
+		return r;
+	*room = space >= BT_SPACE_THRESHOLD;
+	return 0;
+}
+
 static int rebalance_or_split(const struct bt_tree *t, uint8_t *parent, uint32_t pidx,
 			      struct tm_block *cur, uint64_t key)
 {
-	uint32_t nr_parent = n_nr(parent), space;
-	int left_shared = 0, right_shared = 0, r;
+	uint32_t nr_parent = n_nr(parent);
+	int left_shared = 0, right_shared = 0, room, r;
 
 	if (pidx > 0) {
-		uint64_t lb = child_at(parent, pidx - 1);
-
-		r = tm_txn_is_shared(t->tm, lb, &left_shared);
+		r = sibling_room(t, parent, pidx - 1, &left_shared, &room);
 		if (r < 0)
 			return r;
-		if (!left_shared) {
-			r = free_space(t, lb, &space);
-			if (r < 0)
-				return r;
-			if (space >= BT_SPACE_THRESHOLD)
-				return rebalance_left(t, parent, pidx, cur, key);
-		}
+		if (room)
+			return rebalance_left(t, parent, pidx, cur, key);
 	}
 	if (pidx + 1 < nr_parent) {
-		uint64_t rb = child_at(parent, pidx + 1);
-
-		r = tm_txn_is_shared(t->tm, rb, &right_shared);
+		r = sibling_room(t, parent, pidx + 1, &right_shared, &room);
 		if (r < 0)
 			return r;
-		if (!right_shared) {
-			r = free_space(t, rb, &space);
-			if (r < 0)
-				return r;
-			if (space >= BT_SPACE_THRESHOLD)
-				return rebalance_right(t, parent, pidx, cur, key);
-		}
+		if (room)
+			return rebalance_right(t, parent, pidx, cur, key);
 	}
 	if (left_shared || right_shared || nr_parent <= 2 || pidx == 0 || pidx + 1 == nr_parent)
 		return split_one_into_two(t, parent, pidx, cur, key);
