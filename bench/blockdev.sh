@@ -13,6 +13,7 @@
 # Environment: WORK=/tmp/bench-bdev RUNS=3 MODES="warm cold" TOOLS="check ls rmap dump"
 #   REFS="ref1 ref0 ours" BUILD=build.  Needs root (losetup, drop_caches).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 WORK=${WORK:-/tmp/bench-bdev}
@@ -34,7 +35,6 @@ sbq() { python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.a
 nr_alloc=$(sbq 200)
 nr_data=$(sbq 64)
 
-med() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # measure MODE CMD... -> "wall rss_kib" (medians of RUNS)
@@ -47,7 +47,7 @@ measure() {
 		t0=$(date +%s%N)
 		/usr/bin/time -f '%M' -o "$tf.rss" "$@" >/dev/null 2>&1 || echo "  (failed: $*)" >&2
 		t1=$(date +%s%N)
-		echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') $(tail -1 "$tf.rss")" >> "$tf"
+		echo "$(secs "$t0" "$t1") $(tail -1 "$tf.rss")" >> "$tf"
 	done
 	echo "$(cut -d' ' -f1 "$tf" | med) $(cut -d' ' -f2 "$tf" | med)"
 	rm -f "$tf" "$tf.rss"

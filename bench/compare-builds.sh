@@ -10,6 +10,7 @@
 # Environment: RUNS=5 WORK=/tmp/bench-cmp.  Page cache warm (regular file):
 # this compares two of our builds on CPU, not us against a reference.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 [ $# -ge 2 ] || { echo "usage: $0 OLD_BUILD NEW_BUILD [SCALE]" >&2; exit 2; }
 OLD=$(cd "$1" && pwd) NEW=$(cd "$2" && pwd) SCALE=${3:-medium}
 RUNS=${RUNS:-5}
@@ -29,7 +30,6 @@ declare -A CMD=(
 	[repair]="thin_repair -i META -o OUT"
 )
 TOOLS=${TOOLS:-"check check-skip dump ls rmap repair"}
-med() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 one() {  # build tool -> "seconds rss_kib"
 	local c=${CMD[$2]}
 	c=${c//META/$META}; c=${c//OUT/$WORK/out.bin}
@@ -39,7 +39,7 @@ one() {  # build tool -> "seconds rss_kib"
 	t0=$(date +%s%N)
 	/usr/bin/time -f '%M' -o "$WORK/t" "$1/bin/"$c > /dev/null 2>&1 || echo "  (failed: $1/bin/$c)" >&2
 	t1=$(date +%s%N)
-	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }') $(tail -1 "$WORK/t")"
+	echo "$(secs "$t0" "$t1") $(tail -1 "$WORK/t")"
 }
 echo "$SCALE: $META, median of $RUNS, alternating; before $OLD, after $NEW"
 echo
@@ -52,8 +52,8 @@ for t in $TOOLS; do
 		read -r s m <<< "$(one "$OLD" "$t")"; bo+="$s "; bm+="$m "
 		read -r s m <<< "$(one "$NEW" "$t")"; ao+="$s "; am+="$m "
 	done
-	b=$(tr ' ' '\n' <<< "$bo" | grep . | med); a=$(tr ' ' '\n' <<< "$ao" | grep . | med)
-	b2=$(tr ' ' '\n' <<< "$bm" | grep . | med); a2=$(tr ' ' '\n' <<< "$am" | grep . | med)
+	b=$(tr ' ' '\n' <<< "$bo" | med); a=$(tr ' ' '\n' <<< "$ao" | med)
+	b2=$(tr ' ' '\n' <<< "$bm" | med); a2=$(tr ' ' '\n' <<< "$am" | med)
 	echo "| $t | $b | $a | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') | $((b2 / 1024)) | $((a2 / 1024)) |"
 done
 rm -f "$WORK/out.bin"

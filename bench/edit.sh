@@ -11,6 +11,7 @@
 # Environment: WORK=/tmp/bench-edit (scratch), RUNS=3, BUILD=build, REF=1,
 # GEN (the pool generator, default build/devbin/gen_pool).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 WORK=${WORK:-/tmp/bench-edit}
@@ -22,7 +23,6 @@ SCALES=("$@")
 [ ${#SCALES[@]} -eq 0 ] && SCALES=(medium)
 mkdir -p "$WORK"
 
-med() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # time_fresh SETUP-CMD CMD... : "wall cpu" medians (seconds) of CMD over RUNS, SETUP
 # untimed before each.  CPU (user + system) is what to compare on a busy machine.

@@ -11,6 +11,7 @@
 # Environment: WORK=/tmp/bench-pack, RUNS=3, WARMUP=1, BUILD=build,
 # REF1=$BUILD/ref-1.x/usr/sbin (make deps), GEN (the pool generator).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 
@@ -28,8 +29,6 @@ mkdir -p "$WORK"
 RES=$WORK/pack.tsv
 [ -f "$RES" ] || printf 'scale\twhat\tours_s\tref1_s\tours_bytes\tref1_bytes\n' > "$RES"
 
-med() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-now() { date +%s%N; }
 
 # timed CMD... -> "wall cpu" (medians, seconds; cpu = user + system, which
 # a busy machine inflates less than wall time); each run's size of
@@ -39,9 +38,9 @@ timed() {
 	: > "$WORK/times"; : > "$WORK/cpus"; : > "$WORK/sizes"
 	for ((i = 0; i < WARMUP; i++)); do "$@" >/dev/null 2>&1; done
 	for ((i = 0; i < RUNS; i++)); do
-		t0=$(now)
+		t0=$(now_ns)
 		/usr/bin/time -f '%U %S' -o "$WORK/cpu1" "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-		awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }' >> "$WORK/times"
+		{ secs "$t0" "$(now_ns)"; echo; } >> "$WORK/times"
 		awk '{ printf "%.2f\n", $1 + $2 }' "$WORK/cpu1" >> "$WORK/cpus"
 		[ -z "${SIZE_OF:-}" ] || stat -c %s "$SIZE_OF" >> "$WORK/sizes"
 	done

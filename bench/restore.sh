@@ -12,6 +12,7 @@
 # Environment: WORK=/tmp/bench-restore RUNS=3 SIZE=4G KINDS="loop file"
 #   BUILD=build.  Needs root for the loop device.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
@@ -30,7 +31,6 @@ if [ "${REF0:-0}" = 1 ]; then TOOL[ref0]=/usr/sbin/thin_restore; ORDER="$ORDER r
 LOOP=
 trap '[ -n "$LOOP" ] && losetup -d "$LOOP"; rm -f "$WORK/out.img"' EXIT
 
-med() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "input: $XML ($(grep -c '_mapping' "$XML") mapping lines), output $SIZE, median of $RUNS"
 echo
 echo "| output | tool | wall s | wall+sync s | CPU s | peak RSS MiB | vs 1.1.0 (wall+sync) |"
@@ -58,18 +58,18 @@ for kind in $KINDS; do
 			sync
 			t2=$(date +%s%N)
 			read -r u s m < "$WORK/t"
-			W[$t]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') "
-			WS[$t]+="$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') "
+			W[$t]+="$(secs "$t0" "$t1") "
+			WS[$t]+="$(secs "$t0" "$t2") "
 			C[$t]+="$(echo "$u + $s" | bc) "
 			M[$t]+="$((m / 1024)) "
 		done
 	done
-	ref=$(tr ' ' '\n' <<< "${WS[ref1]}" | grep . | med)
+	ref=$(tr ' ' '\n' <<< "${WS[ref1]}" | med)
 	for t in $ORDER; do
-		w=$(tr ' ' '\n' <<< "${W[$t]}" | grep . | med)
-		ws=$(tr ' ' '\n' <<< "${WS[$t]}" | grep . | med)
-		c=$(tr ' ' '\n' <<< "${C[$t]}" | grep . | med)
-		m=$(tr ' ' '\n' <<< "${M[$t]}" | grep . | med)
+		w=$(tr ' ' '\n' <<< "${W[$t]}" | med)
+		ws=$(tr ' ' '\n' <<< "${WS[$t]}" | med)
+		c=$(tr ' ' '\n' <<< "${C[$t]}" | med)
+		m=$(tr ' ' '\n' <<< "${M[$t]}" | med)
 		name=$t; [ $t = ours ] && name=thinmeta; [ $t = ref1 ] && name="tpt 1.1.0"; [ $t = ref0 ] && name="tpt 0.9.0"
 		echo "| $kind | $name | $w | $ws | $c | $m | $(awk -v r="$ref" -v x="$ws" 'BEGIN { printf "%.1fx", r / x }') |"
 	done

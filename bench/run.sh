@@ -21,6 +21,7 @@
 # Needs python3, GNU time, the reference tools (make deps installs them) and
 # the pool generator build/devbin/gen_pool (make builds it; see bench/README.md).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 WORK=${WORK:-/tmp/bench}
@@ -39,7 +40,6 @@ mkdir -p "$WORK"
 [ -f "$RES" ] || printf 'scale\ttool\tref_s\tref_rss_kib\tours_s\tours_rss_kib\tspeedup\trss_ratio\n' > "$RES"
 
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-med() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # measure CMD... -> "wall rss" (medians)
 measure() {
@@ -54,7 +54,7 @@ measure() {
 		t1=$(date +%s%N)
 		rss=$(tail -1 "$tf.rss")
 		# wall time in ms resolution (GNU time's %e has only 10 ms)
-		echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') $rss" >> "$tf"
+		echo "$(secs "$t0" "$t1") $rss" >> "$tf"
 	done
 	rm -f "$tf.rss"
 	echo "$(cut -d' ' -f1 "$tf" | med) $(cut -d' ' -f2 "$tf" | med)"
