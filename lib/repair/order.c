@@ -840,15 +840,16 @@ static int never_written_above(const struct repair_last_ctx *c, const struct pst
 }
 
 /*
- * Whether state x is proven the last commit (comment on top): the lowest
- * block it had free, and every block above its index that it had free,
- * hold nothing written after it.  Returns 1, or 0 with *why_block set to
- * the first block that may have been (0: its map is not exact).
- * *f1_owner: the state (index + 1) whose space map is in its lowest free
- * block, 0 when that block was never written.
+ * Whether state x is proven the last commit (comment on top): one of the
+ * two lowest blocks it had free, and every block above its index that it
+ * had free, hold nothing written after it.  Returns 1, or 0 with
+ * *why_block set to the first block that may have been (0: its map is not
+ * exact).  *f1_owner: the state (index + 1) whose space map is in the
+ * block that proved it, 0 when that block was never written; *skipped:
+ * the lowest free block when the next one proved it, else 0.
  */
 int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_block,
-		       size_t *f1_owner)
+		       size_t *f1_owner, uint64_t *skipped)
 {
 	const struct pstate *st = &c->st[x];
 	uint64_t top = c->high_sig > st->max_used ? c->high_sig : st->max_used;
@@ -856,21 +857,37 @@ int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_
 
 	*why_block = 0;
 	*f1_owner = 0;
+	*skipped = 0;
 	if (!st->map_exact)
 		return 0;
 	for (size_t z = 0; z < c->nr; z++)
 		if (c->st[z].max_used > top)
 			top = c->st[z].max_used;
-	/* the lowest block it had free */
-	for (uint64_t b = 1; b < c->nr_blocks; b++) {
+	/*
+	 * The next commit after the pool was opened again (or after an abort,
+	 * or on kernels that reset the cursor on every commit) allocates from
+	 * block 0 upwards: the lowest block x had free, and the next one, for
+	 * such a commit allocates at least twice (the shadow of a space-map
+	 * bitmap, and its new index).  One of the two holding nothing written
+	 * after x proves that no such commit followed.
+	 */
+	for (uint64_t b = 1, first = 0; b < c->nr_blocks; b++) {
 		if (in_use(st, b))
 			continue;
-		if (!not_written_after(c, x, b, &owner)) {
-			*why_block = b;
+		if (not_written_after(c, x, b, &owner)) {
+			*f1_owner = owner;
+			*skipped = first;
+			break;
+		}
+		if (first) {
+			*why_block = first;
 			return 0;
 		}
-		*f1_owner = owner;
-		break;
+		first = b;
+		if (b == c->nr_blocks - 1) {
+			*why_block = first;   /* its only free block: proves nothing */
+			return 0;
+		}
 	}
 	/*
 	 * The next commit within the same activation: its blocks are a run of
@@ -926,7 +943,7 @@ static void prove_last(struct thin_repair *rp, size_t x)
 	struct pstate *st = &rp->pst[x];
 	size_t owner;
 
-	st->last = (int8_t)repair_last_commit(&c, x, &st->why_block, &owner);
+	st->last = (int8_t)repair_last_commit(&c, x, &st->why_block, &owner, &st->f1_skipped);
 	st->f1_owner = owner;
 }
 
@@ -1196,7 +1213,7 @@ int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot
 {
 	size_t lasts[2], nr_lasts = 0;
 	struct pstate *st;
-	char d[256], f1[320];
+	char d[256], f1[400], low[64];
 	int r;
 
 	r = repair_pstates_build(rp);
@@ -1242,14 +1259,18 @@ int repair_choose_state(struct thin_repair *rp, uint64_t *mroot, uint64_t *droot
 	*mroot = st->top;
 	*droot = st->details;
 	describe(st, d, sizeof(d));
+	if (st->f1_skipped)
+		snprintf(low, sizeof(low), "the next block it had free after block %llu",
+			 (unsigned long long)st->f1_skipped);
+	else
+		snprintf(low, sizeof(low), "the lowest block it had free");
 	if (st->f1_owner) {
 		const struct pstate *z = &rp->pst[st->f1_owner - 1];
-		snprintf(f1, sizeof(f1), "the lowest block it had free holds the space map of an "
-					 "older state (index %llu: %s)",
-			 (unsigned long long)z->index_block,
+		snprintf(f1, sizeof(f1), "%s holds the space map of an older state (index %llu: %s)",
+			 low, (unsigned long long)z->index_block,
 			 why_text(older(rp, st->f1_owner - 1, lasts[0])));
 	} else {
-		snprintf(f1, sizeof(f1), "the lowest block it had free was never written");
+		snprintf(f1, sizeof(f1), "%s was never written", low);
 	}
 	repair_note(&rp->notes, "superblock lost: pool state %s is the last commit: no block it had "
 				"free was written since (%s; none above its index was)",

@@ -217,6 +217,7 @@ struct pstate {
 	int8_t last;                /* proven the last commit: 1, not proven: 0, -1 unknown */
 	uint64_t why_block;         /* not proven last: a block that may be written after it */
 	size_t f1_owner;            /* proven last: the state owning its lowest free block + 1 */
+	uint64_t f1_skipped;        /* proven last by the next free block: the lowest one, or 0 */
 	/* from the tree summaries */
 	uint64_t nr_devs, nr_mappings, max_tid;
 	uint32_t time, dtime;       /* newest mapping time, newest creation/snapshot time */
@@ -376,7 +377,7 @@ struct repair_last_ctx {
 	void *ctx;
 };
 int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_block,
-		       size_t *f1_owner);
+		       size_t *f1_owner, uint64_t *skipped);
 int repair_refuse_no_state(struct thin_repair *rp, uint64_t mroot, uint64_t droot, char *msg,
 			   size_t msglen);
 

@@ -307,47 +307,47 @@ static void fake_pool(struct fake *f)
 Test(repair_last, the_newest_commit_is_proven_by_the_format_state_in_its_lowest_free_block)
 {
 	struct fake f;
-	uint64_t why;
+	uint64_t why, skipped;
 	size_t owner;
 
 	fake_pool(&f);
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 1);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 1);
 	cr_assert_eq(owner, 1, "block 1 holds state 0's index, older: no data bitmaps");
 	/* the older ones are not: what the next commit wrote lies above their index */
-	cr_assert_eq(repair_last_commit(&f.c, 1, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 1, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 16, "state 2's index");
-	cr_assert_eq(repair_last_commit(&f.c, 0, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 0, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 8);
 }
 
 Test(repair_last, blocks_above_it_without_a_newer_index_are_no_commit)
 {
 	struct fake f;
-	uint64_t why;
+	uint64_t why, skipped;
 	size_t owner;
 
 	fake_pool(&f);
 	/* a node nothing accounts for above it: an aborted transaction or an orphan tree */
 	repair_bit_set(f.sig, 40);
 	f.c.high_sig = 40;
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 1);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 1);
 	/* a space-map index there, whose state is not proven older: maybe a newer commit */
 	f.smi[f.c.nr_smi++] = 40;
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 40);
 	/* the device full of written blocks (the allocator may have wrapped): every
 	 * block above must be accounted for */
 	fake_pool(&f);
 	memset(f.sig, 0xff, sizeof(f.sig));
 	f.c.high_sig = NB - 1;
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 17);
 	/* an unreadable block there: the same */
 	fake_pool(&f);
 	for (uint64_t b = 17; b < NB; b++)
 		repair_bit_set(f.ioerr, b);
 	f.c.high_sig = NB - 1;
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 17);
 }
 
@@ -355,37 +355,46 @@ Test(repair_last, a_zeroed_block_some_map_marks_in_use_may_have_been_written)
 {
 	struct fake f;
 	static const uint64_t s3[] = { 2, 5, 8, 20, 21, 22, 0 };
-	uint64_t why;
+	uint64_t why, skipped;
 	size_t owner;
 
 	fake_pool(&f);
-	/* the lowest block state 2 had free (1) zeroed: it was written (state 0 marks it) */
+	/*
+	 * the lowest block state 2 had free (1) zeroed: it was written (state 0
+	 * marks it); so was the next one (3, state 0's bitmap, moved away here)
+	 */
 	f.sig[0] &= (uint8_t)~(1u << 1);
 	f.st[0].index_block = 40;
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	f.bms[0][0] = 41;
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 1);
+	/* with state 0's bitmap still in block 3, the next free block proves it */
+	f.bms[0][0] = 3;
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 1);
+	cr_assert_eq(skipped, 1);
+	cr_assert_eq(owner, 1, "state 0's bitmap");
 	/* a newer state's index, damaged or not, is found above */
 	fake_pool(&f);
 	fake_state(&f, 3, 22, 21, 1, s3);
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 22);
-	cr_assert_eq(repair_last_commit(&f.c, 3, &why, &owner), 1);
+	cr_assert_eq(repair_last_commit(&f.c, 3, &why, &owner, &skipped), 1);
 }
 
 Test(repair_last, a_map_whose_index_disagrees_with_its_bitmaps_proves_nothing)
 {
 	struct fake f;
-	uint64_t why;
+	uint64_t why, skipped;
 	size_t owner;
 
 	fake_pool(&f);
 	f.st[2].map_exact = 0;
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 0);
 	/* nor does an inexact older state own its blocks */
 	fake_pool(&f);
 	f.st[0].map_exact = 0;
-	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner), 0);
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
 	cr_assert_eq(why, 1);
 }
 

@@ -189,7 +189,12 @@ repair_case() {
 	step $id.1 "$desc: damage the inactive pool's metadata"
 	DMG_WHAT=
 	meta_get $p || fail "cannot read $p's metadata LV"
+	# the lost-superblock case keeps its images and LVM's backup in the
+	# results archive (LVM_WORK/run-3-repair-IMPL/results/artifacts) for study
+	[ "$p" != sb ] || { mkdir -p $R/artifacts && cp /tmp/$p.meta $R/artifacts/$p.orig.meta &&
+		cp /etc/lvm/backup/$VG $R/artifacts/backup.$VG; }
 	damage_$p || fail "damage failed: $DMG_WHAT"
+	[ "$p" != sb ] || cp /tmp/$p.meta $R/artifacts/$p.damaged.meta
 	meta_put $p || fail "cannot write $p's metadata LV"
 	note "$DMG_WHAT"
 	endstep
