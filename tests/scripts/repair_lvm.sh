@@ -239,3 +239,22 @@ expect_rc 0 "$BIN/thin_repair" -i "$in" -o "$WORK/out.bin"
 assert_not_contains "$WORK/err" "LVM"
 "$BIN/thin_dump" "$WORK/out.bin" | head -1 > "$WORK/first"
 assert_contains "$WORK/first" 'transaction="3"'
+
+# A pool LVM2 made and re-activated (kernel/lvm_reactivated, with the real
+# /etc/lvm/backup/vg LVM wrote at the time), its superblock destroyed as in
+# tests/lvm scenario 3 (zeroed but for 16 stray bytes, so that LVM does not
+# take it for an empty LV): repaired exactly, nothing passed by hand
+img=$(fixture_copy lvm_reactivated)
+"$BIN/thin_dump" "$img" | sed '1s/ time="[0-9]*"//' > "$WORK/truth.xml"
+cp "$FIXTURES/lvm_reactivated/lvm-backup-vg.txt" "$WORK/lvm/backup/vg"
+in=$WORK/mapper/vg-sb_tmeta
+cp "$img" "$in"
+"$DMG" --zero-block 0 "$in"
+printf 'DAMAGED-SUPERBLK' | dd of="$in" bs=16 count=1 conv=notrunc 2> /dev/null
+rm -f "$WORK/out.bin"; truncate -s "$(stat -c %s "$img")" "$WORK/out.bin"
+expect_rc 0 "$BIN/thin_repair" -i "$in" -o "$WORK/out.bin"
+assert_contains "$WORK/err" "using LVM's record of pool vg/sb ($WORK/lvm/backup/vg): --transaction-id 3 --data-block-size 128 --nr-data-blocks 2048"
+assert_contains "$WORK/err" "(space-map index 83): 3 devices, 1735 mappings"
+assert_contains "$WORK/err" "is the last commit: no block it had free was written since (the next block it had free after block 1 holds the space map of an older state"
+"$BIN/thin_dump" "$WORK/out.bin" | sed '1s/ time="[0-9]*"//' > "$WORK/out.xml"
+assert_same "$WORK/out.xml" "$WORK/truth.xml"
