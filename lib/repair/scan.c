@@ -7,6 +7,7 @@
 #include "io/io.h"
 #include "crc/crc32c.h"
 #include "spacemap/spacemap.h"
+#include "io/stream.h"
 #include "repair/repair-internal.h"
 
 /*----------------------------------------------------------------*/
@@ -131,11 +132,28 @@ static int scan_other(struct scan *s, const uint8_t *d, uint64_t b)
 }
 
 #define SCAN_CHUNK 256u   /* blocks per read (1 MiB) */
+#define SCAN_DEPTH 4u     /* reads ahead of the decoding */
+
+static int scan_block(struct scan *s, const uint8_t *d, uint64_t b)
+{
+	uint32_t flags = get_le32(d + 4);
+
+	/* cheap header tests before the checksum */
+	if (get_le64(d + 8) != b || !b)
+		return 0;
+	/* the kernel writes every block with its own number at offset 8 */
+	repair_bit_set(s->sig, b);
+	s->high_sig = b;
+	if (flags == BT_LEAF_NODE || flags == BT_INTERNAL_NODE)
+		return bt_node_check_raw(d, b, NULL) == 0 ? scan_add(s, d, b) : 0;
+	return scan_other(s, d, b);
+}
 
 int repair_scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 {
-	uint8_t *buf = ioe_alloc_blocks(SCAN_CHUNK);
-	int r = 0;
+	struct ioe_stream *st = NULL;
+	struct ioe_chunk c;
+	int r;
 
 	memset(s, 0, sizeof(*s));
 	s->nr_blocks = nr_blocks;
@@ -143,53 +161,24 @@ int repair_scan_run(struct ioe *e, uint64_t nr_blocks, struct scan *s)
 	s->bitmap_ok = calloc(nr_blocks / 8 + 1, 1);
 	s->sig = calloc(nr_blocks / 8 + 1, 1);
 	s->ioerr = calloc(nr_blocks / 8 + 1, 1);
-	if (!buf || !s->idx || !s->bitmap_ok || !s->sig || !s->ioerr) {
-		free(buf);
+	if (!s->idx || !s->bitmap_ok || !s->sig || !s->ioerr)
 		return -ENOMEM;
-	}
-	for (uint64_t b = 0; b < nr_blocks && !r; b += SCAN_CHUNK) {
-		unsigned n = nr_blocks - b < SCAN_CHUNK ? (unsigned)(nr_blocks - b) : SCAN_CHUNK;
+	r = ioe_stream_open(e, 0, nr_blocks, SCAN_CHUNK, SCAN_DEPTH, &st);
+	while (!r && (r = ioe_stream_next(st, &c)) == 0) {
+		for (unsigned i = 0; i < c.nr && !r; i++) {
+			uint64_t b = c.block + i;
 
-		if (ioe_read(e, b, n, buf) < 0) {
-			/* a bad sector: go block by block */
-			for (unsigned i = 0; i < n && !r; i++) {
-				uint8_t *d = buf + (size_t)i * MD_BLOCK_SIZE;
-				if (ioe_read(e, b + i, 1, d) < 0) {
-					repair_bit_set(s->ioerr, b + i);
-					s->high_sig = b + i;
-					continue;
-				}
-				if (get_le64(d + 8) != b + i || !(b + i))
-					continue;
-				repair_bit_set(s->sig, b + i);
-				s->high_sig = b + i;
-				if (bt_node_check_raw(d, b + i, NULL) == 0)
-					r = scan_add(s, d, b + i);
-				else
-					r = scan_other(s, d, b + i);
-			}
-			continue;
-		}
-		for (unsigned i = 0; i < n && !r; i++) {
-			const uint8_t *d = buf + (size_t)i * MD_BLOCK_SIZE;
-			uint32_t flags = get_le32(d + 4);
-
-			/* cheap header tests before the checksum */
-			if (get_le64(d + 8) != b + i || !(b + i))
+			if (c.bad && (c.bad[i / 8] & (1u << (i % 8)))) {
+				/* a bad sector */
+				repair_bit_set(s->ioerr, b);
+				s->high_sig = b;
 				continue;
-			/* the kernel writes every block with its own number at offset 8 */
-			repair_bit_set(s->sig, b + i);
-			s->high_sig = b + i;
-			if (flags == BT_LEAF_NODE || flags == BT_INTERNAL_NODE) {
-				if (bt_node_check_raw(d, b + i, NULL) == 0)
-					r = scan_add(s, d, b + i);
-			} else {
-				r = scan_other(s, d, b + i);
 			}
+			r = scan_block(s, c.data + (size_t)i * MD_BLOCK_SIZE, b);
 		}
 	}
-	free(buf);
-	return r;
+	ioe_stream_close(st);
+	return r < 0 ? r : 0;
 }
 
 void repair_scan_release(struct scan *s)
