@@ -5,10 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 24 bytes: a run stops growing at UINT32_MAX blocks (256 TiB of 64 KiB blocks) */
 struct rrun {
-	uint64_t data_begin, len, thin_begin;
-	uint64_t dev;
+	uint64_t data_begin, thin_begin;
+	uint32_t len, dev;
 };
+#define RRUN_MAX_LEN UINT32_MAX
 
 /*
  * Sorts runs by data_begin exactly as 0.9.0's std::sort leaves them (runs

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "thin/usage.h"
 #include "thin/view.h"
@@ -92,7 +93,7 @@ static int add_mapping(struct rctx *c, uint64_t v, uint64_t d)
 	struct rrun *last = c->nr ? &c->runs[c->nr - 1] : NULL;
 
 	if (last && last->dev == c->dev && last->data_begin + last->len == d &&
-	    last->thin_begin + last->len == v) {
+	    last->thin_begin + last->len == v && last->len < RRUN_MAX_LEN) {
 		last->len++;
 		return 0;
 	}
@@ -103,7 +104,8 @@ static int add_mapping(struct rctx *c, uint64_t v, uint64_t d)
 			return -ENOMEM;
 		c->runs = n;
 	}
-	c->runs[c->nr++] = (struct rrun){ d, 1, v, c->dev };
+	c->runs[c->nr++] = (struct rrun){ .data_begin = d, .thin_begin = v, .len = 1,
+					  .dev = (uint32_t)c->dev };
 	return 0;
 }
 
@@ -247,9 +249,65 @@ static int plan_tree(struct plan *pl, uint64_t root)
 }
 
 struct leaf_out {
-	size_t first, nr;     /* runs of this leaf in its worker's array */
+	size_t first, nr;     /* runs of this leaf in its worker's store */
 	int worker;
 };
+
+/*
+ * A worker's runs, in segments of SEG_RUNS mapped one by one: the merge
+ * unmaps each segment once it has copied it, so that the workers' runs and
+ * the merged array are never all in memory at once.
+ */
+#define SEG_RUNS (1u << 16)   /* 1.5 MiB */
+
+struct segs {
+	struct rrun **seg;
+	size_t nr_seg, cap_seg;
+	size_t nr;            /* runs */
+};
+
+static struct rrun *seg_at(const struct segs *s, size_t i)
+{
+	return &s->seg[i / SEG_RUNS][i % SEG_RUNS];
+}
+
+static int seg_push(struct segs *s, struct rrun r)
+{
+	if (s->nr == s->nr_seg * SEG_RUNS) {
+		void *p;
+
+		if (s->nr_seg == s->cap_seg) {
+			struct rrun **n = vec_grow(s->seg, &s->cap_seg, sizeof(*n), 16);
+
+			if (!n)
+				return -ENOMEM;
+			s->seg = n;
+		}
+		p = mmap(NULL, SEG_RUNS * sizeof(struct rrun), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+		s->seg[s->nr_seg++] = p;
+	}
+	*seg_at(s, s->nr++) = r;
+	return 0;
+}
+
+static void seg_drop(struct segs *s, size_t k)
+{
+	if (k < s->nr_seg && s->seg[k]) {
+		munmap(s->seg[k], SEG_RUNS * sizeof(struct rrun));
+		s->seg[k] = NULL;
+	}
+}
+
+static void segs_release(struct segs *s)
+{
+	for (size_t k = 0; k < s->nr_seg; k++)
+		seg_drop(s, k);
+	free(s->seg);
+	memset(s, 0, sizeof(*s));
+}
 
 struct worker {
 	const struct rctx *c;
@@ -258,35 +316,28 @@ struct worker {
 	struct leaf_out *outs;
 	size_t nr_jobs;
 	unsigned id, nr_workers;
-	struct rrun *runs;
-	size_t nr, cap;
+	struct segs runs;
 	int result;           /* 0, FAST_FALLBACK or -errno */
 };
 
 static int worker_add(struct worker *w, uint64_t dev, uint64_t v, uint64_t d, size_t leaf_first)
 {
-	struct rrun *last = w->nr > leaf_first ? &w->runs[w->nr - 1] : NULL;
+	struct rrun *last = w->runs.nr > leaf_first ? seg_at(&w->runs, w->runs.nr - 1) : NULL;
 
-	if (last && last->data_begin + last->len == d && last->thin_begin + last->len == v) {
+	if (last && last->data_begin + last->len == d && last->thin_begin + last->len == v &&
+	    last->len < RRUN_MAX_LEN) {
 		last->len++;
 		return 0;
 	}
-	if (w->nr == w->cap) {
-		struct rrun *n = vec_grow(w->runs, &w->cap, sizeof(*n), 1024);
-
-		if (!n)
-			return -ENOMEM;
-		w->runs = n;
-	}
-	w->runs[w->nr++] = (struct rrun){ d, 1, v, dev };
-	return 0;
+	return seg_push(&w->runs, (struct rrun){ .data_begin = d, .thin_begin = v, .len = 1,
+						 .dev = (uint32_t)dev });
 }
 
 static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 {
 	const struct leaf_job *job = &w->jobs[j];
 	struct bt_node n;
-	size_t first = w->nr;
+	size_t first = w->runs.nr;
 
 	if (bt_node_validator.check(data, job->block, MD_BLOCK_SIZE) < 0)
 		return FAST_FALLBACK;
@@ -303,7 +354,7 @@ static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 				return r;
 		}
 	}
-	w->outs[j] = (struct leaf_out){ first, w->nr - first, (int)w->id };
+	w->outs[j] = (struct leaf_out){ first, w->runs.nr - first, (int)w->id };
 	return 0;
 }
 
@@ -339,30 +390,38 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
+/*
+ * The workers' runs in leaf order into c->runs (sized for all of them:
+ * pages it never reaches are never touched), joining a leaf's first run to
+ * the previous leaf's last; each worker segment is unmapped once copied.
+ */
 static int merge_outputs(struct rctx *c, struct worker *ws, const struct leaf_out *outs,
 			 size_t nr_jobs)
 {
+	size_t total = ws[0].runs.nr + ws[1].runs.nr;
+
+	c->runs = malloc((total + 1) * sizeof(*c->runs));
+	if (!c->runs)
+		return -ENOMEM;
+	c->cap = total + 1;
+	c->nr = 0;
 	for (size_t j = 0; j < nr_jobs; j++) {
-		const struct worker *w = &ws[outs[j].worker];
+		struct worker *w = &ws[outs[j].worker];
 
 		for (size_t i = 0; i < outs[j].nr; i++) {
-			const struct rrun *x = &w->runs[outs[j].first + i];
+			size_t k = outs[j].first + i;
+			const struct rrun *x = seg_at(&w->runs, k);
 			struct rrun *last = c->nr ? &c->runs[c->nr - 1] : NULL;
 
 			if (i == 0 && last && last->dev == x->dev &&
 			    last->data_begin + last->len == x->data_begin &&
-			    last->thin_begin + last->len == x->thin_begin) {
+			    last->thin_begin + last->len == x->thin_begin &&
+			    (uint64_t)last->len + x->len <= RRUN_MAX_LEN)
 				last->len += x->len;
-				continue;
-			}
-			if (c->nr == c->cap) {
-				struct rrun *n = vec_grow(c->runs, &c->cap, sizeof(*n), 1024);
-
-				if (!n)
-					return -ENOMEM;
-				c->runs = n;
-			}
-			c->runs[c->nr++] = *x;
+			else
+				c->runs[c->nr++] = *x;
+			if ((k + 1) % SEG_RUNS == 0)
+				seg_drop(&w->runs, k / SEG_RUNS);
 		}
 	}
 	return 0;
@@ -377,6 +436,7 @@ static int collect_fast(struct rctx *c, const struct thin_view *v)
 	pthread_t th;
 	int r = 0, threaded = 0;
 
+	memset(ws, 0, sizeof(ws));
 	for (size_t i = 0; i < v->devs.nr && !r; i++) {
 		const struct thin_dev *d = &v->devs.devs[i];
 
@@ -404,11 +464,13 @@ static int collect_fast(struct rctx *c, const struct thin_view *v)
 	if (threaded)
 		pthread_join(th, NULL);
 	r = ws[0].result ? ws[0].result : (threaded ? ws[1].result : 0);
+	free(pl.jobs);
+	pl.jobs = NULL;
 	if (!r)
 		r = merge_outputs(c, ws, outs, pl.nr);
-	for (unsigned i = 0; i < 2; i++)
-		free(ws[i].runs);
 out:
+	for (unsigned i = 0; i < 2; i++)
+		segs_release(&ws[i].runs);
 	free(outs);
 	free(pl.jobs);
 	return r;
