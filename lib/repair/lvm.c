@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include "thin/superblock.h"
+#include "util/parse.h"
 
 /*----------------------------------------------------------------*/
 /*
@@ -400,7 +401,7 @@ static int newest_archive(const char *dir, const char *vg, char *path, size_t le
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	size_t vl = strlen(vg);
-	unsigned long best = 0;
+	uint64_t best = 0;
 	int found = 0;
 
 	if (!d)
@@ -408,15 +409,15 @@ static int newest_archive(const char *dir, const char *vg, char *path, size_t le
 	while ((e = readdir(d))) {
 		const char *n = e->d_name;
 		size_t nl = strlen(n);
-		unsigned long ix;
-		char *end;
+		uint64_t ix;
+		const char *end;
 
 		if (nl < vl + 5 || strncmp(n, vg, vl) || n[vl] != '_' || strcmp(n + nl - 3, ".vg"))
 			continue;
 		if (n[vl + 1] < '0' || n[vl + 1] > '9')
 			continue;
-		ix = strtoul(n + vl + 1, &end, 10);
-		if (*end != '-' && *end != '.')
+		end = parse_digits(n + vl + 1, n + nl, &ix);
+		if (!end || (*end != '-' && *end != '.'))
 			continue;
 		if ((!found || ix > best) && strlen(dir) + nl + 2 <= len) {
 			best = ix;

@@ -1,5 +1,7 @@
 #include "util/progress.h"
 
+#include "util/parse.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -107,9 +109,11 @@ struct progress *progress_start(int fd, const char *tool, const char *phase)
 	p->phase = phase;
 	p->t0 = now();
 	p->base = progress_blocks_moved();
-	p->delay_ms = d && *d ? strtol(d, NULL, 10) : 1000;
-	if (p->delay_ms < 0)
-		p->delay_ms = 1000;
+	{
+		uint64_t ms;
+
+		p->delay_ms = d && parse_u64(d, &ms) == 0 && ms <= 3600000 ? (long)ms : 1000;
+	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	if (pthread_create(&p->th, NULL, run, p)) {
