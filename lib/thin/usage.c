@@ -24,12 +24,18 @@ struct leaf_rec {
 /*
  * Per data block: the index of the only device mapping it so far, or
  * OWN_FREE / OWN_SHARED.  One, two or four bytes a block depending on the
- * number of devices.
+ * number of devices, in regions of 2^20 blocks allocated on first use, so
+ * that memory follows the data blocks in use, not the pool's size.
  */
+#define OWN_REGION_SHIFT 20
+#define OWN_REGION (1u << OWN_REGION_SHIFT)
+
 struct owners {
-	void *v;
+	void **reg;
+	uint64_t nr_reg;
 	unsigned width;
 	uint32_t free_mark, shared_mark;
+	int nomem;
 };
 
 struct uctx {
@@ -56,38 +62,59 @@ static int owners_init(struct owners *o, uint64_t nr_blocks, size_t nr_devs)
 	o->width = nr_devs < 0xfe ? 1 : nr_devs < 0xfffe ? 2 : 4;
 	o->free_mark = o->width == 1 ? 0xff : o->width == 2 ? 0xffff : UINT32_MAX;
 	o->shared_mark = o->free_mark - 1;
-	if (nr_blocks > SIZE_MAX / o->width - 1)
-		return -ENOMEM;
-	o->v = malloc((size_t)nr_blocks * o->width + 1);
-	if (!o->v)
-		return -ENOMEM;
-	memset(o->v, 0xff, (size_t)nr_blocks * o->width + 1);
-	return 0;
+	o->nomem = 0;
+	o->nr_reg = (nr_blocks >> OWN_REGION_SHIFT) + 1;
+	o->reg = calloc(o->nr_reg, sizeof(*o->reg));
+	return o->reg ? 0 : -ENOMEM;
+}
+
+static void owners_release(struct owners *o)
+{
+	for (uint64_t i = 0; o->reg && i < o->nr_reg; i++)
+		free(o->reg[i]);
+	free(o->reg);
+	o->reg = NULL;
 }
 
 static inline uint32_t own_get(const struct owners *o, uint64_t b)
 {
+	const void *r = o->reg[b >> OWN_REGION_SHIFT];
+	uint64_t i = b & (OWN_REGION - 1);
+
+	if (!r)
+		return o->free_mark;
 	switch (o->width) {
 	case 1:
-		return ((const uint8_t *)o->v)[b];
+		return ((const uint8_t *)r)[i];
 	case 2:
-		return ((const uint16_t *)o->v)[b];
+		return ((const uint16_t *)r)[i];
 	default:
-		return ((const uint32_t *)o->v)[b];
+		return ((const uint32_t *)r)[i];
 	}
 }
 
 static inline void own_set(struct owners *o, uint64_t b, uint32_t x)
 {
+	void **rp = &o->reg[b >> OWN_REGION_SHIFT];
+	uint64_t i = b & (OWN_REGION - 1);
+
+	if (!*rp) {
+		*rp = malloc((size_t)OWN_REGION * o->width);
+		if (!*rp) {
+			o->nomem = 1;
+			return;
+		}
+		memset(*rp, 0xff, (size_t)OWN_REGION * o->width);
+	}
 	switch (o->width) {
 	case 1:
-		((uint8_t *)o->v)[b] = (uint8_t)x;
+		((uint8_t *)*rp)[i] = (uint8_t)x;
 		break;
 	case 2:
-		((uint16_t *)o->v)[b] = (uint16_t)x;
+		((uint16_t *)*rp)[i] = (uint16_t)x;
 		break;
 	default:
-		((uint32_t *)o->v)[b] = x;
+		((uint32_t *)*rp)[i] = x;
 	}
 }
 
@@ -390,6 +417,8 @@ static int usage_walk(struct uctx *c_, const struct thin_dev_list *devs, uint64_
 		return -ENOMEM;
 	}
 	r = walk_devices(&c);
+	if (r == 0 && c.own.nomem)
+		fail(&c, -ENOMEM, "out of memory");
 	if (r == 0 && c.err)
 		r = c.err;
 	else if (r < 0 && !msg[0])
@@ -399,7 +428,7 @@ static int usage_walk(struct uctx *c_, const struct thin_dev_list *devs, uint64_
 			out[i].exclusive = out[i].mapped;
 		out[i].shared = out[i].mapped - out[i].exclusive;
 	}
-	free(c.own.v);
+	owners_release(&c.own);
 	free(c.leaves);
 	free(c.hash);
 	return r;
