@@ -243,3 +243,13 @@ uint64_t rcmap_find_free(const struct rcmap *sm, uint64_t from)
 	}
 	return UINT64_MAX;
 }
+
+int rcmap_range_untouched(const struct rcmap *sm, uint64_t base, uint64_t n)
+{
+	uint64_t end = base + n > sm->nr_blocks ? sm->nr_blocks : base + n;
+
+	for (uint64_t b = base & ~RC_MASK; b < end; b += RC_REGION)
+		if (sm->regions[b >> RC_REGION_SHIFT].bytes)
+			return 0;
+	return 1;
+}

@@ -65,5 +65,7 @@ uint64_t rcmap_find_free(const struct rcmap *sm, uint64_t from);
 void rcmap_get_counts8(const struct rcmap *sm, uint64_t base, uint64_t n, uint8_t *out);
 /* Bytes of memory the map uses now. */
 uint64_t rcmap_mem_bytes(const struct rcmap *sm);
+/* 1 when no count was ever set in [base, base + n): every count there is 0. */
+int rcmap_range_untouched(const struct rcmap *sm, uint64_t base, uint64_t n);
 
 #endif
