@@ -96,10 +96,20 @@ int thin_valid_data_block_size(uint64_t s)
 static int count_data(void *ctx, const struct bt_node *leaf)
 {
 	struct restorer *rs = ctx;
-	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
-		int r = rcmap_inc(rs->data, thin_bt_block(get_le64(bt_value(leaf, i))));
+	const uint8_t *v = bt_value(leaf, 0);
+	uint32_t n = leaf->nr_entries;
+
+	/* runs of consecutive data blocks (how pools allocate) counted at once */
+	for (uint32_t i = 0; i < n;) {
+		uint64_t b = thin_bt_block(get_le64(v + 8 * (size_t)i)), j = i + 1;
+		int r;
+
+		while (j < n && thin_bt_block(get_le64(v + 8 * j)) == b + (j - i))
+			j++;
+		r = j - i == 1 ? rcmap_inc(rs->data, b) : rcmap_inc_run(rs->data, b, j - i);
 		if (r < 0)
 			return r;
+		i = (uint32_t)j;
 	}
 	return 0;
 }
@@ -566,9 +576,10 @@ static int wb_read_batch(struct ioe *e, const uint64_t *blocks, unsigned nr, voi
 	return ioe_read_batch(w->inner, blocks, nr, bufs, results);
 }
 
-static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
+/* Queues a write of nr blocks: copied from buf, or swapped with *swap (cap blocks). */
+static int wb_queue(struct wb_engine *w, uint64_t b, unsigned nr, const void *buf, void **swap,
+		    unsigned cap)
 {
-	struct wb_engine *w = to_wb(e);
 	struct wb_slot *s;
 	int r;
 
@@ -586,7 +597,13 @@ static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 	r = w->err;
 	if (!r) {
 		s = &w->slot[(w->head + w->nr) % WB_SLOTS];
-		memcpy(s->buf, buf, (size_t)nr * MD_BLOCK_SIZE);
+		if (swap && cap == WB_SLOT_BLOCKS) {
+			uint8_t *t = s->buf;
+			s->buf = *swap;
+			*swap = t;
+		} else {
+			memcpy(s->buf, buf, (size_t)nr * MD_BLOCK_SIZE);
+		}
 		s->block = b;
 		s->nr = nr;
 		w->nr++;
@@ -594,6 +611,16 @@ static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 	}
 	pthread_mutex_unlock(&w->lock);
 	return r;
+}
+
+static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
+{
+	return wb_queue(to_wb(e), b, nr, buf, NULL, 0);
+}
+
+static int wb_write_swap(struct ioe *e, uint64_t b, unsigned nr, void **buf, unsigned cap)
+{
+	return wb_queue(to_wb(e), b, nr, *buf, buf, cap);
 }
 
 static int wb_flush(struct ioe *e)
@@ -629,6 +656,7 @@ static const struct ioe_ops wb_ops = {
 	.flush = wb_flush,
 	.destroy = wb_destroy,
 	.read_batch = wb_read_batch,
+	.write_swap = wb_write_swap,
 };
 
 /* inner seen through a writer thread; NULL when out of memory. */

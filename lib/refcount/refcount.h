@@ -56,6 +56,8 @@ static inline int rcmap_inc(struct rcmap *sm, uint64_t b)
 	}
 	return rcmap_inc_slow(sm, b);
 }
+/* Increments the counts of blocks [b, b + n): what n rcmap_inc() calls do. */
+int rcmap_inc_run(struct rcmap *sm, uint64_t b, uint64_t n);
 int rcmap_dec(struct rcmap *sm, uint64_t b);
 /* Blocks with count > 0. */
 uint64_t rcmap_nr_allocated(const struct rcmap *sm);
