@@ -19,6 +19,7 @@
 #define DEF_CACHE_BLOCKS 16384u   /* <def> leaves kept in memory (64 MiB) */
 #define MAX_TIME ((1u << 24) - 1)
 #define MAX_DATA_BLOCK ((1ull << 40) - 1)
+#define MAP_LEAF_MAX ((MD_BLOCK_SIZE - BT_HEADER_SIZE) / 16)   /* entries of a mapping leaf, at most */
 
 struct rdev {
 	uint64_t dev_id, root;
@@ -97,19 +98,32 @@ static int count_data(void *ctx, const struct bt_node *leaf)
 {
 	struct restorer *rs = ctx;
 	const uint8_t *v = bt_value(leaf, 0);
-	uint32_t n = leaf->nr_entries;
+	uint32_t n = leaf->nr_entries, nr = 0;
+	uint64_t start[MAP_LEAF_MAX];
+	uint32_t len[MAP_LEAF_MAX];
 
-	/* runs of consecutive data blocks (how pools allocate) counted at once */
+	if (n > MAP_LEAF_MAX || leaf->value_size != 8)
+		return -EINVAL;
+	/*
+	 * Runs of consecutive data blocks (how pools allocate) are counted
+	 * at once; their counts are fetched together first (they are spread
+	 * over the whole pool).
+	 */
 	for (uint32_t i = 0; i < n;) {
-		uint64_t b = thin_bt_block(get_le64(v + 8 * (size_t)i)), j = i + 1;
-		int r;
+		uint64_t b = thin_bt_block(get_le64(v + 8 * (size_t)i));
+		uint32_t j = i + 1;
 
-		while (j < n && thin_bt_block(get_le64(v + 8 * j)) == b + (j - i))
+		while (j < n && thin_bt_block(get_le64(v + 8 * (size_t)j)) == b + (j - i))
 			j++;
-		r = j - i == 1 ? rcmap_inc(rs->data, b) : rcmap_inc_run(rs->data, b, j - i);
+		rcmap_prefetch(rs->data, b);
+		start[nr] = b;
+		len[nr++] = j - i;
+		i = j;
+	}
+	for (uint32_t k = 0; k < nr; k++) {
+		int r = rcmap_inc_run(rs->data, start[k], len[k]);
 		if (r < 0)
 			return r;
-		i = (uint32_t)j;
 	}
 	return 0;
 }

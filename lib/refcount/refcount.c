@@ -208,40 +208,12 @@ int rcmap_inc_slow(struct rcmap *sm, uint64_t b)
 	return rcmap_set(sm, b, c + 1);
 }
 
-int rcmap_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
+int rcmap_inc_run_slow(struct rcmap *sm, uint64_t b, uint64_t n)
 {
-	while (n) {
-		struct rcmap_region *r;
-		uint64_t i, k;
-		unsigned hi = 0, zeros = 0;
-		int ret;
-
-		if (b >= sm->nr_blocks || n > sm->nr_blocks - b)
-			return -EINVAL;
-		r = &sm->regions[b >> RC_REGION_SHIFT];
-		i = b & RC_MASK;
-		k = RC_REGION - i < n ? RC_REGION - i : n;
-		if (!r->bytes && region_reserve(r) < 0)
-			return -ENOMEM;
-		/* the common case, a block per byte below 254: one pass that vectorises */
-		for (uint64_t j = 0; j < k; j++)
-			hi |= r->bytes[i + j] >= 254;
-		if (hi) {
-			for (uint64_t j = 0; j < k; j++) {
-				ret = rcmap_inc(sm, b + j);
-				if (ret < 0)
-					return ret;
-			}
-		} else {
-			for (uint64_t j = 0; j < k; j++) {
-				uint8_t v = r->bytes[i + j];
-				zeros += !v;
-				r->bytes[i + j] = (uint8_t)(v + 1);
-			}
-			sm->nr_allocated += zeros;
-		}
-		b += k;
-		n -= k;
+	for (; n; n--, b++) {
+		int r = rcmap_inc(sm, b);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
