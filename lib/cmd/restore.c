@@ -500,15 +500,21 @@ static void restorer_release(struct restorer *rs)
 /*
  * Write-behind: the output engine seen through a writer thread, so that
  * the (synchronous, O_DIRECT) writes of one batch overlap with building
- * the next.  Writes are copied and done in order; a read or a flush
- * first waits for every queued write, so ordering and the commit
- * protocol are unchanged (the superblock is written after a flush that
- * saw every earlier write done).  After a failed write nothing more is
- * written and every later call returns the error.
+ * the next.  Writes are copied (or their buffer taken) and done in order;
+ * a read or a flush first waits for every queued write, so ordering and
+ * the commit protocol are unchanged (the superblock is written after a
+ * flush that saw every earlier write done).  After a failed write or
+ * flush nothing more is written and every later call returns the error.
+ *
+ * On a block device a third thread also flushes after every
+ * WB_EARLY_FLUSH blocks written, while the writes go on: a device that
+ * caches writes (a loop device's backing file, a disk's write cache) then
+ * writes them back during the restore instead of all in the final flush.
  */
 
 #define WB_SLOTS 3u
 #define WB_SLOT_BLOCKS 1024u
+#define WB_EARLY_FLUSH 16384u   /* blocks (64 MiB) */
 
 struct wb_slot {
 	uint8_t *buf;
@@ -525,6 +531,10 @@ struct wb_engine {
 	unsigned head, nr;         /* queued: slot[head], ... (nr of them) */
 	int err, stop, started, sync;
 	pthread_t thread;
+	/* early flushes (block devices) */
+	int early, fstarted, fwant, fbusy;
+	uint64_t unflushed;        /* blocks written since the last flush asked for */
+	pthread_t fthread;
 };
 
 static struct wb_engine *to_wb(struct ioe *e)
@@ -547,11 +557,16 @@ static void *wb_run(void *arg)
 			break;
 		s = &w->slot[w->head];
 		pthread_mutex_unlock(&w->lock);
-		if (!w->err)   /* only this thread sets it */
+		if (!w->err)
 			r = ioe_write(w->inner, s->block, s->nr, s->buf);
 		pthread_mutex_lock(&w->lock);
-		if (r < 0)
+		if (r < 0 && !w->err)
 			w->err = r;
+		w->unflushed += s->nr;
+		if (w->fstarted && w->unflushed >= WB_EARLY_FLUSH && !w->fbusy) {
+			w->unflushed = 0;
+			w->fwant = 1;
+		}
 		w->head = (w->head + 1) % WB_SLOTS;
 		w->nr--;
 		pthread_cond_broadcast(&w->cv);
@@ -560,13 +575,41 @@ static void *wb_run(void *arg)
 	return NULL;
 }
 
-/* Waits for every queued write; returns the first write error. */
+/* The early flusher: a flush of what is written so far, when asked. */
+static void *wb_flusher(void *arg)
+{
+	struct wb_engine *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		int r = 0;
+
+		while (!w->fwant && !w->stop)
+			pthread_cond_wait(&w->cv, &w->lock);
+		if (!w->fwant)
+			break;
+		w->fwant = 0;
+		w->fbusy = 1;
+		pthread_mutex_unlock(&w->lock);
+		if (!w->err)
+			r = ioe_flush(w->inner);
+		pthread_mutex_lock(&w->lock);
+		if (r < 0 && !w->err)
+			w->err = r;
+		w->fbusy = 0;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Waits for every queued write (and early flush); returns the first error. */
 static int wb_drain(struct wb_engine *w)
 {
 	int r;
 
 	pthread_mutex_lock(&w->lock);
-	while (w->nr)
+	while (w->nr || w->fbusy || w->fwant)
 		pthread_cond_wait(&w->cv, &w->lock);
 	r = w->err;
 	pthread_mutex_unlock(&w->lock);
@@ -598,6 +641,9 @@ static int wb_queue(struct wb_engine *w, uint64_t b, unsigned nr, const void *bu
 	int r;
 
 	if (!w->started && !w->sync) {
+		/* the flusher first: the writer reads fstarted */
+		if (w->early)
+			w->fstarted = !pthread_create(&w->fthread, NULL, wb_flusher, w);
 		w->started = !pthread_create(&w->thread, NULL, wb_run, w);
 		w->sync = !w->started;
 	}
@@ -650,12 +696,15 @@ static void wb_destroy(struct ioe *e)
 {
 	struct wb_engine *w = to_wb(e);
 
-	if (w->started) {
+	if (w->started || w->fstarted) {
 		pthread_mutex_lock(&w->lock);
 		w->stop = 1;
 		pthread_cond_broadcast(&w->cv);
 		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->thread, NULL);
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		if (w->fstarted)
+			pthread_join(w->fthread, NULL);
 	}
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cv);
@@ -683,6 +732,7 @@ static struct ioe *wb_create(struct ioe *inner)
 	w->e = *inner;
 	w->e.ops = &wb_ops;
 	w->inner = inner;
+	w->early = inner->is_bdev;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	for (unsigned i = 0; i < WB_SLOTS; i++) {
