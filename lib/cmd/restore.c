@@ -507,14 +507,14 @@ static void restorer_release(struct restorer *rs)
  * flush nothing more is written and every later call returns the error.
  *
  * On a block device a third thread also flushes after every
- * WB_EARLY_FLUSH blocks written, while the writes go on: a device that
+ * WB_EARLY_FLUSH blocks written (16 MiB), while the writes go on: a device that
  * caches writes (a loop device's backing file, a disk's write cache) then
  * writes them back during the restore instead of all in the final flush.
  */
 
 #define WB_SLOTS 3u
 #define WB_SLOT_BLOCKS 1024u
-#define WB_EARLY_FLUSH 16384u   /* blocks (64 MiB) */
+#define WB_EARLY_FLUSH 4096u   /* blocks (16 MiB) */
 
 struct wb_slot {
 	uint8_t *buf;
