@@ -29,9 +29,16 @@ struct rcmap {
 	struct rcmap_region *regions;
 	struct ov_entry *ov;  /* open-addressing table for counts >= 255 */
 	size_t ov_cap, ov_nr;
+	int dense;            /* regions in 2 MiB (huge page) pairs */
 };
 
 struct rcmap *rcmap_create(uint64_t nr_blocks);
+/*
+ * The same for a map whose counts will cover most of its blocks, in random
+ * order (data blocks on restore): its memory comes in 2 MiB huge pages
+ * where the kernel allows, for fewer TLB misses.
+ */
+struct rcmap *rcmap_create_dense(uint64_t nr_blocks);
 void rcmap_destroy(struct rcmap *sm);
 uint64_t rcmap_nr_blocks(const struct rcmap *sm);
 uint32_t rcmap_get(const struct rcmap *sm, uint64_t b);
