@@ -512,7 +512,7 @@ static void restorer_release(struct restorer *rs)
  * writes them back during the restore instead of all in the final flush.
  */
 
-#define WB_SLOTS 3u
+#define WB_SLOTS 2u
 #define WB_SLOT_BLOCKS 1024u
 #define WB_EARLY_FLUSH 4096u   /* blocks (16 MiB) */
 
