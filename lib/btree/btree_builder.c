@@ -851,6 +851,32 @@ int bt_builder_add(struct bt_builder *b, uint64_t key, const void *value_le)
 	return add_entry(b, key, value_le);
 }
 
+/*
+ * How many entries from key on (consecutive keys) can join the look-ahead
+ * before one of its candidates has to be decided: a segment to compare,
+ * the candidate's size reached, or its last key reached.  la_run() on any
+ * of them would change nothing, so they need not go through it.
+ */
+static uint64_t la_quiet(const struct bt_builder *b, uint64_t key)
+{
+	uint64_t n = la_n(b), d = UINT64_MAX;
+
+	for (unsigned i = 0; i < b->nr_cand; i++) {
+		const struct cand *c = &b->cand[i];
+		uint64_t dc = c->n;   /* la size at which c is decided */
+
+		if (c->segs_ok < NR_SEGS && (uint64_t)(c->segs_ok + 1) * SEG < dc)
+			dc = (uint64_t)(c->segs_ok + 1) * SEG;
+		if (c->last_key < key)
+			dc = n + 1;
+		else if (c->last_key - key < dc - n - 1)
+			dc = n + 1 + (c->last_key - key);
+		if (dc < d)
+			d = dc;
+	}
+	return d > n + 1 ? d - n - 1 : 0;
+}
+
 int bt_builder_add_run(struct bt_builder *b, uint64_t key, uint64_t value, uint64_t step,
 		       uint64_t len)
 {
@@ -862,6 +888,26 @@ int bt_builder_add_run(struct bt_builder *b, uint64_t key, uint64_t value, uint6
 	while (len) {
 		uint64_t room = b->max - b->cur.n, chunk = len < room ? len : room;
 		uint8_t *kp, *vp;
+
+		if (d && b->nr_cand && la_n(b) && !(b->have_last && key <= b->last_key)) {
+			uint64_t q = la_quiet(b, key);
+
+			if (q > len)
+				q = len;
+			if (q) {
+				for (uint64_t i = 0; i < q; i++) {
+					le64 v = cpu_to_le64(value + i * step);
+					la_push(b, key + i, &v);
+				}
+				b->have_last = 1;
+				b->last_key = key + q - 1;
+				b->nr_entries += q;
+				key += q;
+				value += q * step;
+				len -= q;
+				continue;
+			}
+		}
 
 		if (d && (la_n(b) || key >= d->next_key))
 			chunk = 0;
