@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Of 8 bytes (the first one lowest): how many leading ones are decimal digits. */
-static inline unsigned digit_run8(uint64_t x)
+static inline unsigned parse_digit_run8(uint64_t x)
 {
 	/*
 	 * A digit is 0x3X with X + 6 still 0x3Y.  Per byte, so that adding 6
@@ -23,7 +23,7 @@ static inline unsigned digit_run8(uint64_t x)
 }
 
 /* The value of n (1..8) digits in the low bytes of x, the first one lowest. */
-static inline uint64_t digits8_value(uint64_t x, unsigned n)
+static inline uint64_t parse_digits8_value(uint64_t x, unsigned n)
 {
 	x -= 0x3030303030303030ull;
 	x <<= 8 * (8 - n);   /* as leading zeros */
@@ -52,10 +52,10 @@ static inline const char *parse_digits(const char *p, const char *end, uint64_t 
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 		x = __builtin_bswap64(x);
 #endif
-		n = digit_run8(x);
+		n = parse_digit_run8(x);
 		if (!n)
 			return NULL;
-		v = digits8_value(x, n);
+		v = parse_digits8_value(x, n);
 		p += n;
 		if (n < 8) {
 			*out = v;
