@@ -216,6 +216,7 @@ int main(int argc, char **argv)
 	if (print) {
 		fwrite(fast.buf, 1, fast.len, stdout);
 		printf("fast: %lu\n", nfast);
+		free(fast.buf);
 		return 0;
 	}
 	run(M_ASYNC, path, NULL, 0, &two, fail || stop);
@@ -225,6 +226,8 @@ int main(int argc, char **argv)
 	}
 	if (fail || stop) {
 		printf("same: %lu events\n%s", fast.n, strstr(fast.buf, "result:"));
+		free(fast.buf);
+		free(two.buf);
 		return 0;
 	}
 	buf = slurp(path, &len);
