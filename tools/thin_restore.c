@@ -45,7 +45,7 @@ static int usage_error(const char *msg)
 
 static int produce_xml(void *ctx, const struct ir_visitor *v, char *err, size_t errlen)
 {
-	return xml_read_file(ctx, v, err, errlen);
+	return xml_read_file_async(ctx, v, err, errlen);
 }
 
 /* --names-table: the XML reader's events pass through the names collector */
@@ -61,7 +61,7 @@ static int produce_xml_names(void *ctx, const struct ir_visitor *v, char *err, s
 
 	thin_names_collect_release(&np->c);   /* an earlier pass's names */
 	thin_names_collect_visitor(&np->c, v, &cv);
-	return xml_read_file(np->input, &cv, err, errlen);
+	return xml_read_file_async(np->input, &cv, err, errlen);
 }
 
 /*

@@ -222,10 +222,26 @@ static struct hash128 entries_hash(const uint8_t *keys, const uint8_t *vals, uin
 	return h;
 }
 
-/* Fingerprint of segment j (entries [j * SEG, (j + 1) * SEG)). */
+/*
+ * Fingerprint of segment j (entries [j * SEG, (j + 1) * SEG)): equal
+ * segments have equal fingerprints, and a match is always confirmed by
+ * the whole leaf's hash, so it only has to be cheap and rarely collide.
+ * For 8-byte values: a sum of independent products (no dependency chain).
+ */
 static inline uint32_t seg_hash(const uint8_t *keys, const uint8_t *vals, uint32_t vsize,
 				uint32_t j)
 {
+	if (vsize == 8) {
+		const uint8_t *k = keys + (size_t)j * SEG * 8, *v = vals + (size_t)j * SEG * 8;
+		uint64_t a = 0, b = 0;
+
+		for (uint32_t i = 0; i < SEG; i += 2) {
+			uint64_t v0 = get_le64(v + 8 * i), v1 = get_le64(v + 8 * i + 8);
+			a += (get_le64(k + 8 * i) ^ ((v0 << 31) | (v0 >> 33))) * 0x9E3779B97F4A7C15ull;
+			b += (get_le64(k + 8 * i + 8) ^ ((v1 << 29) | (v1 >> 35))) * 0xC2B2AE3D27D4EB4Full;
+		}
+		return (uint32_t)hash_mix64(a ^ ((b << 23) | (b >> 41)) ^ j);
+	}
 	return (uint32_t)hash64(vals + (size_t)j * SEG * vsize, (size_t)SEG * vsize,
 				hash64(keys + (size_t)j * SEG * 8, 8 * (size_t)SEG, j));
 }
@@ -835,6 +851,32 @@ int bt_builder_add(struct bt_builder *b, uint64_t key, const void *value_le)
 	return add_entry(b, key, value_le);
 }
 
+/*
+ * How many entries from key on (consecutive keys) can join the look-ahead
+ * before one of its candidates has to be decided: a segment to compare,
+ * the candidate's size reached, or its last key reached.  la_run() on any
+ * of them would change nothing, so they need not go through it.
+ */
+static uint64_t la_quiet(const struct bt_builder *b, uint64_t key)
+{
+	uint64_t n = la_n(b), d = UINT64_MAX;
+
+	for (unsigned i = 0; i < b->nr_cand; i++) {
+		const struct cand *c = &b->cand[i];
+		uint64_t dc = c->n;   /* la size at which c is decided */
+
+		if (c->segs_ok < NR_SEGS && (uint64_t)(c->segs_ok + 1) * SEG < dc)
+			dc = (uint64_t)(c->segs_ok + 1) * SEG;
+		if (c->last_key < key)
+			dc = n + 1;
+		else if (c->last_key - key < dc - n - 1)
+			dc = n + 1 + (c->last_key - key);
+		if (dc < d)
+			d = dc;
+	}
+	return d > n + 1 ? d - n - 1 : 0;
+}
+
 int bt_builder_add_run(struct bt_builder *b, uint64_t key, uint64_t value, uint64_t step,
 		       uint64_t len)
 {
@@ -846,6 +888,26 @@ int bt_builder_add_run(struct bt_builder *b, uint64_t key, uint64_t value, uint6
 	while (len) {
 		uint64_t room = b->max - b->cur.n, chunk = len < room ? len : room;
 		uint8_t *kp, *vp;
+
+		if (d && b->nr_cand && la_n(b) && !(b->have_last && key <= b->last_key)) {
+			uint64_t q = la_quiet(b, key);
+
+			if (q > len)
+				q = len;
+			if (q) {
+				for (uint64_t i = 0; i < q; i++) {
+					le64 v = cpu_to_le64(value + i * step);
+					la_push(b, key + i, &v);
+				}
+				b->have_last = 1;
+				b->last_key = key + q - 1;
+				b->nr_entries += q;
+				key += q;
+				value += q * step;
+				len -= q;
+				continue;
+			}
+		}
 
 		if (d && (la_n(b) || key >= d->next_key))
 			chunk = 0;

@@ -19,6 +19,7 @@
 #define DEF_CACHE_BLOCKS 16384u   /* <def> leaves kept in memory (64 MiB) */
 #define MAX_TIME ((1u << 24) - 1)
 #define MAX_DATA_BLOCK ((1ull << 40) - 1)
+#define MAP_LEAF_MAX ((MD_BLOCK_SIZE - BT_HEADER_SIZE) / 16)   /* entries of a mapping leaf, at most */
 
 struct rdev {
 	uint64_t dev_id, root;
@@ -96,8 +97,31 @@ int thin_valid_data_block_size(uint64_t s)
 static int count_data(void *ctx, const struct bt_node *leaf)
 {
 	struct restorer *rs = ctx;
-	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
-		int r = rcmap_inc(rs->data, thin_bt_block(get_le64(bt_value(leaf, i))));
+	const uint8_t *v = bt_value(leaf, 0);
+	uint32_t n = leaf->nr_entries, nr = 0;
+	uint64_t start[MAP_LEAF_MAX];
+	uint32_t len[MAP_LEAF_MAX];
+
+	if (n > MAP_LEAF_MAX || leaf->value_size != 8)
+		return -EINVAL;
+	/*
+	 * Runs of consecutive data blocks (how pools allocate) are counted
+	 * at once; their counts are fetched together first (they are spread
+	 * over the whole pool).
+	 */
+	for (uint32_t i = 0; i < n;) {
+		uint64_t b = thin_bt_block(get_le64(v + 8 * (size_t)i));
+		uint32_t j = i + 1;
+
+		while (j < n && thin_bt_block(get_le64(v + 8 * (size_t)j)) == b + (j - i))
+			j++;
+		rcmap_prefetch(rs->data, b);
+		start[nr] = b;
+		len[nr++] = j - i;
+		i = j;
+	}
+	for (uint32_t k = 0; k < nr; k++) {
+		int r = rcmap_inc_run(rs->data, start[k], len[k]);
 		if (r < 0)
 			return r;
 	}
@@ -145,7 +169,7 @@ static int v_begin_sb(void *ctx, const struct ir_superblock *in)
 			     "output too small: the space maps alone need %llu metadata blocks (%llu bytes), the output holds %llu",
 			     (unsigned long long)need, (unsigned long long)need * MD_BLOCK_SIZE,
 			     (unsigned long long)md);
-	rs->data = rcmap_create(rs->nr_data_blocks);
+	rs->data = rcmap_create_dense(rs->nr_data_blocks);
 	if (!rs->data)
 		return fatal(rs, -ENOMEM, "out of memory for %llu data blocks",
 			     (unsigned long long)rs->nr_data_blocks);
@@ -476,15 +500,21 @@ static void restorer_release(struct restorer *rs)
 /*
  * Write-behind: the output engine seen through a writer thread, so that
  * the (synchronous, O_DIRECT) writes of one batch overlap with building
- * the next.  Writes are copied and done in order; a read or a flush
- * first waits for every queued write, so ordering and the commit
- * protocol are unchanged (the superblock is written after a flush that
- * saw every earlier write done).  After a failed write nothing more is
- * written and every later call returns the error.
+ * the next.  Writes are copied (or their buffer taken) and done in order;
+ * a read or a flush first waits for every queued write, so ordering and
+ * the commit protocol are unchanged (the superblock is written after a
+ * flush that saw every earlier write done).  After a failed write or
+ * flush nothing more is written and every later call returns the error.
+ *
+ * On a block device a third thread also flushes after every
+ * WB_EARLY_FLUSH blocks written (16 MiB), while the writes go on: a device that
+ * caches writes (a loop device's backing file, a disk's write cache) then
+ * writes them back during the restore instead of all in the final flush.
  */
 
-#define WB_SLOTS 3u
+#define WB_SLOTS 2u
 #define WB_SLOT_BLOCKS 1024u
+#define WB_EARLY_FLUSH 4096u   /* blocks (16 MiB) */
 
 struct wb_slot {
 	uint8_t *buf;
@@ -501,6 +531,10 @@ struct wb_engine {
 	unsigned head, nr;         /* queued: slot[head], ... (nr of them) */
 	int err, stop, started, sync;
 	pthread_t thread;
+	/* early flushes (block devices) */
+	int early, fstarted, fwant, fbusy;
+	uint64_t unflushed;        /* blocks written since the last flush asked for */
+	pthread_t fthread;
 };
 
 static struct wb_engine *to_wb(struct ioe *e)
@@ -523,11 +557,16 @@ static void *wb_run(void *arg)
 			break;
 		s = &w->slot[w->head];
 		pthread_mutex_unlock(&w->lock);
-		if (!w->err)   /* only this thread sets it */
+		if (!w->err)
 			r = ioe_write(w->inner, s->block, s->nr, s->buf);
 		pthread_mutex_lock(&w->lock);
-		if (r < 0)
+		if (r < 0 && !w->err)
 			w->err = r;
+		w->unflushed += s->nr;
+		if (w->fstarted && w->unflushed >= WB_EARLY_FLUSH && !w->fbusy) {
+			w->unflushed = 0;
+			w->fwant = 1;
+		}
 		w->head = (w->head + 1) % WB_SLOTS;
 		w->nr--;
 		pthread_cond_broadcast(&w->cv);
@@ -536,13 +575,41 @@ static void *wb_run(void *arg)
 	return NULL;
 }
 
-/* Waits for every queued write; returns the first write error. */
+/* The early flusher: a flush of what is written so far, when asked. */
+static void *wb_flusher(void *arg)
+{
+	struct wb_engine *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		int r = 0;
+
+		while (!w->fwant && !w->stop)
+			pthread_cond_wait(&w->cv, &w->lock);
+		if (!w->fwant)
+			break;
+		w->fwant = 0;
+		w->fbusy = 1;
+		pthread_mutex_unlock(&w->lock);
+		if (!w->err)
+			r = ioe_flush(w->inner);
+		pthread_mutex_lock(&w->lock);
+		if (r < 0 && !w->err)
+			w->err = r;
+		w->fbusy = 0;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Waits for every queued write (and early flush); returns the first error. */
 static int wb_drain(struct wb_engine *w)
 {
 	int r;
 
 	pthread_mutex_lock(&w->lock);
-	while (w->nr)
+	while (w->nr || w->fbusy || w->fwant)
 		pthread_cond_wait(&w->cv, &w->lock);
 	r = w->err;
 	pthread_mutex_unlock(&w->lock);
@@ -566,13 +633,17 @@ static int wb_read_batch(struct ioe *e, const uint64_t *blocks, unsigned nr, voi
 	return ioe_read_batch(w->inner, blocks, nr, bufs, results);
 }
 
-static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
+/* Queues a write of nr blocks: copied from buf, or swapped with *swap (cap blocks). */
+static int wb_queue(struct wb_engine *w, uint64_t b, unsigned nr, const void *buf, void **swap,
+		    unsigned cap)
 {
-	struct wb_engine *w = to_wb(e);
 	struct wb_slot *s;
 	int r;
 
 	if (!w->started && !w->sync) {
+		/* the flusher first: the writer reads fstarted */
+		if (w->early)
+			w->fstarted = !pthread_create(&w->fthread, NULL, wb_flusher, w);
 		w->started = !pthread_create(&w->thread, NULL, wb_run, w);
 		w->sync = !w->started;
 	}
@@ -586,7 +657,13 @@ static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 	r = w->err;
 	if (!r) {
 		s = &w->slot[(w->head + w->nr) % WB_SLOTS];
-		memcpy(s->buf, buf, (size_t)nr * MD_BLOCK_SIZE);
+		if (swap && cap == WB_SLOT_BLOCKS) {
+			uint8_t *t = s->buf;
+			s->buf = *swap;
+			*swap = t;
+		} else {
+			memcpy(s->buf, buf, (size_t)nr * MD_BLOCK_SIZE);
+		}
 		s->block = b;
 		s->nr = nr;
 		w->nr++;
@@ -594,6 +671,16 @@ static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
 	}
 	pthread_mutex_unlock(&w->lock);
 	return r;
+}
+
+static int wb_write(struct ioe *e, uint64_t b, unsigned nr, const void *buf)
+{
+	return wb_queue(to_wb(e), b, nr, buf, NULL, 0);
+}
+
+static int wb_write_swap(struct ioe *e, uint64_t b, unsigned nr, void **buf, unsigned cap)
+{
+	return wb_queue(to_wb(e), b, nr, *buf, buf, cap);
 }
 
 static int wb_flush(struct ioe *e)
@@ -609,12 +696,15 @@ static void wb_destroy(struct ioe *e)
 {
 	struct wb_engine *w = to_wb(e);
 
-	if (w->started) {
+	if (w->started || w->fstarted) {
 		pthread_mutex_lock(&w->lock);
 		w->stop = 1;
 		pthread_cond_broadcast(&w->cv);
 		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->thread, NULL);
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		if (w->fstarted)
+			pthread_join(w->fthread, NULL);
 	}
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cv);
@@ -629,6 +719,7 @@ static const struct ioe_ops wb_ops = {
 	.flush = wb_flush,
 	.destroy = wb_destroy,
 	.read_batch = wb_read_batch,
+	.write_swap = wb_write_swap,
 };
 
 /* inner seen through a writer thread; NULL when out of memory. */
@@ -641,6 +732,7 @@ static struct ioe *wb_create(struct ioe *inner)
 	w->e = *inner;
 	w->e.ops = &wb_ops;
 	w->inner = inner;
+	w->early = inner->is_bdev;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	for (unsigned i = 0; i < WB_SLOTS; i++) {

@@ -31,6 +31,13 @@ struct ioe_ops {
 	 */
 	int (*read_batch)(struct ioe *e, const uint64_t *blocks, unsigned nr,
 			  void *const *bufs, int *results);
+	/*
+	 * Optional: write() that may keep the buffer.  *buf holds nr blocks
+	 * in a buffer of cap blocks from ioe_alloc_blocks(); the engine may
+	 * take it and leave in *buf another one of cap blocks (content
+	 * undefined), saving a copy.  NULL means write().
+	 */
+	int (*write_swap)(struct ioe *e, uint64_t block, unsigned nr, void **buf, unsigned cap);
 };
 
 struct ioe {
@@ -87,6 +94,15 @@ static inline int ioe_write(struct ioe *e, uint64_t b, unsigned nr, const void *
 {
 	progress_count(nr);
 	return e->ops->write(e, b, nr, buf);
+}
+
+/* ioe_write() of *buf (nr of its cap blocks) that may swap the buffer: see write_swap. */
+static inline int ioe_write_swap(struct ioe *e, uint64_t b, unsigned nr, void **buf, unsigned cap)
+{
+	if (!e->ops->write_swap)
+		return ioe_write(e, b, nr, *buf);
+	progress_count(nr);
+	return e->ops->write_swap(e, b, nr, buf, cap);
 }
 
 static inline int ioe_flush(struct ioe *e)

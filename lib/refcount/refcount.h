@@ -29,9 +29,16 @@ struct rcmap {
 	struct rcmap_region *regions;
 	struct ov_entry *ov;  /* open-addressing table for counts >= 255 */
 	size_t ov_cap, ov_nr;
+	int dense;            /* regions in 2 MiB (huge page) pairs */
 };
 
 struct rcmap *rcmap_create(uint64_t nr_blocks);
+/*
+ * The same for a map whose counts will cover most of its blocks, in random
+ * order (data blocks on restore): its memory comes in 2 MiB huge pages
+ * where the kernel allows, for fewer TLB misses.
+ */
+struct rcmap *rcmap_create_dense(uint64_t nr_blocks);
 void rcmap_destroy(struct rcmap *sm);
 uint64_t rcmap_nr_blocks(const struct rcmap *sm);
 uint32_t rcmap_get(const struct rcmap *sm, uint64_t b);
@@ -55,6 +62,46 @@ static inline int rcmap_inc(struct rcmap *sm, uint64_t b)
 		}
 	}
 	return rcmap_inc_slow(sm, b);
+}
+/* A hint: the count of block b will be wanted soon. */
+static inline void rcmap_prefetch(const struct rcmap *sm, uint64_t b)
+{
+	if (b < sm->nr_blocks) {
+		const uint8_t *p = sm->regions[b >> RCMAP_REGION_SHIFT].bytes;
+
+		if (p)
+			__builtin_prefetch(p + (b & ((1ull << RCMAP_REGION_SHIFT) - 1)), 1);
+	}
+}
+
+int rcmap_inc_run_slow(struct rcmap *sm, uint64_t b, uint64_t n);
+
+/* Increments the counts of blocks [b, b + n): what n rcmap_inc() calls do. */
+static inline int rcmap_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
+{
+	if (b < sm->nr_blocks && n <= sm->nr_blocks - b) {
+		uint64_t i = b & ((1ull << RCMAP_REGION_SHIFT) - 1);
+		uint8_t *p = sm->regions[b >> RCMAP_REGION_SHIFT].bytes;
+
+		if (p && n <= (1ull << RCMAP_REGION_SHIFT) - i) {
+			uint64_t zeros = 0;
+
+			p += i;
+			for (uint64_t j = 0; j < n; j++) {
+				uint8_t v = p[j];
+
+				if (v >= 254) {
+					sm->nr_allocated += zeros;
+					return rcmap_inc_run_slow(sm, b + j, n - j);
+				}
+				zeros += !v;
+				p[j] = (uint8_t)(v + 1);
+			}
+			sm->nr_allocated += zeros;
+			return 0;
+		}
+	}
+	return rcmap_inc_run_slow(sm, b, n);
 }
 int rcmap_dec(struct rcmap *sm, uint64_t b);
 /* Blocks with count > 0. */

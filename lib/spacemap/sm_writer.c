@@ -25,31 +25,27 @@ static void encode_bitmap(const struct rcmap *counts, uint64_t base, uint64_t n,
 {
 	uint8_t c[SM_ENTRIES_PER_BITMAP];
 	uint8_t *words = (uint8_t *)block + sizeof(struct disk_bitmap_header);
-	uint32_t nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
+	uint32_t nonzero = 0, first_free;
+	const uint8_t *z;
 
 	rcmap_get_counts8(counts, base, n, c);
 	memset(block, 0, MD_BLOCK_SIZE);
 	for (uint64_t w = 0; w * 32 < n; w++) {
 		uint64_t word = 0;
 		unsigned lim = n - w * 32 < 32 ? (unsigned)(n - w * 32) : 32;
+		const uint8_t *cw = c + w * 32;
 
+		/* a count of 1, 2 or 3+ as two bits, the high one first */
 		for (unsigned k = 0; k < lim; k++) {
-			unsigned v = c[w * 32 + k];
-			if (!v) {
-				if (first_free == SM_ENTRIES_PER_BITMAP)
-					first_free = (uint32_t)(w * 32 + k);
-				continue;
-			}
-			nonzero++;
-			if (v > 3)
-				v = 3;
-			word |= (uint64_t)(v >> 1) << (2 * k);
-			word |= (uint64_t)(v & 1) << (2 * k + 1);
+			uint64_t v = cw[k] > 3 ? 3 : cw[k];
+			nonzero += cw[k] != 0;
+			word |= ((v >> 1) | ((v & 1) << 1)) << (2 * k);
 		}
 		put_le64(words + 8 * w, word);
 	}
-	if (first_free == SM_ENTRIES_PER_BITMAP && n < SM_ENTRIES_PER_BITMAP)
-		first_free = (uint32_t)n;
+	z = memchr(c, 0, n);
+	first_free = z ? (uint32_t)(z - c) : n < SM_ENTRIES_PER_BITMAP ? (uint32_t)n
+								   : SM_ENTRIES_PER_BITMAP;
 	ie->nr_free = SM_ENTRIES_PER_BITMAP - nonzero;
 	ie->none_free_before = first_free;
 }
@@ -65,12 +61,15 @@ static int write_overflow(struct tm_mgr *tm, const struct rcmap *counts, uint64_
 	r = bt_builder_create(tm, &o, &b);
 	if (r < 0)
 		return r;
-	for (uint64_t i = 0; i < nr_blocks && r >= 0; i++) {
-		if (!(i % SM_ENTRIES_PER_BITMAP))
-			rcmap_get_counts8(counts, i, SM_ENTRIES_PER_BITMAP, c);
-		if (c[i % SM_ENTRIES_PER_BITMAP] >= 3) {
-			le32 v = cpu_to_le32(rcmap_get(counts, i));
-			r = bt_builder_add(b, i, &v);
+	for (uint64_t base = 0; base < nr_blocks && r >= 0; base += SM_ENTRIES_PER_BITMAP) {
+		uint64_t n = nr_blocks - base < SM_ENTRIES_PER_BITMAP ? nr_blocks - base
+								      : SM_ENTRIES_PER_BITMAP;
+		rcmap_get_counts8(counts, base, n, c);
+		for (uint64_t k = 0; k < n && r >= 0; k++) {
+			if (c[k] >= 3) {
+				le32 v = cpu_to_le32(rcmap_get(counts, base + k));
+				r = bt_builder_add(b, base + k, &v);
+			}
 		}
 	}
 	if (r >= 0)
@@ -82,14 +81,19 @@ static int write_overflow(struct tm_mgr *tm, const struct rcmap *counts, uint64_
 static uint64_t count_nonzero(const struct rcmap *counts, uint64_t nr_blocks)
 {
 	uint8_t c[SM_ENTRIES_PER_BITMAP];
-	uint64_t n = 0;
+	uint64_t nz = 0;
 
-	for (uint64_t i = 0; i < nr_blocks; i++) {
-		if (!(i % SM_ENTRIES_PER_BITMAP))
-			rcmap_get_counts8(counts, i, SM_ENTRIES_PER_BITMAP, c);
-		n += c[i % SM_ENTRIES_PER_BITMAP] != 0;
+	for (uint64_t base = 0; base < nr_blocks; base += SM_ENTRIES_PER_BITMAP) {
+		uint64_t n = nr_blocks - base < SM_ENTRIES_PER_BITMAP ? nr_blocks - base
+								      : SM_ENTRIES_PER_BITMAP;
+		uint32_t k = 0;
+
+		rcmap_get_counts8(counts, base, n, c);
+		for (uint64_t i = 0; i < n; i++)
+			k += c[i] != 0;
+		nz += k;
 	}
-	return n;
+	return nz;
 }
 
 /* Allocates and writes the bitmaps of counts[0, nr_blocks); entries get their index. */

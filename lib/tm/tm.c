@@ -124,8 +124,11 @@ static int queue_write(struct tm_mgr *tm)
 {
 	int r = 0;
 
-	if (tm->q_nr && !tm->overflowed)
-		r = ioe_write(tm->ioe, tm->q_start, tm->q_nr, tm->q);
+	if (tm->q_nr && !tm->overflowed) {
+		void *q = tm->q;
+		r = ioe_write_swap(tm->ioe, tm->q_start, tm->q_nr, &q, TM_QUEUE_BLOCKS);
+		tm->q = q;
+	}
 	tm->q_nr = 0;
 	return r;
 }

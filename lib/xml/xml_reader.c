@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <expat.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -50,6 +51,13 @@ static void seen(struct reader *rd)
 	if (i >= 0 && (uint64_t)i + (uint64_t)(n > 0 ? n : 0) > rd->reported)
 		rd->reported = (uint64_t)i + (uint64_t)(n > 0 ? n : 0);
 }
+
+struct async;
+
+static int read_file(const char *path, const struct ir_visitor *v, struct async *as,
+		     unsigned long *fast_lines, char *err, size_t errlen);
+
+static void as_attach(struct async *as, struct reader *rd);
 
 static unsigned long cur_line(const struct reader *rd)
 {
@@ -621,13 +629,9 @@ static ssize_t process_lines(struct feeder *f, const char *buf, size_t len)
 	return p - buf;
 }
 
-int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_t errlen)
-{
-	return xml_read_file_counted(path, v, NULL, err, errlen);
-}
 
-int xml_read_file_counted(const char *path, const struct ir_visitor *v, unsigned long *fast_lines,
-			  char *err, size_t errlen)
+static int read_file(const char *path, const struct ir_visitor *v, struct async *as,
+		     unsigned long *fast_lines, char *err, size_t errlen)
 {
 	struct reader rd;
 	struct feeder f = { &rd, 1 };
@@ -660,6 +664,8 @@ int xml_read_file_counted(const char *path, const struct ir_visitor *v, unsigned
 		close(fd);
 		return r;
 	}
+	if (as)
+		as_attach(as, &rd);
 	for (;;) {
 		ssize_t n = read(fd, buf + have, cap - have);
 		ssize_t used;
@@ -697,4 +703,419 @@ int xml_read_file_counted(const char *path, const struct ir_visitor *v, unsigned
 	if (fast_lines)
 		*fast_lines = rd.skipped;
 	return reader_finish(&rd);
+}
+
+int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_t errlen)
+{
+	return read_file(path, v, NULL, NULL, err, errlen);
+}
+
+int xml_read_file_counted(const char *path, const struct ir_visitor *v, unsigned long *fast_lines,
+			  char *err, size_t errlen)
+{
+	return read_file(path, v, NULL, fast_lines, err, errlen);
+}
+
+/*----------------------------------------------------------------*/
+/*
+ * Two threads: a parser thread runs the reader above with a visitor that
+ * records each event (with its line) into batches; the calling thread
+ * replays them, in order, into the caller's visitor.  The caller sees the
+ * same events, results and messages as from xml_read_file(): a failing
+ * callback stops the replay (the parser, which may have read ahead, is
+ * told to stop and its own later findings are dropped); otherwise the
+ * parser's result is the result.
+ */
+
+#define AS_BATCH 2048u     /* events per batch */
+#define AS_NR_BATCHES 4u
+
+enum ev_type {
+	EV_BEGIN_SB, EV_END_SB, EV_BEGIN_DEV, EV_END_DEV, EV_BEGIN_DEF, EV_END_DEF, EV_REF,
+	EV_SINGLE, EV_RANGE, EV_COMMENT,
+};
+
+struct aev {
+	uint64_t a, b, c;      /* mapping values, or an offset in the batch's strings */
+	unsigned long line;
+	uint32_t time;
+	uint32_t type;
+};
+
+struct abatch {
+	struct aev ev[AS_BATCH];
+	unsigned n;
+	char *str;             /* superblock, device, names and comments */
+	size_t str_len, str_cap;
+};
+
+struct async {
+	struct reader *rd;     /* the parser's reader, while it runs */
+	const char *path;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct abatch *batch[AS_NR_BATCHES];
+	struct abatch *cur;    /* being filled by the parser */
+	unsigned head, nr;     /* full batches: batch[head], ... (nr of them) */
+	struct abatch *free_[AS_NR_BATCHES];
+	unsigned nr_free;
+	int stop;              /* the consumer wants no more events */
+	int done;              /* the parser has finished */
+	int result;            /* the parser's result */
+	char *err;             /* the parser's message */
+	size_t errlen;
+};
+
+static void as_attach(struct async *as, struct reader *rd)
+{
+	as->rd = rd;
+}
+
+/* The next free batch for the parser; NULL when told to stop. */
+static struct abatch *as_get_free(struct async *as)
+{
+	struct abatch *b = NULL;
+
+	pthread_mutex_lock(&as->lock);
+	while (!as->nr_free && !as->stop)
+		pthread_cond_wait(&as->cv, &as->lock);
+	if (!as->stop) {
+		b = as->free_[--as->nr_free];
+		b->n = 0;
+		b->str_len = 0;
+	}
+	pthread_mutex_unlock(&as->lock);
+	return b;
+}
+
+static void as_push(struct async *as)
+{
+	pthread_mutex_lock(&as->lock);
+	as->batch[(as->head + as->nr) % AS_NR_BATCHES] = as->cur;
+	as->nr++;
+	pthread_cond_broadcast(&as->cv);
+	pthread_mutex_unlock(&as->lock);
+	as->cur = NULL;
+}
+
+/* Room for one more event: 0, IR_STOP (the consumer stopped) or -ENOMEM. */
+static int as_room(struct async *as)
+{
+	if (__atomic_load_n(&as->stop, __ATOMIC_RELAXED))
+		return IR_STOP;
+	if (as->cur && as->cur->n == AS_BATCH)
+		as_push(as);
+	if (!as->cur)
+		as->cur = as_get_free(as);
+	return as->cur ? 0 : IR_STOP;
+}
+
+static struct aev *as_ev(struct async *as, uint32_t type)
+{
+	struct aev *e = &as->cur->ev[as->cur->n++];
+
+	e->type = type;
+	e->line = cur_line(as->rd);
+	return e;
+}
+
+/* Copies len bytes into the current batch's strings; the offset or -1. */
+static int64_t as_str(struct async *as, const void *p, size_t len)
+{
+	struct abatch *b = as->cur;
+	size_t off = (b->str_len + 7) & ~(size_t)7;
+
+	if (off + len > b->str_cap) {
+		size_t cap = b->str_cap ? b->str_cap : 4096;
+		char *n;
+		while (cap < off + len)
+			cap *= 2;
+		n = realloc(b->str, cap);
+		if (!n)
+			return -1;
+		b->str = n;
+		b->str_cap = cap;
+	}
+	memcpy(b->str + off, p, len);
+	b->str_len = off + len;
+	return (int64_t)off;
+}
+
+static int rec_simple(void *ctx, uint32_t type)
+{
+	int r = as_room(ctx);
+
+	if (r)
+		return r;
+	as_ev(ctx, type);
+	return 0;
+}
+
+static int rec_named(void *ctx, uint32_t type, const char *name)
+{
+	struct async *as = ctx;
+	int64_t off;
+	int r = as_room(as);
+
+	if (r)
+		return r;
+	off = as_str(as, name, strlen(name) + 1);
+	if (off < 0)
+		return -ENOMEM;
+	as_ev(as, type)->a = (uint64_t)off;
+	return 0;
+}
+
+static int rec_begin_sb(void *ctx, const struct ir_superblock *sb)
+{
+	struct async *as = ctx;
+	struct aev *e;
+	int64_t off, uo;
+	int r = as_room(as);
+
+	if (r)
+		return r;
+	off = as_str(as, sb, sizeof(*sb));
+	uo = off < 0 ? -1 : as_str(as, sb->uuid, strlen(sb->uuid) + 1);
+	if (uo < 0)
+		return -ENOMEM;
+	e = as_ev(as, EV_BEGIN_SB);
+	e->a = (uint64_t)off;
+	e->b = (uint64_t)uo;
+	return 0;
+}
+
+static int rec_begin_dev(void *ctx, const struct ir_device *d)
+{
+	struct async *as = ctx;
+	int64_t off;
+	int r = as_room(as);
+
+	if (r)
+		return r;
+	off = as_str(as, d, sizeof(*d));
+	if (off < 0)
+		return -ENOMEM;
+	as_ev(as, EV_BEGIN_DEV)->a = (uint64_t)off;
+	return 0;
+}
+
+static int rec_end_sb(void *ctx)
+{
+	return rec_simple(ctx, EV_END_SB);
+}
+
+static int rec_end_dev(void *ctx)
+{
+	return rec_simple(ctx, EV_END_DEV);
+}
+
+static int rec_end_def(void *ctx)
+{
+	return rec_simple(ctx, EV_END_DEF);
+}
+
+static int rec_begin_def(void *ctx, const char *name)
+{
+	return rec_named(ctx, EV_BEGIN_DEF, name);
+}
+
+static int rec_ref(void *ctx, const char *name)
+{
+	return rec_named(ctx, EV_REF, name);
+}
+
+static int rec_comment(void *ctx, const char *text)
+{
+	return rec_named(ctx, EV_COMMENT, text);
+}
+
+static int rec_single(void *ctx, uint64_t ob, uint64_t db, uint32_t time)
+{
+	struct async *as = ctx;
+	struct aev *e;
+	int r = as_room(as);
+
+	if (r)
+		return r;
+	e = as_ev(as, EV_SINGLE);
+	e->a = ob;
+	e->b = db;
+	e->time = time;
+	return 0;
+}
+
+static int rec_range(void *ctx, uint64_t ob, uint64_t db, uint64_t len, uint32_t time)
+{
+	struct async *as = ctx;
+	struct aev *e;
+	int r = as_room(as);
+
+	if (r)
+		return r;
+	e = as_ev(as, EV_RANGE);
+	e->a = ob;
+	e->b = db;
+	e->c = len;
+	e->time = time;
+	return 0;
+}
+
+struct as_run {
+	struct async *as;
+	struct ir_visitor rv;
+};
+
+static void *as_parser(void *arg)
+{
+	struct as_run *ar = arg;
+	struct async *as = ar->as;
+	int r = read_file(as->path, &ar->rv, as, NULL, as->err, as->errlen);
+
+	pthread_mutex_lock(&as->lock);
+	if (as->cur) {
+		as->batch[(as->head + as->nr) % AS_NR_BATCHES] = as->cur;
+		as->nr++;
+		as->cur = NULL;
+	}
+	as->result = r;
+	as->done = 1;
+	pthread_cond_broadcast(&as->cv);
+	pthread_mutex_unlock(&as->lock);
+	return NULL;
+}
+
+/* One event into the caller's visitor: its result. */
+static int replay(const struct ir_visitor *v, const struct abatch *b, const struct aev *e)
+{
+	switch (e->type) {
+	case EV_SINGLE:
+		return v->single_map(v->ctx, e->a, e->b, e->time);
+	case EV_RANGE:
+		return v->range_map(v->ctx, e->a, e->b, e->c, e->time);
+	case EV_BEGIN_SB: {
+		struct ir_superblock sb;
+		memcpy(&sb, b->str + e->a, sizeof(sb));
+		sb.uuid = b->str + e->b;
+		return v->begin_superblock(v->ctx, &sb);
+	}
+	case EV_END_SB:
+		return v->end_superblock(v->ctx);
+	case EV_BEGIN_DEV: {
+		struct ir_device d;
+		memcpy(&d, b->str + e->a, sizeof(d));
+		return v->begin_device(v->ctx, &d);
+	}
+	case EV_END_DEV:
+		return v->end_device(v->ctx);
+	case EV_BEGIN_DEF:
+		return v->begin_def(v->ctx, b->str + e->a);
+	case EV_END_DEF:
+		return v->end_def(v->ctx);
+	case EV_REF:
+		return v->ref(v->ctx, b->str + e->a);
+	case EV_COMMENT:
+		return v->comment(v->ctx, b->str + e->a);
+	}
+	return -EINVAL;
+}
+
+int xml_read_file_async(const char *path, const struct ir_visitor *v, char *err, size_t errlen)
+{
+	struct async as;
+	struct as_run ar;
+	pthread_t t;
+	char *perr = malloc(errlen ? errlen : 1);
+	int r = 0, failed = 0, threaded = 0;
+	unsigned nb = 0;
+
+	memset(&as, 0, sizeof(as));
+	for (; perr && nb < AS_NR_BATCHES; nb++) {
+		as.free_[nb] = calloc(1, sizeof(struct abatch));
+		if (!as.free_[nb])
+			break;
+	}
+	as.nr_free = nb;
+	if (!perr || nb < AS_NR_BATCHES) {
+		for (unsigned i = 0; i < nb; i++)
+			free(as.free_[i]);
+		free(perr);
+		return read_file(path, v, NULL, NULL, err, errlen);
+	}
+	perr[0] = '\0';
+	as.path = path;
+	as.err = perr;
+	as.errlen = errlen ? errlen : 1;
+	pthread_mutex_init(&as.lock, NULL);
+	pthread_cond_init(&as.cv, NULL);
+	memset(&ar, 0, sizeof(ar));
+	ar.as = &as;
+	ar.rv.ctx = &as;
+	ar.rv.begin_superblock = v->begin_superblock ? rec_begin_sb : NULL;
+	ar.rv.end_superblock = v->end_superblock ? rec_end_sb : NULL;
+	ar.rv.begin_device = v->begin_device ? rec_begin_dev : NULL;
+	ar.rv.end_device = v->end_device ? rec_end_dev : NULL;
+	ar.rv.begin_def = v->begin_def ? rec_begin_def : NULL;
+	ar.rv.end_def = v->end_def ? rec_end_def : NULL;
+	ar.rv.ref = v->ref ? rec_ref : NULL;
+	ar.rv.single_map = v->single_map ? rec_single : NULL;
+	ar.rv.range_map = v->range_map ? rec_range : NULL;
+	ar.rv.comment = v->comment ? rec_comment : NULL;
+	threaded = !pthread_create(&t, NULL, as_parser, &ar);
+	if (threaded) {
+		for (;;) {
+			struct abatch *b;
+
+			pthread_mutex_lock(&as.lock);
+			while (!as.nr && !as.done)
+				pthread_cond_wait(&as.cv, &as.lock);
+			if (!as.nr) {
+				pthread_mutex_unlock(&as.lock);
+				break;
+			}
+			b = as.batch[as.head];
+			as.head = (as.head + 1) % AS_NR_BATCHES;
+			as.nr--;
+			pthread_mutex_unlock(&as.lock);
+			for (unsigned i = 0; i < b->n && !failed; i++) {
+				const struct aev *e = &b->ev[i];
+
+				if (v->err && v->errlen)
+					v->err[0] = '\0';
+				r = replay(v, b, e);
+				if (r == IR_STOP) {
+					failed = 1;
+					r = 0;
+				} else if (r < 0) {
+					int n = snprintf(err, errlen, "%s:%lu: ", path, e->line);
+					failed = 1;
+					if (n < 0 || (size_t)n >= errlen)
+						n = 0;
+					snprintf(err + n, errlen - (size_t)n, "%s",
+						 v->err && v->err[0] ? v->err : strerror(-r));
+				}
+			}
+			pthread_mutex_lock(&as.lock);
+			as.free_[as.nr_free++] = b;
+			if (failed)
+				__atomic_store_n(&as.stop, 1, __ATOMIC_RELAXED);
+			pthread_cond_broadcast(&as.cv);
+			pthread_mutex_unlock(&as.lock);
+		}
+		pthread_join(t, NULL);
+		if (!failed) {
+			r = as.result;
+			snprintf(err, errlen, "%s", perr);
+		}
+	}
+	pthread_mutex_destroy(&as.lock);
+	pthread_cond_destroy(&as.cv);
+	for (unsigned i = 0; i < as.nr_free; i++) {
+		free(as.free_[i]->str);
+		free(as.free_[i]);
+	}
+	free(perr);
+	if (!threaded)   /* no thread: in this one */
+		return read_file(path, v, NULL, NULL, err, errlen);
+	return r;
 }

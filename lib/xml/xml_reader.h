@@ -18,6 +18,12 @@ int xml_read_file(const char *path, const struct ir_visitor *v, char *err, size_
 /* The same; *fast_lines (may be NULL) = mapping lines decoded without expat. */
 int xml_read_file_counted(const char *path, const struct ir_visitor *v, unsigned long *fast_lines,
 			  char *err, size_t errlen);
+/*
+ * xml_read_file() with the parsing in a second thread: the visitor's
+ * callbacks run in the calling thread, with the same events, result and
+ * message.
+ */
+int xml_read_file_async(const char *path, const struct ir_visitor *v, char *err, size_t errlen);
 int xml_read_mem(const char *name, const void *buf, size_t len, const struct ir_visitor *v,
 		 char *err, size_t errlen);
 

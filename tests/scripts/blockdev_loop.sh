@@ -70,4 +70,21 @@ expect_rc 0 "$BIN/thin_repair" -i "$m" -o "$W"
 expect_rc 0 "$BIN/thin_dump" "$W"
 assert_same "$WORK/file.xml" "$WORK/out"
 losetup -d "$W"; W=
+
+note "a restore writing more than 16 MiB to a block device flushes on the way (early flushes), same image as into a file"
+"$DEVBIN/gen_pool" --origins 4 --snapshots 4 --mappings 4000000 --seed 7 -o "$WORK/big.xml" > /dev/null
+truncate -s 256M "$WORK/big.img" "$WORK/big.file"
+W=$(losetup -f --show "$WORK/big.img")
+stat=/sys/block/${W#/dev/}/stat
+[ "$(wc -w < "$stat")" -ge 17 ] || die "$stat has no flush count"
+f0=$(awk '{ print $16 }' "$stat")
+expect_rc 0 "$BIN/thin_restore" -i "$WORK/big.xml" -o "$W"
+f1=$(awk '{ print $16 }' "$stat")
+# the commit flushes twice; every 16 MiB written adds one (>= 48 MiB here)
+used=$("$BIN/thin_check" "$W" 2>&1 | sed -n 's/^METADATA_FREE_BLOCKS=//p')
+[ $((65536 - used)) -gt 12288 ] || die "only $((65536 - used)) metadata blocks used: too few for 3 early flushes"
+[ $((f1 - f0)) -ge 5 ] || die "$((f1 - f0)) flushes, expected the commit's 2 and 3 early ones"
+expect_rc 0 "$BIN/thin_restore" -i "$WORK/big.xml" -o "$WORK/big.file"
+losetup -d "$W"; W=
+cmp "$WORK/big.img" "$WORK/big.file" || die "the image on the loop device differs from the file's"
 echo "block device tests passed"

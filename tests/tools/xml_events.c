@@ -9,6 +9,12 @@
  *   xml_events --print FILE  the fast path's events, one a line, then
  *                            "result: STATUS NAME:LINE:"
  * Both print "fast: N" last: the mapping lines the fast path decoded.
+ * The two-thread reader (xml_read_file_async) must give the fast path's
+ * events and result too; so must both when the consumer fails or stops:
+ *
+ *   xml_events --fail-at N FILE   the N-th callback fails (-EINVAL, with a
+ *                                 reason); the results' messages compared whole
+ *   xml_events --stop-at N FILE   the N-th callback returns IR_STOP
  *
  * A reader that reports an event the document does not contain (a
  * mapping inside CDATA, a processing instruction or another tag) shows up
@@ -27,10 +33,12 @@ struct log {
 	char *buf;
 	size_t len, cap;
 	unsigned long n;
+	unsigned long fail_at, stop_at;   /* the callback that fails or stops (1-based), or 0 */
+	char reason[128];
 };
 
-static void add(struct log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct log *l, const char *fmt, ...)
+static int add(struct log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add(struct log *l, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -50,89 +58,91 @@ static void add(struct log *l, const char *fmt, ...)
 	}
 	l->len += (size_t)n;
 	l->n++;
+	if (l->n == l->fail_at) {
+		snprintf(l->reason, sizeof(l->reason), "callback %lu fails", l->n);
+		return -EINVAL;
+	}
+	return l->n == l->stop_at ? IR_STOP : 0;
 }
 
 static int b_sb(void *c, const struct ir_superblock *sb)
 {
-	add(c, "superblock uuid=%s time=%u transaction=%" PRIu64 " flags=%d:%u version=%u "
+	return add(c, "superblock uuid=%s time=%u transaction=%" PRIu64 " flags=%d:%u version=%u "
 	       "bs=%u nr=%" PRIu64 " snap=%d:%" PRIu64 "\n",
 	    sb->uuid, sb->time, sb->transaction, sb->has_flags, sb->flags, sb->version,
 	    sb->data_block_size, sb->nr_data_blocks, sb->has_metadata_snap, sb->metadata_snap);
-	return 0;
 }
 
 static int e_sb(void *c)
 {
-	add(c, "end superblock\n");
-	return 0;
+	return add(c, "end superblock\n");
 }
 
 static int b_dev(void *c, const struct ir_device *d)
 {
-	add(c, "device %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u\n", d->dev_id, d->mapped_blocks,
+	return add(c, "device %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u\n", d->dev_id, d->mapped_blocks,
 	    d->transaction, d->creation_time, d->snap_time);
-	return 0;
 }
 
 static int e_dev(void *c)
 {
-	add(c, "end device\n");
-	return 0;
+	return add(c, "end device\n");
 }
 
 static int b_def(void *c, const char *name)
 {
-	add(c, "def %s\n", name);
-	return 0;
+	return add(c, "def %s\n", name);
 }
 
 static int e_def(void *c)
 {
-	add(c, "end def\n");
-	return 0;
+	return add(c, "end def\n");
 }
 
 static int ref(void *c, const char *name)
 {
-	add(c, "ref %s\n", name);
-	return 0;
+	return add(c, "ref %s\n", name);
 }
 
 static int single(void *c, uint64_t o, uint64_t d, uint32_t t)
 {
-	add(c, "single %" PRIu64 " %" PRIu64 " %u\n", o, d, t);
-	return 0;
+	return add(c, "single %" PRIu64 " %" PRIu64 " %u\n", o, d, t);
 }
 
 static int range(void *c, uint64_t o, uint64_t d, uint64_t n, uint32_t t)
 {
-	add(c, "range %" PRIu64 " %" PRIu64 " %" PRIu64 " %u\n", o, d, n, t);
-	return 0;
+	return add(c, "range %" PRIu64 " %" PRIu64 " %" PRIu64 " %u\n", o, d, n, t);
 }
 
 static int comment(void *c, const char *text)
 {
-	add(c, "comment %zu\n", strlen(text));
-	return 0;
+	return add(c, "comment %zu\n", strlen(text));
 }
 
-static unsigned long run(const char *path, const char *mem, size_t len, struct log *l)
+enum mode { M_FILE, M_MEM, M_ASYNC };
+
+static unsigned long run(enum mode m, const char *path, const char *mem, size_t len,
+			 struct log *l, int whole)
 {
 	unsigned long fast = 0;
-	struct ir_visitor v = { l,     b_sb,   e_sb,  b_dev,   e_dev, b_def, e_def,
-				ref,   single, range, comment, NULL,  0 };
+	struct ir_visitor v = { l,     b_sb,   e_sb,  b_dev,     e_dev, b_def, e_def,
+				ref,   single, range, comment, l->reason, sizeof(l->reason) };
 	char err[1024];
-	int r = mem ? xml_read_mem(path, mem, len, &v, err, sizeof(err))
-		    : xml_read_file_counted(path, &v, &fast, err, sizeof(err));
+	int r = m == M_MEM	? xml_read_mem(path, mem, len, &v, err, sizeof(err))
+		: m == M_ASYNC	? xml_read_file_async(path, &v, err, sizeof(err))
+				: xml_read_file_counted(path, &v, &fast, err, sizeof(err));
 
 	/*
-	 * Of an error message only "name:line:" is compared: expat's wording
-	 * can depend on how the input was split into XML_Parse calls.
+	 * Of an error message only "name:line:" is compared (unless whole):
+	 * expat's wording can depend on how the input was split into
+	 * XML_Parse calls.
 	 */
-	if (r < 0) {
+	if (r < 0 && !whole) {
 		const char *c = strchr(err, ':');
 		c = c ? strchr(c + 1, ':') : NULL;
 		add(l, "result: %d %.*s\n", r, c ? (int)(c - err + 1) : (int)strlen(err), err);
+	} else if (r < 0) {
+		add(l, "result: %d %s\n", r, err);
 	} else {
 		add(l, "result: %d\n", r);
 	}
@@ -161,7 +171,7 @@ static char *slurp(const char *path, size_t *len)
 }
 
 /* Line number (1-based) of the first difference, with both lines. */
-static void first_difference(const struct log *a, const struct log *b)
+static void first_difference(const struct log *a, const struct log *b, const char *what)
 {
 	size_t i = 0, line = 1, start = 0;
 
@@ -172,28 +182,52 @@ static void first_difference(const struct log *a, const struct log *b)
 		}
 		i++;
 	}
-	fprintf(stderr, "xml_events: event %zu differs\n  fast path: %.*s\n  expat:     %.*s\n", line,
-		(int)strcspn(a->buf + start, "\n"), a->buf + start,
+	fprintf(stderr, "xml_events: event %zu differs\n  fast path: %.*s\n  %-10s %.*s\n", line,
+		(int)strcspn(a->buf + start, "\n"), a->buf + start, what,
 		(int)strcspn(b->buf + start, "\n"), b->buf + start);
+}
+
+static int differ(const struct log *a, const struct log *b)
+{
+	return a->len != b->len || memcmp(a->buf, b->buf, a->len);
 }
 
 int main(int argc, char **argv)
 {
-	struct log fast = { 0 }, slow = { 0 };
+	struct log fast = { 0 }, slow = { 0 }, two = { 0 };
 	int print = argc == 3 && !strcmp(argv[1], "--print");
+	int fail = argc == 4 && !strcmp(argv[1], "--fail-at");
+	int stop = argc == 4 && !strcmp(argv[1], "--stop-at");
 	const char *path = argv[argc - 1];
 	unsigned long nfast;
 	size_t len;
 	char *buf;
 
-	if (argc != 2 && !print) {
-		fputs("usage: xml_events [--print] FILE\n", stderr);
+	if (argc != 2 && !print && !fail && !stop) {
+		fputs("usage: xml_events [--print | --fail-at N | --stop-at N] FILE\n", stderr);
 		return 2;
 	}
-	nfast = run(path, NULL, 0, &fast);
+	if (fail || stop) {
+		unsigned long at = strtoul(argv[2], NULL, 10);
+		fast.fail_at = two.fail_at = fail ? at : 0;
+		fast.stop_at = two.stop_at = stop ? at : 0;
+	}
+	nfast = run(M_FILE, path, NULL, 0, &fast, fail || stop);
 	if (print) {
 		fwrite(fast.buf, 1, fast.len, stdout);
 		printf("fast: %lu\n", nfast);
+		free(fast.buf);
+		return 0;
+	}
+	run(M_ASYNC, path, NULL, 0, &two, fail || stop);
+	if (differ(&fast, &two)) {
+		first_difference(&fast, &two, "2 threads:");
+		return 1;
+	}
+	if (fail || stop) {
+		printf("same: %lu events\n%s", fast.n, strstr(fast.buf, "result:"));
+		free(fast.buf);
+		free(two.buf);
 		return 0;
 	}
 	buf = slurp(path, &len);
@@ -201,14 +235,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xml_events: cannot read '%s': %s\n", path, strerror(errno));
 		return 2;
 	}
-	run(path, buf, len, &slow);
+	run(M_MEM, path, buf, len, &slow, 0);
 	free(buf);
-	if (fast.len != slow.len || memcmp(fast.buf, slow.buf, fast.len)) {
-		first_difference(&fast, &slow);
+	if (differ(&fast, &slow)) {
+		first_difference(&fast, &slow, "expat:");
 		return 1;
 	}
 	printf("same: %lu events\nfast: %lu\n", fast.n, nfast);
 	free(fast.buf);
 	free(slow.buf);
+	free(two.buf);
 	return 0;
 }

@@ -1,6 +1,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "util/cli.h"
 #include "util/parse.h"
@@ -42,4 +43,44 @@ Test(parse, counted_and_digit_runs)
 	cr_assert_eq(parse_xdigit('f'), 15);
 	cr_assert_eq(parse_xdigit('A'), 10);
 	cr_assert_eq(parse_xdigit('g'), -1);
+}
+
+/* parse_digits() decodes up to 8 digits at once where 8 bytes can be read */
+Test(parse, digit_runs_in_long_buffers)
+{
+	static const struct {
+		const char *s;
+		long long len;   /* of the run, or -1: NULL */
+		uint64_t v;
+	} c[] = {
+		{ "1\"/>     ", 1, 1 },
+		{ "1234567\" ", 7, 1234567 },
+		{ "12345678\"", 8, 12345678 },
+		{ "123456789\"/>", 9, 123456789 },
+		{ "9999999:99", 7, 9999999 },
+		{ "0000000/00", 7, 0 },
+		{ "99999999", 8, 99999999 },
+		{ "x1234567", -1, 0 },
+		{ "\xff" "1234567", -1, 0 },
+		{ "12\xfa" "45678", 2, 12 },
+		{ "0000000000000000000000000000001\"", 31, 1 },
+		{ "18446744073709551615\"/>", 20, UINT64_MAX },
+		{ "18446744073709551616\"/>", -1, 0 },
+		{ "0018446744073709551615\"", 22, UINT64_MAX },
+		{ "184467440737095516150\"", -1, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const char *s = c[i].s, *end = s + strlen(s);
+		uint64_t v = 7;
+		const char *e = parse_digits(s, end, &v);
+
+		if (c[i].len < 0) {
+			cr_assert_null(e, "'%s'", s);
+			cr_assert_eq(v, 7, "'%s': output left alone", s);
+		} else {
+			cr_assert_eq(e, s + c[i].len, "'%s'", s);
+			cr_assert_eq(v, c[i].v, "'%s'", s);
+		}
+	}
 }
