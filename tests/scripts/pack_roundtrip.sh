@@ -86,8 +86,17 @@ for args in "--seed 3 --origins 4 --snapshots 6 --mappings 60000" \
 	truncate -s 64M "$WORK/g$i.bin"
 	"$REF0/thin_restore" -q -i "$WORK/g$i.xml" -o "$WORK/g$i.bin" || die "0.9.0 restore failed"
 	one "g$i" "$WORK/g$i.bin"
-	# similar leaves side by side: well under 1.1.0's size on snapshot pools
-	[ $((ours * 10)) -le $((theirs * 9)) ] || die "g$i: pack $ours is not 10% under 1.1.0's $theirs"
+	# similar leaves side by side: well under 1.1.0's size on snapshot pools.
+	# 1.1.0's size varies from run to run (its threads cut the stream
+	# differently: 42.3 to 45.0 k bytes seen for g1): its smallest of three
+	for k in 2 3; do
+		"$REF1/thin_metadata_pack" -i "$WORK/g$i.bin" -o "$WORK/g$i.v3.$k" > /dev/null 2>&1 ||
+			die "1.1.0 thin_metadata_pack failed"
+		t=$(stat -c %s "$WORK/g$i.v3.$k")
+		[ "$t" -ge "$theirs" ] || theirs=$t
+	done
+	note "g$i: 1.1.0's smallest of three packs: $theirs bytes"
+	[ $((ours * 100)) -le $((theirs * 95)) ] || die "g$i: pack $ours is not 5% under 1.1.0's smallest, $theirs"
 	"$BIN/thin_dump" "$WORK/g$i.ours" > "$WORK/g$i.out.xml"
 	assert_same "$WORK/g$i.xml" "$WORK/g$i.out.xml"
 	used=$(( $(python3 "$TOP/tests/used_blocks.py" "$WORK/g$i.bin" | wc -l) * 4096 ))
