@@ -293,17 +293,12 @@ static void compare_entries(struct ck_sm_fix *fx, const struct rcmap *refs, uint
 	}
 }
 
-static void check_hints(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, const uint8_t *dec)
+/* The index entry of bitmap i against its entries: nonzero in use, the first free at first_free. */
+static void judge_hints(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, unsigned nonzero,
+			unsigned first_free)
 {
-	unsigned nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
 	const struct sm_index_entry *e = &fx->entries[i];
 
-	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
-		if (dec[j])
-			nonzero++;
-		else if (first_free == SM_ENTRIES_PER_BITMAP)
-			first_free = j;
-	}
 	if (e->nr_free != SM_ENTRIES_PER_BITMAP - nonzero)
 		ck_add(ck, DMG_WARNING, RC_SM_NR_FREE, REP_CTX_BLOCK(e->blocknr),
 		       "%s space map: bitmap %llu (block %llu) has nr_free %u, expected %u",
@@ -317,36 +312,17 @@ static void check_hints(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, const u
 		       e->none_free_before, first_free);
 }
 
-/* Every entry of the bitmap block buf is 0 (free). */
-static int bitmap_all_free(const uint8_t *buf)
+static void check_hints(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, const uint8_t *dec)
 {
-	const uint8_t *p = buf + sizeof(struct disk_bitmap_header);
-	const uint8_t *end = buf + MD_BLOCK_SIZE;
-	uint64_t acc = 0;
+	unsigned nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
 
-	for (; p + 8 <= end; p += 8)
-		acc |= get_le64(p);
-	for (; p < end; p++)
-		acc |= *p;
-	return !acc;
-}
-
-/* check_hints() for a bitmap whose entries are all free. */
-static void check_hints_free(struct ck *ck, struct ck_sm_fix *fx, uint64_t i)
-{
-	const struct sm_index_entry *e = &fx->entries[i];
-
-	if (e->nr_free != SM_ENTRIES_PER_BITMAP)
-		ck_add(ck, DMG_WARNING, RC_SM_NR_FREE, REP_CTX_BLOCK(e->blocknr),
-		       "%s space map: bitmap %llu (block %llu) has nr_free %u, expected %u",
-		       fx->name, (unsigned long long)i, (unsigned long long)e->blocknr, e->nr_free,
-		       SM_ENTRIES_PER_BITMAP);
-	if (e->none_free_before > 0)
-		ck_add(ck, DMG_WARNING, RC_SM_NONE_FREE_BEFORE, REP_CTX_BLOCK(e->blocknr),
-		       "%s space map: bitmap %llu (block %llu) has none_free_before %u beyond "
-		       "its first free entry %u",
-		       fx->name, (unsigned long long)i, (unsigned long long)e->blocknr,
-		       e->none_free_before, 0u);
+	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
+		if (dec[j])
+			nonzero++;
+		else if (first_free == SM_ENTRIES_PER_BITMAP)
+			first_free = j;
+	}
+	judge_hints(ck, fx, i, nonzero, first_free);
 }
 
 /* Reads and validates bitmap i into buf; 0 or the error (reported). */
@@ -395,10 +371,10 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 
 		if (!fx->entries[i].blocknr || read_bitmap(ck, fx, i, buf))
 			continue;
-		if (refs && bitmap_all_free(buf) &&
-		    rcmap_range_untouched(refs, i * SM_ENTRIES_PER_BITMAP, n)) {
+		if (refs && rcmap_range_untouched(refs, i * SM_ENTRIES_PER_BITMAP, n) &&
+		    sm_bitmap_all_free(buf)) {
 			/* nothing in use on either side (a sparse pool): only the hints */
-			check_hints_free(ck, fx, i);
+			judge_hints(ck, fx, i, 0, 0);
 			continue;
 		}
 		sm_bitmap_decode(buf, SM_ENTRIES_PER_BITMAP, dec);

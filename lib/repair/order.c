@@ -871,7 +871,14 @@ int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_
 	 * bitmap, and its new index).  One of the two holding nothing written
 	 * after x proves that no such commit followed.
 	 */
-	for (uint64_t b = 1, first = 0; b < c->nr_blocks; b++) {
+	for (uint64_t b = 1, first = 0; b <= c->nr_blocks; b++) {
+		if (b == c->nr_blocks) {
+			if (first) {
+				*why_block = first;   /* its only free block: proves nothing */
+				return 0;
+			}
+			break;                        /* none free */
+		}
 		if (in_use(st, b))
 			continue;
 		if (not_written_after(c, x, b, &owner)) {
@@ -884,10 +891,6 @@ int repair_last_commit(const struct repair_last_ctx *c, size_t x, uint64_t *why_
 			return 0;
 		}
 		first = b;
-		if (b == c->nr_blocks - 1) {
-			*why_block = first;   /* its only free block: proves nothing */
-			return 0;
-		}
 	}
 	/*
 	 * The next commit within the same activation: its blocks are a run of

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "io/io.h"
+#include "io/stream.h"
 #include "crc/crc32c.h"
 #include "spacemap/spacemap.h"
-#include "io/stream.h"
 #include "repair/repair-internal.h"
 
 /*----------------------------------------------------------------*/

@@ -57,6 +57,17 @@ void sm_bitmap_decode(const void *block, unsigned n, uint8_t *out)
 	}
 }
 
+int sm_bitmap_all_free(const void *block)
+{
+	const uint8_t *p = (const uint8_t *)block + 16;
+
+	/* 4080 bytes of entries: 510 words */
+	for (unsigned w = 0; w < SM_ENTRIES_PER_BITMAP / 32; w++)
+		if (get_le64(p + 8 * w))
+			return 0;
+	return 1;
+}
+
 void sm_root_unpack(const struct disk_sm_root *r, enum sm_kind kind, struct sm_disk_info *out)
 {
 	out->kind = kind;

@@ -83,6 +83,8 @@ static inline void sm_bitmap_set(void *block, unsigned j, unsigned v)
 
 /* Fast decode of a whole bitmap: out[j] = entry j for j < n. */
 void sm_bitmap_decode(const void *block, unsigned n, uint8_t *out);
+/* Every entry of the bitmap block is 0 (free). */
+int sm_bitmap_all_free(const void *block);
 
 static inline uint64_t sm_nr_bitmaps(uint64_t nr_blocks)
 {

@@ -930,35 +930,31 @@ static int rec_comment(void *ctx, const char *text)
 	return rec_named(ctx, EV_COMMENT, text);
 }
 
-static int rec_single(void *ctx, uint64_t ob, uint64_t db, uint32_t time)
+/* A mapping event (len: ranges only). */
+static int rec_mapping(struct async *as, uint32_t type, uint64_t ob, uint64_t db, uint64_t len,
+		       uint32_t time)
 {
-	struct async *as = ctx;
 	struct aev *e;
 	int r = as_room(as);
 
 	if (r)
 		return r;
-	e = as_ev(as, EV_SINGLE);
-	e->a = ob;
-	e->b = db;
-	e->time = time;
-	return 0;
-}
-
-static int rec_range(void *ctx, uint64_t ob, uint64_t db, uint64_t len, uint32_t time)
-{
-	struct async *as = ctx;
-	struct aev *e;
-	int r = as_room(as);
-
-	if (r)
-		return r;
-	e = as_ev(as, EV_RANGE);
+	e = as_ev(as, type);
 	e->a = ob;
 	e->b = db;
 	e->c = len;
 	e->time = time;
 	return 0;
+}
+
+static int rec_single(void *ctx, uint64_t ob, uint64_t db, uint32_t time)
+{
+	return rec_mapping(ctx, EV_SINGLE, ob, db, 0, time);
+}
+
+static int rec_range(void *ctx, uint64_t ob, uint64_t db, uint64_t len, uint32_t time)
+{
+	return rec_mapping(ctx, EV_RANGE, ob, db, len, time);
 }
 
 struct as_run {

@@ -381,6 +381,23 @@ Test(repair_last, a_zeroed_block_some_map_marks_in_use_may_have_been_written)
 	cr_assert_eq(repair_last_commit(&f.c, 3, &why, &owner, &skipped), 1);
 }
 
+Test(repair_last, a_single_free_block_that_may_have_been_written_proves_nothing)
+{
+	struct fake f;
+	uint64_t why, skipped;
+	size_t owner;
+
+	fake_pool(&f);
+	/* state 2 has every block in use but block 1, which is zeroed (state 0 marks it) */
+	memset(f.inuse[2], 0xff, sizeof(f.inuse[2]));
+	f.inuse[2][0] &= (uint8_t)~(1u << 1);
+	f.st[2].max_used = NB - 1;
+	f.sig[0] &= (uint8_t)~(1u << 1);
+	f.st[0].index_block = 40;
+	cr_assert_eq(repair_last_commit(&f.c, 2, &why, &owner, &skipped), 0);
+	cr_assert_eq(why, 1);
+}
+
 Test(repair_last, a_map_whose_index_disagrees_with_its_bitmaps_proves_nothing)
 {
 	struct fake f;

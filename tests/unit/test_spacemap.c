@@ -49,6 +49,22 @@ Test(spacemap, decode_agrees_with_get)
 		cr_assert_eq(out[j], sm_bitmap_get(b, j), "entry %u", j);
 }
 
+Test(spacemap, all_free_sees_any_entry_and_ignores_the_header)
+{
+	uint8_t blk[4096];
+
+	memset(blk, 0, sizeof(blk));
+	memset(blk, 0xff, 16);   /* checksum, padding, blocknr */
+	cr_assert(sm_bitmap_all_free(blk));
+	sm_bitmap_set(blk, 0, 1);
+	cr_assert(!sm_bitmap_all_free(blk), "the first entry");
+	sm_bitmap_set(blk, 0, 0);
+	sm_bitmap_set(blk, SM_ENTRIES_PER_BITMAP - 1, 3);
+	cr_assert(!sm_bitmap_all_free(blk), "the last entry");
+	sm_bitmap_set(blk, SM_ENTRIES_PER_BITMAP - 1, 0);
+	cr_assert(sm_bitmap_all_free(blk));
+}
+
 Test(spacemap, nr_bitmaps_rounds_up)
 {
 	cr_assert_eq(sm_nr_bitmaps(0), 0);
@@ -200,6 +216,24 @@ Test(spacemap, core_counts_across_regions_stay_exact)
 			cr_assert_eq(rcmap_dec(sm, probe[k]), 0);
 	cr_assert_eq(rcmap_nr_allocated(sm), 0);
 	cr_assert_eq(rcmap_find_free(sm, 0), 0);
+	rcmap_destroy(sm);
+}
+
+Test(spacemap, core_counts_untouched_ranges)
+{
+	uint64_t nr = 3ull << 20;
+	struct rcmap *sm = rcmap_create(nr);
+
+	cr_assert(sm);
+	cr_assert(rcmap_range_untouched(sm, 0, nr));
+	cr_assert_eq(rcmap_inc(sm, (1ull << 20) + 5), 0);
+	cr_assert(rcmap_range_untouched(sm, 0, 1ull << 20), "the region before");
+	cr_assert(!rcmap_range_untouched(sm, (1ull << 20) - 10, 20), "a range reaching into it");
+	cr_assert(!rcmap_range_untouched(sm, (1ull << 20) + 100, 10), "its region, not the block");
+	cr_assert(rcmap_range_untouched(sm, 2ull << 20, 1ull << 21), "after it, clipped at the end");
+	/* a count set back to 0 leaves its region touched: the full comparison then */
+	cr_assert_eq(rcmap_dec(sm, (1ull << 20) + 5), 0);
+	cr_assert(!rcmap_range_untouched(sm, 1ull << 20, 16320));
 	rcmap_destroy(sm);
 }
 
