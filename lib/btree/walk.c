@@ -8,6 +8,165 @@
 #include "util/hash.h"
 
 /*----------------------------------------------------------------*/
+/* The path walker */
+
+struct walk {
+	struct bc *bc;
+	uint32_t leaf_vsize;
+	const struct bt_walk_ops *ops;
+	void *ctx;
+	int leaf_depth;           /* -1 until the first leaf */
+	uint64_t path[BT_MAX_DEPTH + 1];
+};
+
+static void damage(struct walk *w, enum dmg_level level, enum rep_code code, uint64_t block,
+		   uint64_t lo, uint64_t hi, const char *msg)
+{
+	if (w->ops->damage)
+		w->ops->damage(w->ctx, level, code, block, lo, hi, msg);
+}
+
+static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth);
+
+/* Are the children of an internal node at depth leaves?  Peeks at the first once. */
+static int children_are_leaves(struct walk *w, const uint64_t *kids, uint32_t nr, int depth)
+{
+	struct bc_block *b;
+	struct bt_node n;
+	int leaf;
+
+	if (!w->ops->defer_leaf || !nr)
+		return 0;
+	if (w->leaf_depth >= 0)
+		return w->leaf_depth == depth + 1;
+	if (bc_get(w->bc, kids[0], &bt_node_validator, &b) < 0)
+		return 0;	/* walk_node reports it */
+	bt_node_view(bc_data(b), &n);
+	leaf = bt_is_leaf(&n);
+	bc_put(w->bc, b);
+	if (leaf)
+		w->leaf_depth = depth + 1;
+	return leaf;
+}
+
+static int walk_children(struct walk *w, const uint64_t *keys, const uint64_t *kids,
+			 uint32_t nr, uint64_t hi, int depth)
+{
+	int deferred = children_are_leaves(w, kids, nr, depth);
+
+	if (!deferred)
+		bc_prefetch(w->bc, kids, nr);
+	for (uint32_t i = 0; i < nr; i++) {
+		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
+		int r;
+
+		if (w->ops->skip && w->ops->skip(w->ctx, kids[i], 0))
+			continue;
+		r = deferred ? w->ops->defer_leaf(w->ctx, kids[i], keys[i], chi)
+			     : walk_node(w, kids[i], keys[i], chi, depth + 1);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_keys_in_range(struct walk *w, const struct bt_node *n, uint64_t block,
+			       uint64_t lo, uint64_t hi)
+{
+	if (!n->nr_entries)
+		return 0;
+	if (bt_key(n, 0) < lo || (hi != UINT64_MAX && bt_key(n, n->nr_entries - 1) >= hi)) {
+		damage(w, DMG_FATAL, RC_NODE_KEY_RANGE, block, lo, hi,
+		       "keys outside the range given by the parent");
+		return -1;
+	}
+	return 0;
+}
+
+static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth)
+{
+	struct bc_block *b;
+	struct bt_node n;
+	enum bt_node_err e;
+	uint64_t *keys, *kids;
+	int r;
+
+	if (depth > BT_MAX_DEPTH) {
+		damage(w, DMG_FATAL, RC_NODE_DEPTH, block, lo, hi, "tree too deep");
+		return 0;
+	}
+	for (int i = 0; i < depth; i++)
+		if (w->path[i] == block) {
+			damage(w, DMG_FATAL, RC_NODE_CYCLE, block, lo, hi, "cycle in tree");
+			return 0;
+		}
+	w->path[depth] = block;
+	r = bc_get(w->bc, block, &bt_node_validator, &b);
+	if (r < 0) {
+		damage(w, DMG_FATAL, bt_read_err_code(r), block, lo, hi, bc_strerror(r));
+		return 0;
+	}
+	bt_node_view(bc_data(b), &n);
+	e = bt_node_check(&n, w->leaf_vsize);
+	if (e == BT_NODE_MAX_NOT_DIV3) {
+		damage(w, DMG_NON_FATAL, bt_node_err_code(e), block, lo, hi, bt_node_err_str(e));
+	} else if (e != BT_NODE_OK) {
+		damage(w, DMG_FATAL, bt_node_err_code(e), block, lo, hi, bt_node_err_str(e));
+		bc_put(w->bc, b);
+		return 0;
+	}
+	if (check_keys_in_range(w, &n, block, lo, hi) < 0) {
+		bc_put(w->bc, b);
+		return 0;
+	}
+	if (bt_is_leaf(&n)) {
+		if (w->leaf_depth < 0)
+			w->leaf_depth = depth;
+		if (w->leaf_depth != depth) {
+			damage(w, DMG_FATAL, RC_NODE_DEPTH, block, lo, hi,
+			       "leaves at different depths");
+			bc_put(w->bc, b);
+			return 0;
+		}
+		if (w->ops->defer_leaf)
+			r = w->ops->defer_leaf(w->ctx, block, lo, hi);
+		else
+			r = w->ops->leaf ? w->ops->leaf(w->ctx, &n) : 0;
+		bc_put(w->bc, b);
+		return r;
+	}
+	/* copy the children out so that at most one block is held */
+	keys = malloc(sizeof(uint64_t) * 2 * (n.nr_entries + 1));
+	if (!keys) {
+		bc_put(w->bc, b);
+		return -ENOMEM;
+	}
+	kids = keys + n.nr_entries + 1;
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		keys[i] = bt_key(&n, i);
+		kids[i] = get_le64(bt_value(&n, i));
+	}
+	bc_put(w->bc, b);
+	r = walk_children(w, keys, kids, n.nr_entries, hi, depth);
+	free(keys);
+	return r;
+}
+
+int bt_walk(struct bc *bc, uint64_t root, uint32_t leaf_vsize, const struct bt_walk_ops *ops,
+	    void *ctx)
+{
+	struct walk w = {
+		.bc = bc,
+		.leaf_vsize = leaf_vsize,
+		.ops = ops,
+		.ctx = ctx,
+		.leaf_depth = -1,
+	};
+
+	return walk_node(&w, root, 0, UINT64_MAX, 0);
+}
+
+/*----------------------------------------------------------------*/
 /* memo: open addressing, keyed by block */
 
 #define MEMO_EMPTY UINT64_MAX

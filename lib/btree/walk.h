@@ -21,6 +21,50 @@
 #include "findings/findings.h"
 #include "util/report.h"
 
+/*----------------------------------------------------------------*/
+/* The path walker: every path, depth first, in key order (dump, ls, usage, ...). */
+
+struct bt_walk_ops {
+	/*
+	 * A validated leaf whose keys are within [lo, hi).  Return 0 to go
+	 * on, a negative errno to stop the walk (returned by bt_walk).
+	 */
+	int (*leaf)(void *ctx, const struct bt_node *leaf);
+	/*
+	 * Damage: a node (block) could not be used; keys [lo, hi) are lost
+	 * (hi == UINT64_MAX: open-ended).  path/depth: block numbers from
+	 * the root.  May be NULL.
+	 */
+	void (*damage)(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		       uint64_t lo, uint64_t hi, const char *msg);
+	/*
+	 * Optional: called before reading an internal node's child; return
+	 * non-zero to skip that subtree (e.g. already visited).
+	 */
+	int (*skip)(void *ctx, uint64_t block, int is_root);
+	/*
+	 * Optional: leaves are not decoded here but handed over by block with
+	 * their key range [lo, hi), for the caller to read later (e.g. on
+	 * worker threads, which must validate them again).  Once the leaf
+	 * depth is known, children at that depth are deferred without being
+	 * read; the first is peeked to learn it.  Replaces leaf.
+	 */
+	int (*defer_leaf)(void *ctx, uint64_t block, uint64_t lo, uint64_t hi);
+};
+
+/*
+ * Walks the tree at root with leaf value size leaf_vsize.  Checks node
+ * structure, key ranges against the parent (strict), uniform leaf depth
+ * and cycles on the path.  Every bad node is reported through ops->damage
+ * and the walk goes on with its next sibling.  Returns 0 or the leaf
+ * callback's error.
+ */
+int bt_walk(struct bc *bc, uint64_t root, uint32_t leaf_vsize, const struct bt_walk_ops *ops,
+	    void *ctx);
+
+/*----------------------------------------------------------------*/
+/* The memoising walker (thin_check) */
+
 #define BT_WALK_BATCH 64u
 
 /* Summary flags */

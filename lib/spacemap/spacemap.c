@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "btree/btree.h"
+#include "btree/walk.h"
 #include "crc/crc32c.h"
 
 /*----------------------------------------------------------------*/

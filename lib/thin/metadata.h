@@ -10,6 +10,7 @@
 
 #include "block-cache/block-cache.h"
 #include "btree/btree.h"
+#include "btree/walk.h"
 #include "thin/superblock.h"
 #include "findings/findings.h"
 #include "util/report.h"

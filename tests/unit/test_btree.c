@@ -4,6 +4,7 @@
 
 #include "block-cache/block-cache.h"
 #include "btree/btree.h"
+#include "btree/walk.h"
 #include "crc/crc32c.h"
 #include "util/endian.h"
 

@@ -6,6 +6,7 @@
 
 #include "block-cache/block-cache.h"
 #include "btree/btree_builder.h"
+#include "btree/walk.h"
 #include "util/endian.h"
 
 #define NR_BLOCKS 4096
