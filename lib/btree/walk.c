@@ -10,160 +10,189 @@
 /*----------------------------------------------------------------*/
 /* The path walker */
 
+static int bc_src_get(void *ctx, uint64_t b, const void **data, void **hold)
+{
+	struct bc_block *blk;
+	int r = bc_get(ctx, b, &bt_node_validator, &blk);
+
+	if (r < 0)
+		return r;
+	*data = bc_data(blk);
+	*hold = blk;
+	return 0;
+}
+
+static void bc_src_put(void *ctx, void *hold)
+{
+	bc_put(ctx, hold);
+}
+
+static void bc_src_prefetch(void *ctx, const uint64_t *blocks, size_t nr)
+{
+	bc_prefetch(ctx, blocks, nr);
+}
+
+struct bt_source bt_source_bc(struct bc *bc)
+{
+	return (struct bt_source){ bc_src_get, bc_src_put, bc_src_prefetch, bc };
+}
+
 struct walk {
-	struct bc *bc;
+	const struct bt_source *src;
 	uint32_t leaf_vsize;
 	const struct bt_walk_ops *ops;
 	void *ctx;
-	int leaf_depth;           /* -1 until the first leaf */
+	uint64_t want_lo, want_hi;  /* keys asked for */
+	int leaf_depth;             /* -1 until the first leaf */
 	uint64_t path[BT_MAX_DEPTH + 1];
 };
 
-static void damage(struct walk *w, enum dmg_level level, enum rep_code code, uint64_t block,
-		   uint64_t lo, uint64_t hi, const char *msg)
+/*
+ * A fault at a node: reported, then 0 when the walk may use the node
+ * anyway (a non-fatal fault), 1 when it is dropped, a negative errno
+ * (err) when the walk ends here (BT_WALK_STOP).
+ */
+static int fault(struct walk *w, enum dmg_level level, enum rep_code code, int err,
+		 uint64_t block, uint64_t lo, uint64_t hi, const char *msg)
 {
 	if (w->ops->damage)
 		w->ops->damage(w->ctx, level, code, block, lo, hi, msg);
-}
-
-static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth);
-
-/* Are the children of an internal node at depth leaves?  Peeks at the first once. */
-static int children_are_leaves(struct walk *w, const uint64_t *kids, uint32_t nr, int depth)
-{
-	struct bc_block *b;
-	struct bt_node n;
-	int leaf;
-
-	if (!w->ops->defer_leaf || !nr)
+	if (level < DMG_FATAL && !(w->ops->flags & BT_WALK_STRICT))
 		return 0;
-	if (w->leaf_depth >= 0)
-		return w->leaf_depth == depth + 1;
-	if (bc_get(w->bc, kids[0], &bt_node_validator, &b) < 0)
-		return 0;	/* walk_node reports it */
-	bt_node_view(bc_data(b), &n);
-	leaf = bt_is_leaf(&n);
-	bc_put(w->bc, b);
-	if (leaf)
-		w->leaf_depth = depth + 1;
-	return leaf;
+	return w->ops->flags & BT_WALK_STOP ? err : 1;
 }
 
-static int walk_children(struct walk *w, const uint64_t *keys, const uint64_t *kids,
-			 uint32_t nr, uint64_t hi, int depth)
-{
-	int deferred = children_are_leaves(w, kids, nr, depth);
+static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth,
+		     int again);
 
-	if (!deferred)
-		bc_prefetch(w->bc, kids, nr);
+/* Children of an internal node at depth; returns < 0, or 1 if damage was found. */
+static int walk_children(struct walk *w, const uint64_t *keys, const uint64_t *kids,
+			 uint32_t nr, uint64_t hi, int depth, int again)
+{
+	int defer = w->ops->defer_leaf != NULL;
+	int prefetched = 0, dmg = 0;
+
 	for (uint32_t i = 0; i < nr; i++) {
 		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
-		int r;
+		int c = BT_CHILD_ENTER, r;
 
-		if (w->ops->skip && w->ops->skip(w->ctx, kids[i], 0))
+		if (keys[i] >= w->want_hi)
+			break;
+		if (chi <= w->want_lo)
 			continue;
-		r = deferred ? w->ops->defer_leaf(w->ctx, kids[i], keys[i], chi)
-			     : walk_node(w, kids[i], keys[i], chi, depth + 1);
+		/* read ahead unless the children are leaves to defer (or may be: the first tells) */
+		if (!prefetched && w->src->prefetch && (!defer || w->leaf_depth >= 0) &&
+		    !(defer && w->leaf_depth == depth + 1)) {
+			w->src->prefetch(w->src->ctx, kids + i, nr - i);
+			prefetched = 1;
+		}
+		if (w->ops->child)
+			c = w->ops->child(w->ctx, kids[i], again);
+		if (c == BT_CHILD_SKIP)
+			continue;
+		if (defer && w->leaf_depth == depth + 1)
+			r = w->ops->defer_leaf(w->ctx, kids[i], keys[i], chi);
+		else
+			r = walk_node(w, kids[i], keys[i], chi, depth + 1,
+				      again || c == BT_CHILD_AGAIN);
 		if (r < 0)
 			return r;
+		dmg |= r;
 	}
-	return 0;
+	return dmg;
 }
 
-static int check_keys_in_range(struct walk *w, const struct bt_node *n, uint64_t block,
-			       uint64_t lo, uint64_t hi)
+static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth,
+		     int again)
 {
-	if (!n->nr_entries)
-		return 0;
-	if (bt_key(n, 0) < lo || (hi != UINT64_MAX && bt_key(n, n->nr_entries - 1) >= hi)) {
-		damage(w, DMG_FATAL, RC_NODE_KEY_RANGE, block, lo, hi,
-		       "keys outside the range given by the parent");
-		return -1;
-	}
-	return 0;
-}
-
-static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, int depth)
-{
-	struct bc_block *b;
+	const void *data;
+	void *hold;
 	struct bt_node n;
 	enum bt_node_err e;
 	uint64_t *keys, *kids;
 	int r;
 
-	if (depth > BT_MAX_DEPTH) {
-		damage(w, DMG_FATAL, RC_NODE_DEPTH, block, lo, hi, "tree too deep");
-		return 0;
-	}
+	if (depth > BT_MAX_DEPTH)
+		return fault(w, DMG_FATAL, RC_NODE_DEPTH, -ELOOP, block, lo, hi, "tree too deep");
 	for (int i = 0; i < depth; i++)
-		if (w->path[i] == block) {
-			damage(w, DMG_FATAL, RC_NODE_CYCLE, block, lo, hi, "cycle in tree");
-			return 0;
-		}
+		if (w->path[i] == block)
+			return fault(w, DMG_FATAL, RC_NODE_CYCLE, -ELOOP, block, lo, hi,
+				     "cycle in tree");
 	w->path[depth] = block;
-	r = bc_get(w->bc, block, &bt_node_validator, &b);
-	if (r < 0) {
-		damage(w, DMG_FATAL, bt_read_err_code(r), block, lo, hi, bc_strerror(r));
-		return 0;
-	}
-	bt_node_view(bc_data(b), &n);
+	r = w->src->get(w->src->ctx, block, &data, &hold);
+	if (r < 0)
+		return fault(w, DMG_FATAL, bt_read_err_code(r), r, block, lo, hi, bc_strerror(r));
+	bt_node_view(data, &n);
 	e = bt_node_check(&n, w->leaf_vsize);
-	if (e == BT_NODE_MAX_NOT_DIV3) {
-		damage(w, DMG_NON_FATAL, bt_node_err_code(e), block, lo, hi, bt_node_err_str(e));
-	} else if (e != BT_NODE_OK) {
-		damage(w, DMG_FATAL, bt_node_err_code(e), block, lo, hi, bt_node_err_str(e));
-		bc_put(w->bc, b);
-		return 0;
+	if (e != BT_NODE_OK) {
+		r = fault(w, e == BT_NODE_MAX_NOT_DIV3 ? DMG_NON_FATAL : DMG_FATAL,
+			  bt_node_err_code(e), -EILSEQ, block, lo, hi, bt_node_err_str(e));
+		if (r)
+			goto put;
 	}
-	if (check_keys_in_range(w, &n, block, lo, hi) < 0) {
-		bc_put(w->bc, b);
-		return 0;
+	if (n.nr_entries &&
+	    (bt_key(&n, 0) < lo || (hi != UINT64_MAX && bt_key(&n, n.nr_entries - 1) >= hi))) {
+		r = fault(w, DMG_FATAL, RC_NODE_KEY_RANGE, -EILSEQ, block, lo, hi,
+			  "keys outside the range given by the parent");
+		goto put;
 	}
 	if (bt_is_leaf(&n)) {
 		if (w->leaf_depth < 0)
 			w->leaf_depth = depth;
-		if (w->leaf_depth != depth) {
-			damage(w, DMG_FATAL, RC_NODE_DEPTH, block, lo, hi,
-			       "leaves at different depths");
-			bc_put(w->bc, b);
-			return 0;
-		}
-		if (w->ops->defer_leaf)
+		if (w->leaf_depth != depth)
+			r = fault(w, DMG_FATAL, RC_NODE_DEPTH, -EILSEQ, block, lo, hi,
+				  "leaves at different depths");
+		else if (w->ops->defer_leaf)
 			r = w->ops->defer_leaf(w->ctx, block, lo, hi);
 		else
 			r = w->ops->leaf ? w->ops->leaf(w->ctx, &n) : 0;
-		bc_put(w->bc, b);
-		return r;
+		goto put;
 	}
 	/* copy the children out so that at most one block is held */
 	keys = malloc(sizeof(uint64_t) * 2 * (n.nr_entries + 1));
 	if (!keys) {
-		bc_put(w->bc, b);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto put;
 	}
 	kids = keys + n.nr_entries + 1;
 	for (uint32_t i = 0; i < n.nr_entries; i++) {
 		keys[i] = bt_key(&n, i);
 		kids[i] = get_le64(bt_value(&n, i));
 	}
-	bc_put(w->bc, b);
-	r = walk_children(w, keys, kids, n.nr_entries, hi, depth);
+	w->src->put(w->src->ctx, hold);
+	r = walk_children(w, keys, kids, n.nr_entries, hi, depth, again);
 	free(keys);
+	if (r >= 0 && w->ops->leave)
+		w->ops->leave(w->ctx, block, r);
 	return r;
+put:
+	w->src->put(w->src->ctx, hold);
+	return r;
+}
+
+int bt_walk_keys(const struct bt_source *src, uint64_t root, uint64_t lo, uint64_t hi,
+		 int again, uint32_t leaf_vsize, const struct bt_walk_ops *ops, void *ctx)
+{
+	struct walk w = {
+		.src = src,
+		.leaf_vsize = leaf_vsize,
+		.ops = ops,
+		.ctx = ctx,
+		.want_lo = lo,
+		.want_hi = hi,
+		.leaf_depth = -1,
+	};
+	int r = lo < hi ? walk_node(&w, root, 0, UINT64_MAX, 0, again) : 0;
+
+	return r < 0 ? r : 0;
 }
 
 int bt_walk(struct bc *bc, uint64_t root, uint32_t leaf_vsize, const struct bt_walk_ops *ops,
 	    void *ctx)
 {
-	struct walk w = {
-		.bc = bc,
-		.leaf_vsize = leaf_vsize,
-		.ops = ops,
-		.ctx = ctx,
-		.leaf_depth = -1,
-	};
+	struct bt_source src = bt_source_bc(bc);
 
-	return walk_node(&w, root, 0, UINT64_MAX, 0);
+	return bt_walk_keys(&src, root, 0, UINT64_MAX, 0, leaf_vsize, ops, ctx);
 }
 
 /*----------------------------------------------------------------*/

@@ -14,6 +14,7 @@
 #ifndef THINMETA_BTREE_WALK_H
 #define THINMETA_BTREE_WALK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "btree/btree.h"
@@ -22,7 +23,40 @@
 #include "util/report.h"
 
 /*----------------------------------------------------------------*/
-/* The path walker: every path, depth first, in key order (dump, ls, usage, ...). */
+/*
+ * The path walker: every path of one tree, depth first, in key order, a
+ * node's keys checked against its parent's before anything below it is
+ * handed out (dump, ls, usage, delta, rmap, repair's structure walk, the
+ * writable trees of the transaction manager).  Subtrees shared with trees
+ * walked before are the caller's choice (child()): skipped, entered, or
+ * entered again knowing that nothing below is new.
+ */
+
+/* Where a walk reads its nodes from. */
+struct bt_source {
+	/*
+	 * Block b, checked by bt_node_validator (a negative errno as from
+	 * bc_get() otherwise); *hold goes back to put().  At most one block
+	 * is held at a time.
+	 */
+	int (*get)(void *ctx, uint64_t b, const void **data, void **hold);
+	void (*put)(void *ctx, void *hold);
+	/* Optional: these blocks will be wanted soon. */
+	void (*prefetch)(void *ctx, const uint64_t *blocks, size_t nr);
+	void *ctx;
+};
+
+/* A source reading through a block cache. */
+struct bt_source bt_source_bc(struct bc *bc);
+
+/* child() answers */
+#define BT_CHILD_ENTER 0
+#define BT_CHILD_SKIP 1
+#define BT_CHILD_AGAIN 2   /* enter, and tell child() below that it was all seen before */
+
+/* bt_walk_ops.flags */
+#define BT_WALK_STRICT 0x1u   /* a non-fatal node fault drops the node like a fatal one */
+#define BT_WALK_STOP 0x2u     /* the first fault ends the walk with a negative errno */
 
 struct bt_walk_ops {
 	/*
@@ -32,35 +66,47 @@ struct bt_walk_ops {
 	int (*leaf)(void *ctx, const struct bt_node *leaf);
 	/*
 	 * Damage: a node (block) could not be used; keys [lo, hi) are lost
-	 * (hi == UINT64_MAX: open-ended).  path/depth: block numbers from
-	 * the root.  May be NULL.
+	 * (hi == UINT64_MAX: open-ended).  May be NULL.
 	 */
 	void (*damage)(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
 		       uint64_t lo, uint64_t hi, const char *msg);
 	/*
-	 * Optional: called before reading an internal node's child; return
-	 * non-zero to skip that subtree (e.g. already visited).
+	 * Optional: called for each child pointer of an internal node before
+	 * the child is read; returns BT_CHILD_*.  again: the pointer lies in
+	 * a subtree entered with BT_CHILD_AGAIN (or a walk begun again).
 	 */
-	int (*skip)(void *ctx, uint64_t block, int is_root);
+	int (*child)(void *ctx, uint64_t block, int again);
+	/* Optional: an internal node is done; damaged: a fault was found at or below it. */
+	void (*leave)(void *ctx, uint64_t block, int damaged);
 	/*
 	 * Optional: leaves are not decoded here but handed over by block with
 	 * their key range [lo, hi), for the caller to read later (e.g. on
-	 * worker threads, which must validate them again).  Once the leaf
-	 * depth is known, children at that depth are deferred without being
-	 * read; the first is peeked to learn it.  Replaces leaf.
+	 * worker threads, which must validate them again).  The first leaf
+	 * is read and checked to learn the leaf depth; children at that depth
+	 * are then deferred without being read.  Replaces leaf.
 	 */
 	int (*defer_leaf)(void *ctx, uint64_t block, uint64_t lo, uint64_t hi);
+	unsigned flags;       /* BT_WALK_* */
 };
 
 /*
  * Walks the tree at root with leaf value size leaf_vsize.  Checks node
  * structure, key ranges against the parent (strict), uniform leaf depth
  * and cycles on the path.  Every bad node is reported through ops->damage
- * and the walk goes on with its next sibling.  Returns 0 or the leaf
- * callback's error.
+ * and the walk goes on with its next sibling (BT_WALK_STOP: ends it).
+ * Returns 0 or a negative errno (the callbacks', or the fault's with
+ * BT_WALK_STOP).
  */
 int bt_walk(struct bc *bc, uint64_t root, uint32_t leaf_vsize, const struct bt_walk_ops *ops,
 	    void *ctx);
+
+/*
+ * The same from any source, for the keys [lo, hi) only: subtrees holding
+ * none of them are not read (leaf() still sees whole leaves).  again: the
+ * root was walked before (as BT_CHILD_AGAIN).
+ */
+int bt_walk_keys(const struct bt_source *src, uint64_t root, uint64_t lo, uint64_t hi,
+		 int again, uint32_t leaf_vsize, const struct bt_walk_ops *ops, void *ctx);
 
 /*----------------------------------------------------------------*/
 /* The memoising walker (thin_check) */

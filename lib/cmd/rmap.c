@@ -67,9 +67,9 @@ static int seen_before(struct rctx *c, uint64_t block)
 	return 0;
 }
 
-static int rmap_skip(void *ctx, uint64_t block, int is_root)
+static int rmap_skip(void *ctx, uint64_t block, int again)
 {
-	(void)is_root;
+	(void)again;
 	return seen_before(ctx, block);
 }
 
@@ -228,18 +228,18 @@ static void plan_damage(void *ctx, enum dmg_level level, enum rep_code code, uin
 	pl->fallback = 1;
 }
 
-static int plan_skip(void *ctx, uint64_t block, int is_root)
+static int plan_skip(void *ctx, uint64_t block, int again)
 {
 	struct plan *pl = ctx;
 
-	(void)is_root;
+	(void)again;
 	return seen_before(pl->c, block);
 }
 
 static int plan_tree(struct plan *pl, uint64_t root)
 {
 	static const struct bt_walk_ops ops = {
-		.defer_leaf = plan_leaf, .damage = plan_damage, .skip = plan_skip,
+		.defer_leaf = plan_leaf, .damage = plan_damage, .child = plan_skip,
 	};
 	int r = thin_walk_mappings(pl->bc, root, &ops, pl);
 
@@ -478,7 +478,7 @@ out:
 
 static int collect(struct rctx *c, const struct thin_view *v, char *msg, size_t msglen)
 {
-	struct bt_walk_ops ops = { .leaf = rmap_leaf, .damage = rmap_damage, .skip = rmap_skip };
+	struct bt_walk_ops ops = { .leaf = rmap_leaf, .damage = rmap_damage, .child = rmap_skip };
 
 	for (size_t i = 0; i < v->devs.nr; i++) {
 		const struct thin_dev *d = &v->devs.devs[i];

@@ -152,11 +152,11 @@ struct count_nodes_ctx {
  * count nodes through the skip() hook, which sees every child before it is
  * read, plus the root.
  */
-static int count_skip(void *vctx, uint64_t block, int is_root)
+static int count_skip(void *vctx, uint64_t block, int again)
 {
 	struct count_nodes_ctx *c = vctx;
 
-	(void)is_root;
+	(void)again;
 	if (c->meta_refs)
 		rcmap_inc(c->meta_refs, block);
 	return 0;
@@ -184,7 +184,7 @@ static int walk_counted(struct bc *bc, uint64_t root, uint32_t vsize, struct rcm
 			void *inner)
 {
 	struct count_nodes_ctx c = { meta_refs, inner, dmg, leaf };
-	struct bt_walk_ops ops = { .leaf = count_leaf, .damage = count_damage, .skip = count_skip };
+	struct bt_walk_ops ops = { .leaf = count_leaf, .damage = count_damage, .child = count_skip };
 
 	if (meta_refs)
 		rcmap_inc(meta_refs, root);

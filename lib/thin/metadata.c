@@ -199,11 +199,11 @@ static void devs_damage(void *vctx, enum dmg_level level, enum rep_code code, ui
 			(unsigned long long)hi);
 }
 
-static int count_skip(void *vctx, uint64_t block, int is_root)
+static int count_skip(void *vctx, uint64_t block, int again)
 {
 	struct devs_ctx *c = vctx;
 
-	(void)is_root;
+	(void)again;
 	if (c->meta_refs)
 		rcmap_inc(c->meta_refs, block);
 	return 0;
@@ -213,7 +213,7 @@ int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_roo
 		      struct thin_dev_list *out, struct report *rep, struct rcmap *meta_refs)
 {
 	struct devs_ctx c = { out, 0, 1, rep, "device details tree", meta_refs };
-	struct bt_walk_ops ops = { .leaf = devs_leaf, .damage = devs_damage, .skip = count_skip };
+	struct bt_walk_ops ops = { .leaf = devs_leaf, .damage = devs_damage, .child = count_skip };
 	int r;
 
 	memset(out, 0, sizeof(*out));

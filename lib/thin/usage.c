@@ -292,12 +292,12 @@ static int leaf_again(struct uctx *c, struct leaf_rec *l)
 	return 0;
 }
 
-static int u_skip(void *vctx, uint64_t block, int is_root)
+static int u_skip(void *vctx, uint64_t block, int again)
 {
 	struct uctx *c = vctx;
 	struct leaf_rec *l = leaf_find(c, block);
 
-	(void)is_root;
+	(void)again;
 	if (!l)
 		return 0;
 	if (leaf_again(c, l) < 0)
@@ -323,7 +323,7 @@ static void u_damage(void *vctx, enum dmg_level level, enum rep_code code, uint6
 
 static int walk_devices(struct uctx *c)
 {
-	struct bt_walk_ops ops = { .leaf = u_leaf, .damage = u_damage, .skip = u_skip };
+	struct bt_walk_ops ops = { .leaf = u_leaf, .damage = u_damage, .child = u_skip };
 
 	for (size_t k = 0; k < c->devs->nr; k++) {
 		const struct thin_dev *d;
