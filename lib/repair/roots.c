@@ -72,95 +72,72 @@ void repair_table_release(struct table_walk *t)
  * Structure walk of one device's tree: internal nodes only (leaves are
  * recognised by depth and not read).  Counts the references it sees into
  * rp->expected, records lost key ranges, counts referenced blocks that
- * the space map says are free.
+ * the space map says are free.  A fault of any level loses the node's keys.
+ *
+ * A shared internal node is walked (and its children counted) once; when
+ * damage lies beneath it, every later device referencing it walks it
+ * again, without counting, so that each records the lost range.
  */
 struct swalk {
 	struct thin_repair *rp;
 	struct ranges *lost;    /* NULL: just count */
-	int leaf_depth;
 	uint64_t nr_free;
 };
 
-/*
- * Returns 1 when damage was found beneath b.  A shared internal node is
- * walked (and its children counted) once; when damage lies beneath it,
- * every later device referencing it walks it again, without counting, so
- * that each records the lost range.
- */
-static int swalk_node(struct swalk *w, uint64_t b, uint64_t lo, uint64_t hi, int depth,
-		      int counting)
+static int swalk_child(void *ctx, uint64_t b, int again)
 {
-	struct bc *bc = w->rp->md->bc;
-	struct bc_block *blk;
-	struct bt_node n;
-	uint64_t *kids;
-	uint32_t nr;
-	int dmg = 0;
+	struct swalk *w = ctx;
+	struct thin_repair *rp = w->rp;
 
-	if (counting && w->rp->expected && b < rcmap_nr_blocks(w->rp->expected))
-		rcmap_inc(w->rp->expected, b);
-	if (counting && w->rp->msm && b < rcmap_nr_blocks(w->rp->msm) &&
-	    rcmap_get(w->rp->msm, b) == 0)
+	if (!again && rp->expected && b < rcmap_nr_blocks(rp->expected))
+		rcmap_inc(rp->expected, b);
+	if (!again && rp->msm && b < rcmap_nr_blocks(rp->msm) && rcmap_get(rp->msm, b) == 0)
 		w->nr_free++;
-	if (w->leaf_depth >= 0 && depth == w->leaf_depth)
-		return 0;
-	if (b < bc_nr_blocks(bc) && (w->rp->visited[b / 8] & (1u << (b % 8)))) {
-		if (!(w->rp->dmg_below[b / 8] & (1u << (b % 8))) || !w->lost)
-			return 0;
-		counting = 0;   /* counted by the first walk: only the lost ranges */
-	}
-	if (depth > BT_MAX_DEPTH || b >= bc_nr_blocks(bc) ||
-	    bc_get(bc, b, &bt_node_validator, &blk) < 0)
-		goto lost;
-	bt_node_view(bc_data(blk), &n);
-	if (bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK ||
-	    (n.nr_entries && (bt_key(&n, 0) < lo || bt_key(&n, n.nr_entries - 1) >= hi))) {
-		bc_put(bc, blk);
-		goto lost;
-	}
-	if (bt_is_leaf(&n)) {
-		bc_put(bc, blk);
-		bc_forget(bc, b);
-		if (w->leaf_depth < 0)
-			w->leaf_depth = depth;
-		else if (w->leaf_depth != depth)
-			goto lost;
-		return 0;
-	}
-	if (w->leaf_depth >= 0 && depth >= w->leaf_depth) {
-		bc_put(bc, blk);
-		goto lost;
-	}
-	w->rp->visited[b / 8] |= (uint8_t)(1u << (b % 8));
-	nr = n.nr_entries;
-	kids = malloc(2 * (size_t)nr * sizeof(*kids) + 1);
-	if (!kids) {
-		bc_put(bc, blk);
-		goto lost;
-	}
-	for (uint32_t i = 0; i < nr; i++) {
-		kids[2 * i] = bt_key(&n, i);
-		kids[2 * i + 1] = get_le64(bt_value(&n, i));
-	}
-	bc_put(bc, blk);
-	for (uint32_t i = 0; i < nr; i++)
-		dmg |= swalk_node(w, kids[2 * i + 1], kids[2 * i],
-				  i + 1 < nr ? kids[2 * i + 2] : hi, depth + 1, counting);
-	free(kids);
-	if (dmg)
-		w->rp->dmg_below[b / 8] |= (uint8_t)(1u << (b % 8));
-	return dmg;
-lost:
+	if (b >= bc_nr_blocks(rp->md->bc) || !repair_bit_get(rp->visited, b))
+		return BT_CHILD_ENTER;
+	if (!repair_bit_get(rp->dmg_below, b) || !w->lost)
+		return BT_CHILD_SKIP;
+	return BT_CHILD_AGAIN;  /* counted by the first walk: only the lost ranges */
+}
+
+static void swalk_leave(void *ctx, uint64_t b, int damaged)
+{
+	struct swalk *w = ctx;
+
+	repair_bit_set(w->rp->visited, b);
+	if (damaged)
+		repair_bit_set(w->rp->dmg_below, b);
+}
+
+static int swalk_leaf(void *ctx, uint64_t b, uint64_t lo, uint64_t hi)
+{
+	(void)ctx, (void)b, (void)lo, (void)hi;
+	return 0;
+}
+
+static void swalk_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t b,
+			 uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct swalk *w = ctx;
+
+	(void)level, (void)code, (void)b, (void)msg;
 	if (w->lost)
 		repair_ranges_add(w->lost, lo, hi);
-	return 1;
 }
 
 uint64_t repair_swalk_device(struct thin_repair *rp, uint64_t root, struct ranges *lost)
 {
-	struct swalk w = { .rp = rp, .lost = lost, .leaf_depth = -1 };
+	static const struct bt_walk_ops ops = {
+		.damage = swalk_damage, .child = swalk_child, .leave = swalk_leave,
+		.defer_leaf = swalk_leaf, .flags = BT_WALK_STRICT,
+	};
+	struct swalk w = { .rp = rp, .lost = lost };
+	struct bt_source src = bt_source_bc(rp->md->bc);
+	int c = swalk_child(&w, root, 0);
 
-	swalk_node(&w, root, 0, UINT64_MAX, 0, 1);
+	if (c != BT_CHILD_SKIP)
+		bt_walk_keys(&src, root, 0, UINT64_MAX, c == BT_CHILD_AGAIN, THIN_MAPPING_VSIZE,
+			     &ops, &w);
 	return w.nr_free;
 }
 
