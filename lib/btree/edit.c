@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "btree/walk.h"
 #include "util/endian.h"
 
 /*----------------------------------------------------------------*/
@@ -849,60 +850,83 @@ int bt_tree_del(const struct bt_tree *t, uint64_t root)
 	return del_node(t, root, 0);
 }
 
-static int walk_node(const struct bt_tree *t, uint64_t b, int depth, uint64_t lo, uint64_t hi,
-		     int (*fn)(void *ctx, uint64_t key, const void *value_le), void *ctx)
-{
+/*
+ * Walks go through the shared path walker (walk.h), reading through the
+ * transaction: each node is copied out and its lock dropped at once, so a
+ * callback sees a stable copy.
+ */
+struct tm_src {
+	const struct bt_tree *t;
 	uint8_t copy[MD_BLOCK_SIZE];
-	struct tm_block blk;
-	uint32_t nr;
-	int r;
+};
 
-	if (depth > BT_MAX_DEPTH)
-		return -ELOOP;
-	r = read_node(t, b, &blk);
+static int tm_src_get(void *ctx, uint64_t b, const void **data, void **hold)
+{
+	struct tm_src *s = ctx;
+	struct tm_block blk;
+	int r = read_node(s->t, b, &blk);
+
 	if (r < 0)
 		return r;
-	memcpy(copy, blk.data, MD_BLOCK_SIZE);
-	tm_txn_unlock(t->tm, &blk);
-	nr = n_nr(copy);
-	if (!is_leaf(copy)) {
-		uint64_t kids[MD_BLOCK_SIZE / 8];
-		size_t n = 0;
+	memcpy(s->copy, blk.data, MD_BLOCK_SIZE);
+	tm_txn_unlock(s->t->tm, &blk);
+	*data = s->copy;
+	*hold = NULL;
+	return 0;
+}
 
-		for (uint32_t i = 0; i < nr && key_at(copy, i) < hi; i++)
-			if (i + 1 >= nr || key_at(copy, i + 1) > lo)
-				kids[n++] = child_at(copy, i);
-		tm_txn_prefetch(t->tm, kids, n);
-	}
-	for (uint32_t i = 0; i < nr; i++) {
-		uint64_t k = key_at(copy, i);
+static void tm_src_put(void *ctx, void *hold)
+{
+	(void)ctx, (void)hold;
+}
 
-		if (k >= hi)
+static void tm_src_prefetch(void *ctx, const uint64_t *blocks, size_t nr)
+{
+	struct tm_src *s = ctx;
+
+	tm_txn_prefetch(s->t->tm, blocks, nr);
+}
+
+struct entry_walk {
+	uint64_t lo, hi;
+	int (*fn)(void *ctx, uint64_t key, const void *value_le);
+	void *ctx;
+};
+
+static int entry_leaf(void *ctx, const struct bt_node *n)
+{
+	struct entry_walk *e = ctx;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t k = bt_key(n, i);
+		int r;
+
+		if (k >= e->hi)
 			break;
-		if (is_leaf(copy)) {
-			r = k >= lo ? fn(ctx, k, val_c(copy, i)) : 0;
-		} else {
-			/* child i holds keys in [k, next key) */
-			if (i + 1 < nr && key_at(copy, i + 1) <= lo)
-				continue;
-			r = walk_node(t, child_at(copy, i), depth + 1, lo, hi, fn, ctx);
-		}
+		if (k < e->lo)
+			continue;
+		r = e->fn(e->ctx, k, bt_value(n, i));
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-int bt_tree_walk(const struct bt_tree *t, uint64_t root,
-		 int (*fn)(void *ctx, uint64_t key, const void *value_le), void *ctx)
-{
-	return walk_node(t, root, 0, 0, UINT64_MAX, fn, ctx);
-}
-
 int bt_tree_walk_range(const struct bt_tree *t, uint64_t root, uint64_t lo, uint64_t hi,
 		       int (*fn)(void *ctx, uint64_t key, const void *value_le), void *ctx)
 {
-	return walk_node(t, root, 0, lo, hi, fn, ctx);
+	static const struct bt_walk_ops ops = { .leaf = entry_leaf, .flags = BT_WALK_STOP };
+	struct tm_src s = { .t = t };
+	struct bt_source src = { tm_src_get, tm_src_put, tm_src_prefetch, &s };
+	struct entry_walk e = { lo, hi, fn, ctx };
+
+	return bt_walk_keys(&src, root, lo, hi, 0, t->vt.size, &ops, &e);
+}
+
+int bt_tree_walk(const struct bt_tree *t, uint64_t root,
+		 int (*fn)(void *ctx, uint64_t key, const void *value_le), void *ctx)
+{
+	return bt_tree_walk_range(t, root, 0, UINT64_MAX, fn, ctx);
 }
 
 static int count_one(void *ctx, uint64_t key, const void *value_le)
