@@ -256,3 +256,223 @@ Test(btree, lookup_through_a_bad_checksum_fails)
 	bc_destroy(bc);
 	ioe_destroy(e);
 }
+
+/*----------------------------------------------------------------*/
+/* The path walker's source, key window and shared-subtree callbacks */
+
+/* A source over a block cache that logs which blocks were read. */
+struct logged_src {
+	struct bc *bc;
+	uint64_t got[64];
+	unsigned nr_got, held, max_held;
+};
+
+static int lsrc_get(void *ctx, uint64_t b, const void **data, void **hold)
+{
+	struct logged_src *s = ctx;
+	struct bc_block *blk;
+	int r = bc_get(s->bc, b, &bt_node_validator, &blk);
+
+	if (s->nr_got < 64)
+		s->got[s->nr_got++] = b;
+	if (r < 0)
+		return r;
+	if (++s->held > s->max_held)
+		s->max_held = s->held;
+	*data = bc_data(blk);
+	*hold = blk;
+	return 0;
+}
+
+static void lsrc_put(void *ctx, void *hold)
+{
+	struct logged_src *s = ctx;
+
+	s->held--;
+	bc_put(s->bc, hold);
+}
+
+static int read_block(const struct logged_src *s, uint64_t b)
+{
+	for (unsigned i = 0; i < s->nr_got; i++)
+		if (s->got[i] == b)
+			return 1;
+	return 0;
+}
+
+Test(walk, a_key_window_reads_only_the_subtrees_holding_its_keys)
+{
+	struct ioe *e = three_leaves();
+	struct logged_src s = { .bc = bc_create(e, 64) };
+	struct bt_source src = { lsrc_get, lsrc_put, NULL, &s };
+	struct walk_log w = { 0 };
+
+	cr_assert_eq(bt_walk_keys(&src, 1, 12, 15, 0, 8, &log_ops, &w), 0);
+	cr_assert_eq(w.leaves, 1, "only the leaf of keys 10..19 is handed out");
+	cr_assert(read_block(&s, 1) && read_block(&s, 3));
+	cr_assert(!read_block(&s, 2) && !read_block(&s, 4), "leaves outside [12, 15) are not read");
+	cr_assert_eq(s.max_held, 1, "at most one block is held");
+	cr_assert_eq(s.held, 0, "every block is put back");
+	memset(&s.got, 0, sizeof(s.got));
+	s.nr_got = 0;
+	memset(&w, 0, sizeof(w));
+	cr_assert_eq(bt_walk_keys(&src, 1, 20, 20, 0, 8, &log_ops, &w), 0);
+	cr_assert_eq(s.nr_got, 0, "an empty window reads nothing");
+	bc_destroy(s.bc);
+	ioe_destroy(e);
+}
+
+/* root 1 -> internal 5 and 6, both -> leaves 2, 3 (a shared subtree below 5 and 6?) */
+struct share_log {
+	uint64_t child[32], again[32], left[8];
+	int left_dmg[8];
+	unsigned nr_child, nr_left;
+	uint64_t skip, reenter;
+};
+
+static int share_child(void *ctx, uint64_t b, int again)
+{
+	struct share_log *l = ctx;
+
+	l->child[l->nr_child] = b;
+	l->again[l->nr_child++] = (uint64_t)again;
+	if (b == l->skip)
+		return BT_CHILD_SKIP;
+	return b == l->reenter ? BT_CHILD_AGAIN : BT_CHILD_ENTER;
+}
+
+static void share_leave(void *ctx, uint64_t b, int damaged)
+{
+	struct share_log *l = ctx;
+
+	l->left[l->nr_left] = b;
+	l->left_dmg[l->nr_left++] = damaged;
+}
+
+/* root 1 -> internal 5 (keys 0, 10 -> leaves 2, 3) and internal 6 (key 20 -> leaf 4) */
+static struct ioe *two_levels(void)
+{
+	struct ioe *e = three_leaves();
+	uint64_t k5[2] = { 0, 10 }, v5[2] = { 2, 3 }, k6[1] = { 20 }, v6[1] = { 4 };
+	uint64_t rk[2] = { 0, 20 }, rv[2] = { 5, 6 };
+
+	put_node(e, 5, BT_INTERNAL_NODE, 8, k5, v5, 2);
+	put_node(e, 6, BT_INTERNAL_NODE, 8, k6, v6, 1);
+	put_node(e, 1, BT_INTERNAL_NODE, 8, rk, rv, 2);
+	return e;
+}
+
+Test(walk, child_can_skip_a_subtree_or_reenter_it_and_below_is_told_so)
+{
+	struct ioe *e = two_levels();
+	struct bc *bc = bc_create(e, 64);
+	struct share_log l = { .skip = 6, .reenter = 5 };
+	struct bt_walk_ops ops = { .child = share_child, .leave = share_leave };
+
+	cr_assert_eq(bt_walk(bc, 1, 8, &ops, &l), 0);
+	cr_assert_eq(l.nr_child, 4, "5, 2, 3 and 6 are offered: 6's child is not");
+	cr_assert(l.child[0] == 5 && !l.again[0]);
+	cr_assert(l.child[1] == 2 && l.again[1], "below a re-entered node, again is set");
+	cr_assert(l.child[2] == 3 && l.again[2]);
+	cr_assert(l.child[3] == 6 && !l.again[3], "a sibling of the re-entered node is not");
+	cr_assert_eq(l.nr_left, 2);
+	cr_assert(l.left[0] == 5 && l.left[1] == 1, "leave() comes after the children, root last");
+	cr_assert(!l.left_dmg[0] && !l.left_dmg[1]);
+	bc_destroy(bc);
+	ioe_destroy(e);
+}
+
+Test(walk, leave_says_which_internal_nodes_have_damage_below)
+{
+	struct ioe *e = two_levels();
+	struct bc *bc;
+	struct share_log l = { 0 };
+	struct walk_log w = { 0 };
+	struct bt_walk_ops ops = { .child = share_child, .leave = share_leave };
+
+	ioe_mem_data(e)[3 * MD_BLOCK_SIZE + 100] ^= 1;   /* leaf 3: bad checksum */
+	bc = bc_create(e, 64);
+	cr_assert_eq(bt_walk(bc, 1, 8, &ops, &l), 0);
+	cr_assert_eq(l.nr_left, 3);
+	cr_assert(l.left[0] == 5 && l.left_dmg[0], "5 holds the bad leaf");
+	cr_assert(l.left[1] == 6 && !l.left_dmg[1], "6 is sound");
+	cr_assert(l.left[2] == 1 && l.left_dmg[2], "and so, above it, does the root");
+	ops = (struct bt_walk_ops){ .leaf = log_leaf, .damage = log_damage, .flags = BT_WALK_STOP };
+	cr_assert_eq(bt_walk(bc, 1, 8, &ops, &w), -EILSEQ, "BT_WALK_STOP returns the fault");
+	cr_assert_eq(w.leaves, 1, "the walk ended at the bad leaf");
+	cr_assert_eq(w.dblock, 3);
+	bc_destroy(bc);
+	ioe_destroy(e);
+}
+
+Test(walk, strict_drops_a_node_whose_fault_is_not_fatal)
+{
+	struct ioe *e = three_leaves();
+	uint8_t *b = ioe_mem_data(e) + 3 * MD_BLOCK_SIZE;
+	struct bc *bc;
+	struct walk_log w = { 0 };
+	struct bt_walk_ops ops = { .leaf = log_leaf, .damage = log_damage };
+
+	put_le32(b + 20, 250);   /* max_entries not a multiple of 3: non-fatal */
+	bc_csum_prepare(b, 3, MD_BLOCK_SIZE, BTREE_CSUM_XOR);
+	bc = bc_create(e, 64);
+	cr_assert_eq(bt_walk(bc, 1, 8, &ops, &w), 0);
+	cr_assert_eq(w.leaves, 3, "by default the leaf is still used");
+	cr_assert_eq(w.damages, 1);
+	cr_assert_eq(w.dcode, RC_NODE_MAX_ENTRIES_NOT_DIV3);
+	memset(&w, 0, sizeof(w));
+	ops.flags = BT_WALK_STRICT;
+	cr_assert_eq(bt_walk(bc, 1, 8, &ops, &w), 0);
+	cr_assert_eq(w.leaves, 2, "strict: it is dropped");
+	cr_assert(w.dlo == 10 && w.dhi == 20);
+	bc_destroy(bc);
+	ioe_destroy(e);
+}
+
+struct defer_log {
+	uint64_t block[8], lo[8], hi[8];
+	unsigned nr;
+};
+
+static int log_defer(void *ctx, uint64_t b, uint64_t lo, uint64_t hi)
+{
+	struct defer_log *d = ctx;
+
+	d->block[d->nr] = b;
+	d->lo[d->nr] = lo;
+	d->hi[d->nr++] = hi;
+	return 0;
+}
+
+static void ignore_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			  uint64_t lo, uint64_t hi, const char *msg)
+{
+	(void)ctx, (void)level, (void)code, (void)block, (void)lo, (void)hi, (void)msg;
+}
+
+Test(walk, deferred_leaves_are_read_only_to_learn_the_depth)
+{
+	struct ioe *e = three_leaves();
+	struct logged_src s = { .bc = bc_create(e, 64) };
+	struct bt_source src = { lsrc_get, lsrc_put, NULL, &s };
+	struct defer_log d = { 0 };
+	struct bt_walk_ops ops = { .defer_leaf = log_defer, .damage = ignore_damage };
+	uint64_t k[2] = { 15, 12 }, v[2] = { 0, 0 };
+
+	cr_assert_eq(bt_walk_keys(&src, 1, 0, UINT64_MAX, 0, 8, &ops, &d), 0);
+	cr_assert_eq(d.nr, 3);
+	cr_assert(d.block[0] == 2 && d.block[1] == 3 && d.block[2] == 4);
+	cr_assert(d.lo[1] == 10 && d.hi[1] == 20 && d.hi[2] == UINT64_MAX);
+	cr_assert(read_block(&s, 2), "the first leaf is read");
+	cr_assert(!read_block(&s, 3) && !read_block(&s, 4), "the others are not");
+	/* a first leaf with keys out of order is checked, not handed out */
+	put_node(e, 2, BT_LEAF_NODE, 8, k, v, 2);
+	bc_destroy(s.bc);
+	s = (struct logged_src){ .bc = bc_create(e, 64) };
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(bt_walk_keys(&src, 1, 0, UINT64_MAX, 0, 8, &ops, &d), 0);
+	cr_assert_eq(d.nr, 2, "leaf 2 is damaged: only 3 and 4 are deferred");
+	cr_assert(d.block[0] == 3 && d.block[1] == 4);
+	bc_destroy(s.bc);
+	ioe_destroy(e);
+}
