@@ -92,6 +92,13 @@ enum rep_code bt_node_err_code(enum bt_node_err e)
 	return RC_NONE;
 }
 
+enum dmg_level bt_node_err_level(enum bt_node_err e)
+{
+	if (e == BT_NODE_OK)
+		return DMG_NONE;
+	return e == BT_NODE_MAX_NOT_DIV3 ? DMG_NON_FATAL : DMG_FATAL;
+}
+
 enum rep_code bt_read_err_code(int err)
 {
 	switch (err) {
@@ -120,7 +127,7 @@ int bt_node_check_raw(const void *data, uint64_t loc, uint32_t *value_size)
 	if (n.flags == BT_INTERNAL_NODE && n.value_size != 8)
 		return -EINVAL;
 	e = bt_node_check(&n, n.value_size);
-	if (e != BT_NODE_OK && e != BT_NODE_MAX_NOT_DIV3)
+	if (bt_node_err_level(e) >= DMG_FATAL)
 		return -EINVAL;
 	if (value_size)
 		*value_size = n.value_size;

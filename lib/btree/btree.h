@@ -91,6 +91,8 @@ enum bt_node_err {
 enum bt_node_err bt_node_check(const struct bt_node *n, uint32_t leaf_vsize);
 const char *bt_node_err_str(enum bt_node_err e);
 enum rep_code bt_node_err_code(enum bt_node_err e);
+/* How bad a node fault is: the one ruling for every walker (DMG_NONE for BT_NODE_OK). */
+enum dmg_level bt_node_err_level(enum bt_node_err e);
 /* The rep_code for a bc_get() validator error. */
 enum rep_code bt_read_err_code(int err);
 

@@ -125,8 +125,8 @@ static int walk_node(struct walk *w, uint64_t block, uint64_t lo, uint64_t hi, i
 	bt_node_view(data, &n);
 	e = bt_node_check(&n, w->leaf_vsize);
 	if (e != BT_NODE_OK) {
-		r = fault(w, e == BT_NODE_MAX_NOT_DIV3 ? DMG_NON_FATAL : DMG_FATAL,
-			  bt_node_err_code(e), -EILSEQ, block, lo, hi, bt_node_err_str(e));
+		r = fault(w, bt_node_err_level(e), bt_node_err_code(e), -EILSEQ, block, lo, hi,
+			  bt_node_err_str(e));
 		if (r)
 			goto put;
 	}
@@ -544,14 +544,13 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 	}
 	bt_node_view(data, &n);
 	e = bt_node_check(&n, t->leaf_vsize);
-	if (e == BT_NODE_MAX_NOT_DIV3) {
-		node_damage(v, DMG_NON_FATAL, bt_node_err_code(e), block, lo, hi,
+	if (e != BT_NODE_OK) {
+		node_damage(v, bt_node_err_level(e), bt_node_err_code(e), block, lo, hi,
 			    bt_node_err_str(e));
-	} else if (e != BT_NODE_OK) {
-		node_damage(v, DMG_FATAL, bt_node_err_code(e), block, lo, hi,
-			    bt_node_err_str(e));
-		s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
-		goto out;
+		if (bt_node_err_level(e) >= DMG_FATAL) {
+			s.flags = BT_SUM_BAD | BT_SUM_NOHEIGHT;
+			goto out;
+		}
 	}
 	s.nr_entries = n.nr_entries;
 	if (n.nr_entries < n.max_entries / 3)

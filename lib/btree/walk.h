@@ -1,13 +1,22 @@
 /*
- * The shared memoising B-tree walker (the role of tpt-Rust's
- * pdata/btree_walker.rs).  Every distinct node is read and validated once;
- * its path-independent facts (key range, entry count, height, damage) are
- * memoised by block, and a parent checks each child's summary against its
- * own separator keys.  That covers strict key ranges on every path, uniform
- * leaf depth, cycles, non-root occupancy and nodes shared between trees of
- * different kinds, while subtrees shared by snapshots are entered once.
+ * The B-tree walkers: every read of a tree, by every tool, goes through
+ * one of the two traversals here, which share the node ruling of btree.h
+ * (bt_node_check, bt_node_err_level, the finding codes).
  *
- * The children of an internal node are read in block order, contiguous
+ * The path walker (bt_walk, bt_walk_keys) follows every path in key order
+ * and checks a node against its parent before handing out anything below
+ * it: what a reader needs, since a subtree whose keys are out of place must
+ * not reach the output.  Its source is a block cache or a transaction
+ * (btree_edit.h); shared subtrees are the caller's choice through child().
+ *
+ * The memoising walker (bt_walker_walk, the role of tpt-Rust's
+ * pdata/btree_walker.rs) reads and validates every distinct node once and
+ * memoises its path-independent facts (key range, entry count, height,
+ * damage) by block; a parent checks each child's summary against its own
+ * separator keys.  That covers strict key ranges on every path, uniform
+ * leaf depth, cycles, non-root occupancy and nodes shared between trees of
+ * different kinds, while subtrees shared by snapshots are entered once:
+ * what a checker needs.  Its children are read in block order, contiguous
  * runs in one read each, BT_WALK_BATCH blocks at a time, straight from the
  * I/O engine (each block checked by bt_node_validator).
  */
