@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc/crc32c.h"
 #include "thin/pool.h"
 #include "util/vec.h"
 
@@ -159,7 +158,7 @@ static int read_metadata_index(struct ck *ck, struct ck_sm_fix *fx)
 		return -ENOMEM;
 	r = loc < ck->md_nr_blocks ? ck_read_block(ck, loc, ck->one) : -EINVAL;
 	if (!r)
-		r = thin_block_check(ck->one, loc, INDEX_CSUM_XOR);
+		r = thin_block_check(ck->one, loc, &sm_index_validator);
 	if (r) {
 		enum rep_code code = r == -EILSEQ	 ? RC_SM_INDEX_CSUM
 				     : r == -ENOTBLK	 ? RC_SM_INDEX_BLOCKNR
@@ -332,7 +331,7 @@ static int read_bitmap(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, uint8_t 
 	int r = b && b < ck->md_nr_blocks ? ck_read_block(ck, b, buf) : -EINVAL;
 
 	if (!r)
-		r = thin_block_check(buf, b, BITMAP_CSUM_XOR);
+		r = thin_block_check(buf, b, &sm_bitmap_validator);
 	if (r && b) {
 		enum rep_code code = r == -EILSEQ	 ? RC_SM_BITMAP_CSUM
 				     : r == -ENOTBLK	 ? RC_SM_BITMAP_BLOCKNR
@@ -563,8 +562,10 @@ static int clear_flag_only(struct ck *ck)
 		return -ENOMEM;
 	r = ck_read_block(ck, 0, buf);
 	if (r >= 0) {
-		put_le32(buf + 4, get_le32(buf + 4) & ~THIN_NEEDS_CHECK);
-		bc_csum_prepare(buf, 0, MD_BLOCK_SIZE, SUPERBLOCK_CSUM_XOR);
+		struct disk_superblock *d = (void *)buf;
+
+		d->flags = cpu_to_le32(le32_to_cpu(d->flags) & ~THIN_NEEDS_CHECK);
+		thin_sb_validator.prepare(buf, 0, MD_BLOCK_SIZE);
 		r = ioe_write(ck->ioe, 0, 1, buf);
 	}
 	if (r >= 0)

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include "crc/crc32c.h"
 #include "thin/superblock.h"
 #include "util/endian.h"
 
@@ -102,7 +101,7 @@ static int read_sb(int fd, uint8_t *blk, char *msg, size_t msglen)
 		snprintf(msg, msglen, "bad magic in superblock");
 		return -EILSEQ;
 	}
-	if (crc_block_csum(blk, SB_BYTES, SUPERBLOCK_CSUM_XOR) != le32_to_cpu(d->csum)) {
+	if (thin_sb_validator.check(blk, 0, SB_BYTES) < 0) {
 		snprintf(msg, msglen, "bad checksum in superblock");
 		return -EILSEQ;
 	}
@@ -203,7 +202,7 @@ int thin_tag_write(const char *path, const uint8_t *tag, thin_tag_hook hook, voi
 	if (r < 0)
 		goto out;
 	memcpy(d->uuid, tag, THIN_TAG_LEN);
-	d->csum = cpu_to_le32(crc_block_csum(blk, SB_BYTES, SUPERBLOCK_CSUM_XOR));
+	thin_sb_validator.prepare(blk, 0, SB_BYTES);
 	/* csum, flags, blocknr and uuid all sit in the first sector */
 	if (pwrite(fd, blk, SECTOR, 0) != SECTOR) {
 		r = errno ? -errno : -EIO;

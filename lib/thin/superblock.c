@@ -28,10 +28,10 @@ void thin_bc_set_block_types(struct bc *bc)
 	bc_set_type_salts(bc, block_salts, NR_BLOCK_SALTS);
 }
 
-int thin_block_check(const void *data, uint64_t loc, uint32_t salt)
+int thin_block_check(const void *data, uint64_t loc, const struct bc_validator *v)
 {
-	return bc_classify(bc_csum_check(data, loc, MD_BLOCK_SIZE, salt), data, MD_BLOCK_SIZE,
-			   block_salts, NR_BLOCK_SALTS);
+	return bc_classify(v->check(data, loc, MD_BLOCK_SIZE), data, MD_BLOCK_SIZE, block_salts,
+			   NR_BLOCK_SALTS);
 }
 
 static int sb_check(const void *data, uint64_t loc, size_t len)

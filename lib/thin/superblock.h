@@ -71,12 +71,12 @@ extern const struct bc_validator thin_sb_validator;
  * formats' (dm-cache and dm-era superblocks, dm-array blocks) so that such
  * a device given by mistake reads as "wrong block type".
  * thin_block_salts() returns them, thin_bc_set_block_types() gives them to
- * a cache (bc_set_type_salts()), thin_block_check() checks a raw block as
- * a validator would, with them.
+ * a cache (bc_set_type_salts()), thin_block_check() checks a raw block with
+ * validator v and classifies a failure with them, as a cache would.
  */
 const uint32_t *thin_block_salts(size_t *nr);
 void thin_bc_set_block_types(struct bc *bc);
-int thin_block_check(const void *data, uint64_t loc, uint32_t salt);
+int thin_block_check(const void *data, uint64_t loc, const struct bc_validator *v);
 
 /* CPU-order superblock. */
 struct thin_sb {
