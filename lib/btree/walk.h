@@ -120,7 +120,7 @@ int bt_walk_keys(const struct bt_source *src, uint64_t root, uint64_t lo, uint64
 /*----------------------------------------------------------------*/
 /* The memoising walker (thin_check) */
 
-#define BT_WALK_BATCH 64u
+#define BT_WALK_BATCH 256u
 
 /* Summary flags */
 #define BT_SUM_LEAF 0x01u
