@@ -324,14 +324,57 @@ static void check_hints(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, const u
 	judge_hints(ck, fx, i, nonzero, first_free);
 }
 
-/* Reads and validates bitmap i into buf; 0 or the error (reported). */
-static int read_bitmap(struct ck *ck, struct ck_sm_fix *fx, uint64_t i, uint8_t *buf)
+/*
+ * Bitmaps are read in runs: when the next entries' bitmaps follow block
+ * by block (as writers lay them out), up to BM_RUN of them in one request.
+ * A run that fails to read is read again block by block, so that a bad
+ * block costs only itself and is reported as it would be alone.
+ */
+#define BM_RUN 64u
+
+struct bm_reader {
+	uint8_t *buf;          /* BM_RUN blocks */
+	uint64_t first;        /* the window holds the bitmaps of entries [first, first + nr) */
+	unsigned nr;
+};
+
+static int bm_fetch(struct ck *ck, struct ck_sm_fix *fx, struct bm_reader *rd, uint64_t i,
+		    const uint8_t **data)
 {
 	uint64_t b = fx->entries[i].blocknr;
-	int r = b && b < ck->md_nr_blocks ? ck_read_block(ck, b, buf) : -EINVAL;
+	unsigned n = 1;
+	int r;
+
+	if (rd->nr && i >= rd->first && i < rd->first + rd->nr) {
+		*data = rd->buf + (size_t)(i - rd->first) * MD_BLOCK_SIZE;
+		return 0;
+	}
+	rd->nr = 0;
+	if (!b || b >= ck->md_nr_blocks)
+		return -EINVAL;
+	while (n < BM_RUN && i + n < fx->nr_bitmaps && fx->entries[i + n].blocknr == b + n &&
+	       b + n < ck->md_nr_blocks && b + n < ck->ioe->nr_blocks)
+		n++;
+	if (n > 1 && ioe_read(ck->ioe, b, n, rd->buf) == 0) {
+		rd->first = i;
+		rd->nr = n;
+		*data = rd->buf;
+		return 0;
+	}
+	r = ck_read_block(ck, b, rd->buf);
+	*data = rd->buf;
+	return r;
+}
+
+/* Reads and validates bitmap i; 0 (*data: its block) or the error (reported). */
+static int read_bitmap(struct ck *ck, struct ck_sm_fix *fx, struct bm_reader *rd, uint64_t i,
+		       const uint8_t **data)
+{
+	uint64_t b = fx->entries[i].blocknr;
+	int r = bm_fetch(ck, fx, rd, i, data);
 
 	if (!r)
-		r = thin_block_check(buf, b, &sm_bitmap_validator);
+		r = thin_block_check(*data, b, &sm_bitmap_validator);
 	if (r && b) {
 		enum rep_code code = r == -EILSEQ	 ? RC_SM_BITMAP_CSUM
 				     : r == -ENOTBLK	 ? RC_SM_BITMAP_BLOCKNR
@@ -356,11 +399,12 @@ static unsigned in_range(const struct ck_sm_fix *fx, uint64_t i)
 static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcmap *refs,
 			   struct sm_tally *t)
 {
-	uint8_t *buf = ioe_alloc_blocks(1);
+	struct bm_reader rd = { .buf = ioe_alloc_blocks(BM_RUN) };
 	uint8_t *dec = malloc(SM_ENTRIES_PER_BITMAP);
+	const uint8_t *buf;
 	int r = 0;
 
-	if (!buf || !dec) {
+	if (!rd.buf || !dec) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -368,7 +412,7 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 		unsigned n = in_range(fx, i), beyond = 0;
 		uint64_t leaks = 0;
 
-		if (!fx->entries[i].blocknr || read_bitmap(ck, fx, i, buf))
+		if (!fx->entries[i].blocknr || read_bitmap(ck, fx, &rd, i, &buf))
 			continue;
 		if (refs && rcmap_range_untouched(refs, i * SM_ENTRIES_PER_BITMAP, n) &&
 		    sm_bitmap_all_free(buf)) {
@@ -388,7 +432,7 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 			r = todo_add(fx, i);
 	}
 out:
-	free(buf);
+	free(rd.buf);
 	free(dec);
 	return r;
 }
