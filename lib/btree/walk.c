@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/hash.h"
 
 /*----------------------------------------------------------------*/
 /* The path walker */
@@ -196,84 +195,61 @@ int bt_walk(struct bc *bc, uint64_t root, uint32_t leaf_vsize, const struct bt_w
 }
 
 /*----------------------------------------------------------------*/
-/* memo: open addressing, keyed by block */
+/*
+ * memo: the summaries indexed by block, in regions of 2^MEMO_SHIFT blocks
+ * allocated on first use.  Metadata is allocated in clusters, so memory
+ * follows the blocks in use (48 bytes each) and a lookup is one index, no
+ * probing: at the format's limit this is less than a hash table's slack.
+ */
 
 #define MEMO_EMPTY UINT64_MAX
+#define MEMO_SHIFT 12u
 
 struct bt_memo {
-	struct bt_summary *slots;   /* block == MEMO_EMPTY: empty */
-	size_t cap, nr;
+	struct bt_summary **regions;   /* entry block == MEMO_EMPTY: none */
+	uint64_t nr_regions;
 };
 
-static int memo_init(struct bt_memo *m)
+static int memo_init(struct bt_memo *m, uint64_t nr_blocks)
 {
-	m->cap = 1024;
-	m->nr = 0;
-	m->slots = malloc(m->cap * sizeof(*m->slots));
-	if (!m->slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->cap; i++)
-		m->slots[i].block = MEMO_EMPTY;
-	return 0;
+	m->nr_regions = (nr_blocks >> MEMO_SHIFT) + 1;
+	m->regions = calloc(m->nr_regions, sizeof(*m->regions));
+	return m->regions ? 0 : -ENOMEM;
 }
 
 static void memo_release(struct bt_memo *m)
 {
-	free(m->slots);
-	m->slots = NULL;
-	m->cap = m->nr = 0;
+	for (uint64_t i = 0; m->regions && i < m->nr_regions; i++)
+		free(m->regions[i]);
+	free(m->regions);
+	m->regions = NULL;
+	m->nr_regions = 0;
 }
 
-static size_t memo_slot(const struct bt_memo *m, uint64_t block)
-{
-	size_t i = (size_t)hash_mix64(block) & (m->cap - 1);
-
-	while (m->slots[i].block != MEMO_EMPTY && m->slots[i].block != block)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static int memo_grow(struct bt_memo *m)
-{
-	struct bt_summary *old = m->slots;
-	size_t old_cap = m->cap;
-
-	m->cap *= 2;
-	m->slots = malloc(m->cap * sizeof(*m->slots));
-	if (!m->slots) {
-		m->slots = old;
-		m->cap = old_cap;
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < m->cap; i++)
-		m->slots[i].block = MEMO_EMPTY;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].block != MEMO_EMPTY)
-			m->slots[memo_slot(m, old[i].block)] = old[i];
-	free(old);
-	return 0;
-}
-
+/* Blocks are below the walker's bound, which is below nr_blocks. */
 static const struct bt_summary *memo_find(const struct bt_memo *m, uint64_t block)
 {
-	size_t i = memo_slot(m, block);
+	const struct bt_summary *r = m->regions[block >> MEMO_SHIFT];
+	const struct bt_summary *s;
 
-	return m->slots[i].block == block ? &m->slots[i] : NULL;
+	if (!r)
+		return NULL;
+	s = &r[block & ((1u << MEMO_SHIFT) - 1)];
+	return s->block == block ? s : NULL;
 }
 
 static int memo_put(struct bt_memo *m, const struct bt_summary *s)
 {
-	size_t i;
+	struct bt_summary **r = &m->regions[s->block >> MEMO_SHIFT];
 
-	if ((m->nr + 1) * 4 > m->cap * 3) {
-		int r = memo_grow(m);
-		if (r < 0)
-			return r;
+	if (!*r) {
+		*r = malloc(sizeof(**r) << MEMO_SHIFT);
+		if (!*r)
+			return -ENOMEM;
+		for (size_t i = 0; i < (1u << MEMO_SHIFT); i++)
+			(*r)[i].block = MEMO_EMPTY;
 	}
-	i = memo_slot(m, s->block);
-	if (m->slots[i].block == MEMO_EMPTY)
-		m->nr++;
-	m->slots[i] = *s;
+	(*r)[s->block & ((1u << MEMO_SHIFT) - 1)] = *s;
 	return 0;
 }
 
@@ -591,7 +567,7 @@ int bt_walker_create(struct ioe *ioe, struct bt_walker **out)
 		return -ENOMEM;
 	w->ioe = ioe;
 	w->bound = ioe->nr_blocks;
-	r = memo_init(&w->memo);
+	r = memo_init(&w->memo, ioe->nr_blocks);
 	if (r < 0) {
 		free(w);
 		return r;
@@ -624,7 +600,7 @@ void bt_walker_set_type_salts(struct bt_walker *w, const uint32_t *salts, size_t
 
 const struct bt_summary *bt_walker_seen(const struct bt_walker *w, uint64_t block)
 {
-	const struct bt_summary *s = memo_find(&w->memo, block);
+	const struct bt_summary *s = block < w->bound ? memo_find(&w->memo, block) : NULL;
 
 	return s && !(s->flags & BT_SUM_BUSY) ? s : NULL;
 }
