@@ -371,30 +371,55 @@ struct map_ctx {
 	uint32_t first_late_time;
 };
 
+static inline void late_mapping(struct map_ctx *m, const struct bt_node *n, uint32_t i,
+				uint32_t t)
+{
+	if (t > m->time && !m->late++) {
+		m->first_late_key = bt_key(n, i);
+		m->first_late_time = t;
+	}
+}
+
+/*
+ * Data references are counted by run: mappings whose data blocks follow
+ * each other (most of a pool) are one rcmap_inc_run().
+ */
 static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 {
 	struct map_ctx *m = vctx;
 	struct rcmap *refs = ck->data_refs;
 	uint64_t nr_data = ck->data_nr_blocks;
+	uint32_t nr = n->nr_entries;
 
-	m->nr += n->nr_entries;
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
+	m->nr += nr;
+	for (uint32_t i = 0; i < nr;) {
 		uint64_t v = get_le64(bt_value(n, i));
 		uint64_t b = thin_bt_block(v);
-		uint32_t t = thin_bt_time(v);
+		uint32_t j = i + 1;
 
+		late_mapping(m, n, i, thin_bt_time(v));
 		if (b >= nr_data) {
 			if (!m->bad++) {
 				m->first_bad_key = bt_key(n, i);
 				m->first_bad_block = b;
 			}
-		} else if (refs) {
-			rcmap_inc(refs, b);
+			i++;
+			continue;
 		}
-		if (t > m->time && !m->late++) {
-			m->first_late_key = bt_key(n, i);
-			m->first_late_time = t;
+		for (; j < nr; j++) {
+			uint64_t w = get_le64(bt_value(n, j));
+
+			if (thin_bt_block(w) != b + (j - i) || b + (j - i) >= nr_data)
+				break;
+			late_mapping(m, n, j, thin_bt_time(w));
 		}
+		if (refs) {
+			if (j - i == 1)
+				rcmap_inc(refs, b);
+			else
+				rcmap_inc_run(refs, b, j - i);
+		}
+		i = j;
 	}
 	return 0;
 }
