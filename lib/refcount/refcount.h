@@ -84,10 +84,23 @@ static inline int rcmap_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
 		uint8_t *p = sm->regions[b >> RCMAP_REGION_SHIFT].bytes;
 
 		if (p && n <= (1ull << RCMAP_REGION_SHIFT) - i) {
-			uint64_t zeros = 0;
+			const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+			uint64_t zeros = 0, j = 0;
 
 			p += i;
-			for (uint64_t j = 0; j < n; j++) {
+			/* eight counts at a time while none is 254 or more */
+			for (; j + 8 <= n; j += 8) {
+				uint64_t x, low7;
+
+				__builtin_memcpy(&x, p + j, 8);
+				low7 = x & ~highs;
+				if (x & (low7 + 2 * ones) & highs)
+					break;   /* a byte >= 254 */
+				zeros += (uint64_t)__builtin_popcountll(~((low7 + ~highs) | x) & highs);
+				x += ones;
+				__builtin_memcpy(p + j, &x, 8);
+			}
+			for (; j < n; j++) {
 				uint8_t v = p[j];
 
 				if (v >= 254) {

@@ -330,3 +330,39 @@ Test(spacemap, index_decoder_stores_entries_and_reports_the_first_bad_key)
 	cr_assert(sm_index_short(&d), "2 of 3 bitmaps indexed");
 	cr_assert_eq(ent[1].blocknr, 101);
 }
+
+/* rcmap_inc_run takes eight counts at a time: every count and the number in use stay exact. */
+static void run_case(unsigned from, unsigned len, unsigned big_at)
+{
+	static const uint32_t low[] = { 0, 1, 2, 100, 252, 253, 0 };
+	struct rcmap *sm = rcmap_create(128);
+	uint32_t want[128];
+	uint64_t used = 0;
+
+	cr_assert_not_null(sm);
+	for (unsigned b = 0; b < 128; b++) {
+		want[b] = b == big_at ? 254 + b % 3 : low[(b * 3) % 7];
+		if (want[b])
+			cr_assert_eq(rcmap_set(sm, b, want[b]), 0);
+	}
+	cr_assert_eq(rcmap_inc_run(sm, from, len), 0);
+	for (unsigned b = from; b < from + len; b++)
+		want[b]++;
+	for (unsigned b = 0; b < 128; b++) {
+		cr_assert_eq(rcmap_get(sm, b), want[b], "block %u (run %u+%u, big at %u)", b, from,
+			     len, big_at);
+		used += want[b] != 0;
+	}
+	cr_assert_eq(rcmap_nr_allocated(sm), used, "run %u+%u, big at %u", from, len, big_at);
+	rcmap_destroy(sm);
+}
+
+Test(spacemap, core_counts_run_increments_are_exact_at_every_offset_and_near_254)
+{
+	for (unsigned from = 0; from < 12; from++)
+		for (unsigned len = 1; len <= 70; len += 3) {
+			run_case(from, len, 200);                  /* no count near the limit */
+			run_case(from, len, from + len / 2);       /* one of 254..256 inside */
+			run_case(from, len, from + len - 1);       /* ... at the end */
+		}
+}
