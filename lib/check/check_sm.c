@@ -232,16 +232,11 @@ static int todo_add(struct ck_sm_fix *fx, uint64_t i)
  * counts NULL (a tree was not walked) only the overflow tree's own
  * agreement with the bitmap is checked.
  */
+/* cb: the computed counts of [base, base + n) from rcmap_get_counts8(), NULL without refs. */
 static void compare_entries(struct ck_sm_fix *fx, const struct rcmap *refs, uint64_t base,
-			    const uint8_t *dec, unsigned n, struct sm_tally *t, uint64_t *leaks)
+			    const uint8_t *dec, const uint8_t *cb, unsigned n, struct sm_tally *t,
+			    uint64_t *leaks)
 {
-	uint8_t cbuf[SM_ENTRIES_PER_BITMAP];
-	const uint8_t *cb = NULL;
-
-	if (refs) {
-		rcmap_get_counts8(refs, base, n, cbuf);
-		cb = cbuf;
-	}
 	for (unsigned j = 0; j < n; j++) {
 		uint32_t d = dec[j], c = cb ? cb[j] : d;
 		uint64_t b = base + j;
@@ -401,10 +396,11 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 {
 	struct bm_reader rd = { .buf = ioe_alloc_blocks(BM_RUN) };
 	uint8_t *dec = malloc(SM_ENTRIES_PER_BITMAP);
+	uint8_t *cb = refs ? malloc(SM_ENTRIES_PER_BITMAP) : NULL;
 	const uint8_t *buf;
 	int r = 0;
 
-	if (!rd.buf || !dec) {
+	if (!rd.buf || !dec || (refs && !cb)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -420,8 +416,19 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 			judge_hints(ck, fx, i, 0, 0);
 			continue;
 		}
+		if (refs) {
+			unsigned nonzero, first_free;
+
+			rcmap_get_counts8(refs, i * SM_ENTRIES_PER_BITMAP, n, cb);
+			if (sm_bitmap_agrees(buf, cb, n, &nonzero, &first_free)) {
+				/* every entry as counted, none beyond: what the loop below finds */
+				fx->nonzero_in += nonzero;
+				judge_hints(ck, fx, i, nonzero, first_free);
+				continue;
+			}
+		}
 		sm_bitmap_decode(buf, SM_ENTRIES_PER_BITMAP, dec);
-		compare_entries(fx, refs, i * SM_ENTRIES_PER_BITMAP, dec, n, t, &leaks);
+		compare_entries(fx, refs, i * SM_ENTRIES_PER_BITMAP, dec, cb, n, t, &leaks);
 		for (unsigned j = 0; j < n; j++)
 			fx->nonzero_in += dec[j] != 0;
 		for (unsigned j = n; j < SM_ENTRIES_PER_BITMAP; j++)
@@ -434,6 +441,7 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 out:
 	free(rd.buf);
 	free(dec);
+	free(cb);
 	return r;
 }
 

@@ -366,3 +366,62 @@ Test(spacemap, core_counts_run_increments_are_exact_at_every_offset_and_near_254
 			run_case(from, len, from + len - 1);       /* ... at the end */
 		}
 }
+
+/* sm_bitmap_agrees against the entry-by-entry reading it replaces. */
+static int agrees_slowly(const uint8_t *blk, const uint8_t *counts, unsigned n, unsigned *nonzero,
+			 unsigned *first_free)
+{
+	uint8_t dec[SM_ENTRIES_PER_BITMAP];
+
+	sm_bitmap_decode(blk, SM_ENTRIES_PER_BITMAP, dec);
+	*nonzero = 0;
+	*first_free = SM_ENTRIES_PER_BITMAP;
+	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
+		unsigned want = j < n ? (counts[j] > 3 ? 3 : counts[j]) : 0;
+
+		if (dec[j] != want || dec[j] == 3)
+			return 0;
+		if (dec[j])
+			(*nonzero)++;
+		else if (*first_free == SM_ENTRIES_PER_BITMAP)
+			*first_free = j;
+	}
+	return 1;
+}
+
+Test(spacemap, bitmap_agrees_like_decoding_entry_by_entry)
+{
+	static uint8_t blk[MD_BLOCK_SIZE], counts[SM_ENTRIES_PER_BITMAP];
+	unsigned seed = 12345, agreed = 0;
+
+	for (unsigned round = 0; round < 400; round++) {
+		unsigned n = round % 3 ? SM_ENTRIES_PER_BITMAP : 1 + (seed % SM_ENTRIES_PER_BITMAP);
+		unsigned nz1, ff1, nz2 = 0, ff2 = 0;
+		int a, b;
+
+		memset(blk, 0, sizeof(blk));
+		for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
+			seed = seed * 1103515245u + 12345u;
+			/* counts 0..2 mostly, some large (read as 3) in odd rounds */
+			counts[j] = (uint8_t)(round % 2 && (seed >> 20) % 97 == 0 ? 3 + (seed >> 8) % 250
+										 : (seed >> 16) % 3);
+			if (round % 5 == 0 && j < 2000)
+				counts[j] = 1;   /* a run in use: first free further on */
+			if (j < n)
+				sm_bitmap_set(blk, j, counts[j] > 3 ? 3 : counts[j]);
+		}
+		if (round % 4 == 3) {   /* one entry off, somewhere */
+			unsigned j = seed % SM_ENTRIES_PER_BITMAP;
+			sm_bitmap_set(blk, j, (sm_bitmap_get(blk, j) + 1) % 3);
+		}
+		a = sm_bitmap_agrees(blk, counts, n, &nz1, &ff1);
+		b = agrees_slowly(blk, counts, n, &nz2, &ff2);
+		cr_assert_eq(a, b, "round %u (n %u)", round, n);
+		if (a) {
+			cr_assert_eq(nz1, nz2, "round %u", round);
+			cr_assert_eq(ff1, ff2, "round %u", round);
+			agreed++;
+		}
+	}
+	cr_assert_gt(agreed, 50, "the fast path was taken");
+}
