@@ -48,6 +48,8 @@ struct uctx {
 	size_t nr_leaves, cap_leaves;
 	uint32_t *hash;    /* leaf index + 1, 0 = empty */
 	size_t hash_size;  /* power of two */
+	uint64_t *seen;    /* bit per metadata block: a leaf recorded (most lookups miss) */
+	uint64_t nr_seen;  /* blocks the bits cover */
 	size_t cur;        /* device being walked */
 	struct thin_usage_split *split;   /* NULL: plain walk */
 	uint64_t *live_bm, *orph_bm;      /* split walk: per data block */
@@ -143,6 +145,8 @@ static struct leaf_rec *leaf_find(struct uctx *c, uint64_t block)
 
 	if (!c->hash)
 		return NULL;
+	if (block < c->nr_seen && !(c->seen[block / 64] & (1ull << (block % 64))))
+		return NULL;
 	i = hash_slot(block, c->hash_size);
 	while (c->hash[i]) {
 		struct leaf_rec *l = &c->leaves[c->hash[i] - 1];
@@ -182,6 +186,14 @@ static struct leaf_rec *leaf_add(struct uctx *c, uint64_t block)
 		c->hash = h;
 		c->hash_size = size;
 	}
+	if (!c->seen) {
+		c->nr_seen = bc_nr_blocks(c->bc);
+		c->seen = calloc(c->nr_seen / 64 + 1, sizeof(uint64_t));
+		if (!c->seen)
+			return NULL;
+	}
+	if (block < c->nr_seen)
+		c->seen[block / 64] |= 1ull << (block % 64);
 	hash_put(c->hash, c->hash_size, block, (uint32_t)c->nr_leaves + 1);
 	memset(&c->leaves[c->nr_leaves], 0, sizeof(struct leaf_rec));
 	c->leaves[c->nr_leaves].block = block;
@@ -431,6 +443,7 @@ static int usage_walk(struct uctx *c_, const struct thin_dev_list *devs, uint64_
 	owners_release(&c.own);
 	free(c.leaves);
 	free(c.hash);
+	free(c.seen);
 	return r;
 }
 
