@@ -10,26 +10,29 @@
 /*----------------------------------------------------------------*/
 /* Device tables: the details and top-level trees read whole */
 
-static int table_leaf(void *ctx, const struct bt_node *n)
+static void table_leaf(void *ctx, uint64_t block)
 {
 	struct table_walk *t = ctx;
 
-	if (t->rp->msm && rcmap_get(t->rp->msm, n->blocknr) == 0)
+	if (t->rp->msm && rcmap_get(t->rp->msm, block) == 0)
 		t->nr_free++;
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		struct rdev *d;
+}
 
-		if (repair_grow((void **)&t->devs, &t->cap, t->nr, sizeof(*t->devs)))
-			return -ENOMEM;
-		d = &t->devs[t->nr++];
-		memset(d, 0, sizeof(*d));
-		d->id = bt_key(n, i);
-		if (t->details) {
-			d->has_details = 1;
-			thin_details_unpack(bt_value(n, i), &d->d);
-		} else {
-			d->root = get_le64(bt_value(n, i));
-		}
+static int table_entry(void *ctx, uint64_t id, const struct thin_details *details, uint64_t root)
+{
+	struct table_walk *t = ctx;
+	struct rdev *d;
+
+	if (repair_grow((void **)&t->devs, &t->cap, t->nr, sizeof(*t->devs)))
+		return -ENOMEM;
+	d = &t->devs[t->nr++];
+	memset(d, 0, sizeof(*d));
+	d->id = id;
+	if (details) {
+		d->has_details = 1;
+		d->d = *details;
+	} else {
+		d->root = root;
 	}
 	return 0;
 }
@@ -48,7 +51,9 @@ static void table_damage(void *ctx, enum dmg_level level, enum rep_code code, ui
 
 int repair_read_table(struct thin_repair *rp, uint64_t root, int details, struct table_walk *t)
 {
-	const struct bt_walk_ops ops = { .leaf = table_leaf, .damage = table_damage };
+	static const struct thin_table_ops ops = {
+		.entry = table_entry, .leaf = table_leaf, .damage = table_damage,
+	};
 	int r;
 
 	memset(t, 0, sizeof(*t));
@@ -58,7 +63,7 @@ int repair_read_table(struct thin_repair *rp, uint64_t root, int details, struct
 		t->damaged = 1;
 		return repair_ranges_add(&t->lost, 0, UINT64_MAX);
 	}
-	r = bt_walk(rp->md->bc, root, details ? THIN_DETAILS_VSIZE : THIN_MAPPING_VSIZE, &ops, t);
+	r = thin_read_table(rp->md->bc, root, details, &ops, t);
 	return r < 0 ? r : 0;
 }
 

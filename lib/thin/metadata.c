@@ -158,21 +158,19 @@ static struct thin_dev *find_or_add(struct devs_ctx *c, uint64_t id)
 	return &l->devs[lo];
 }
 
-static int devs_leaf(void *vctx, const struct bt_node *n)
+static int devs_entry(void *vctx, uint64_t id, const struct thin_details *details, uint64_t root)
 {
 	struct devs_ctx *c = vctx;
+	struct thin_dev *d = find_or_add(c, id);
 
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		struct thin_dev *d = find_or_add(c, bt_key(n, i));
-		if (!d)
-			return -ENOMEM;
-		if (c->details) {
-			thin_details_unpack(bt_value(n, i), &d->details);
-			d->has_details = 1;
-		} else {
-			d->root = get_le64(bt_value(n, i));
-			d->has_root = 1;
-		}
+	if (!d)
+		return -ENOMEM;
+	if (details) {
+		d->details = *details;
+		d->has_details = 1;
+	} else {
+		d->root = root;
+		d->has_root = 1;
 	}
 	return 0;
 }
@@ -209,24 +207,81 @@ static int count_skip(void *vctx, uint64_t block, int again)
 	return 0;
 }
 
+struct table_ctx {
+	const struct thin_table_ops *ops;
+	void *ctx;
+	int details;
+};
+
+static int table_leaf(void *vctx, const struct bt_node *n)
+{
+	struct table_ctx *t = vctx;
+
+	if (t->ops->leaf)
+		t->ops->leaf(t->ctx, n->blocknr);
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		struct thin_details d;
+		int r;
+
+		if (t->details) {
+			thin_details_unpack(bt_value(n, i), &d);
+			r = t->ops->entry(t->ctx, bt_key(n, i), &d, 0);
+		} else {
+			r = t->ops->entry(t->ctx, bt_key(n, i), NULL, get_le64(bt_value(n, i)));
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void table_damage(void *vctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			 uint64_t lo, uint64_t hi, const char *msg)
+{
+	struct table_ctx *t = vctx;
+
+	if (t->ops->damage)
+		t->ops->damage(t->ctx, level, code, block, lo, hi, msg);
+}
+
+static int table_child(void *vctx, uint64_t block, int again)
+{
+	struct table_ctx *t = vctx;
+
+	return t->ops->child ? t->ops->child(t->ctx, block, again) : BT_CHILD_ENTER;
+}
+
+int thin_read_table(struct bc *bc, uint64_t root, int details, const struct thin_table_ops *ops,
+		    void *ctx)
+{
+	static const struct bt_walk_ops walk = {
+		.leaf = table_leaf, .damage = table_damage, .child = table_child,
+	};
+	struct table_ctx t = { ops, ctx, details };
+
+	return bt_walk(bc, root, details ? THIN_DETAILS_VSIZE : THIN_MAPPING_VSIZE, &walk, &t);
+}
+
 int thin_read_devices(struct bc *bc, uint64_t details_root, uint64_t mapping_root,
 		      struct thin_dev_list *out, struct report *rep, struct rcmap *meta_refs)
 {
 	struct devs_ctx c = { out, 0, 1, rep, "device details tree", meta_refs };
-	struct bt_walk_ops ops = { .leaf = devs_leaf, .damage = devs_damage, .child = count_skip };
+	static const struct thin_table_ops ops = {
+		.entry = devs_entry, .damage = devs_damage, .child = count_skip,
+	};
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (meta_refs)
 		rcmap_inc(meta_refs, details_root);
-	r = bt_walk(bc, details_root, THIN_DETAILS_VSIZE, &ops, &c);
+	r = thin_read_table(bc, details_root, 1, &ops, &c);
 	if (r < 0)
 		return r;
 	c.details = 0;
 	c.prefix = "mapping top-level";
 	if (meta_refs)
 		rcmap_inc(meta_refs, mapping_root);
-	return bt_walk(bc, mapping_root, THIN_MAPPING_VSIZE, &ops, &c);
+	return thin_read_table(bc, mapping_root, 0, &ops, &c);
 }
 
 void thin_dev_list_release(struct thin_dev_list *l)

@@ -70,6 +70,24 @@ struct thin_dev_list {
 };
 
 /*
+ * The one reader of a device table: the details tree (details set) or the
+ * mapping top level, walked in key order by the path walker.  entry() gets
+ * each device id with its details (details tree) or its bottom-level root
+ * (top level); leaf() (may be NULL) each leaf block before its entries;
+ * damage() and child() as in bt_walk_ops (may be NULL).
+ */
+struct thin_table_ops {
+	int (*entry)(void *ctx, uint64_t id, const struct thin_details *d, uint64_t root);
+	void (*leaf)(void *ctx, uint64_t block);
+	void (*damage)(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		       uint64_t lo, uint64_t hi, const char *msg);
+	int (*child)(void *ctx, uint64_t block, int again);
+};
+
+int thin_read_table(struct bc *bc, uint64_t root, int details, const struct thin_table_ops *ops,
+		    void *ctx);
+
+/*
  * Reads the details tree and the top-level mapping tree of (details_root,
  * mapping_root) and merges them by dev id.  Damage goes to rep (may be
  * NULL) with the given prefix ("device details tree", "mapping top-level").
