@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crc/crc32c.h"
+#include "ir/pipe.h"
 #include "ir/runs.h"
 
 /*----------------------------------------------------------------*/
@@ -247,6 +248,47 @@ static int dump_devices(struct thin_md *md, const struct thin_dump_opts *o,
 	return 0;
 }
 
+static int dump_events(struct thin_md *md, const struct thin_dump_opts *o,
+		       const struct ir_visitor *v, const struct thin_dev_list *devs,
+		       const struct ir_superblock *irsb, char *msg, size_t msglen)
+{
+	int r = v->begin_superblock ? visited(v->begin_superblock(v->ctx, irsb), msg, msglen) : 0;
+
+	if (r)
+		return r;
+	r = dump_devices(md, o, v, devs, msg, msglen);
+	if (r)
+		return r;
+	return v->end_superblock ? visited(v->end_superblock(v->ctx), msg, msglen) : 0;
+}
+
+/*
+ * The events go to v through an IR pipe: the walk here, the writing on a
+ * second thread (same events, same order).  Without the thread, directly.
+ */
+static int dump_stream(struct thin_md *md, const struct thin_dump_opts *o,
+		       const struct ir_visitor *v, const struct thin_dev_list *devs,
+		       const struct ir_superblock *irsb, char *msg, size_t msglen)
+{
+	struct ir_visitor pv;
+	struct ir_pipe *p;
+	int r, pr;
+
+	if (ir_pipe_create(v, &pv, &p) < 0)
+		return dump_events(md, o, v, devs, irsb, msg, msglen);
+	r = dump_events(md, o, &pv, devs, irsb, msg, msglen);
+	pr = ir_pipe_finish(p);
+	ir_pipe_destroy(p);
+	/*
+	 * The consumer stopped on an event the walk had made before whatever
+	 * the walk ran into later: called directly, that stop would have
+	 * ended the dump there, so it wins.
+	 */
+	if (pr)
+		r = visited(pr, msg, msglen);
+	return r;
+}
+
 int thin_dump(struct thin_md *md, const struct thin_dump_opts *o, const struct ir_visitor *v,
 	      char *msg, size_t msglen)
 {
@@ -271,13 +313,7 @@ int thin_dump(struct thin_md *md, const struct thin_dump_opts *o, const struct i
 		goto out;
 	}
 	fill_superblock(&sb, o, &irsb);
-	r = v->begin_superblock ? visited(v->begin_superblock(v->ctx, &irsb), msg, msglen) : 0;
-	if (r)
-		goto out;
-	r = dump_devices(md, o, v, &devs, msg, msglen);
-	if (r)
-		goto out;
-	r = v->end_superblock ? visited(v->end_superblock(v->ctx), msg, msglen) : 0;
+	r = dump_stream(md, o, v, &devs, &irsb, msg, msglen);
 out:
 	thin_dev_list_release(&devs);
 	return r == IR_STOP ? 0 : r;
