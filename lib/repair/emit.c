@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ir/runs.h"
+#include "ir/pipe.h"
 #include "repair/repair-internal.h"
 #include "util/vec.h"
 
@@ -248,9 +249,28 @@ int thin_repair_emit(struct thin_repair *rp, const struct ir_visitor *v, int exa
 	return r == IR_STOP ? 0 : r;
 }
 
+/*
+ * The restorer builds the new metadata on a second thread (an IR pipe),
+ * while the emission reads the old: same events, same order.
+ */
 int thin_repair_produce(void *ctx, const struct ir_visitor *v, char *err, size_t errlen)
 {
-	return thin_repair_emit(ctx, v, 0, err, errlen);
+	struct ir_visitor pv;
+	struct ir_pipe *p;
+	int r, pr;
+
+	if (ir_pipe_create(v, &pv, &p) < 0)
+		return thin_repair_emit(ctx, v, 0, err, errlen);
+	r = thin_repair_emit(ctx, &pv, 0, err, errlen);
+	pr = ir_pipe_finish(p);
+	ir_pipe_destroy(p);
+	/* the restorer stopped first: as called directly, its stop wins */
+	if (pr) {
+		err[0] = '\0';
+		r = visited(pr, err, errlen);
+		r = r == IR_STOP ? 0 : r;
+	}
+	return r;
 }
 
 size_t thin_repair_nr_notes(const struct thin_repair *rp)
