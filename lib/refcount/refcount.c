@@ -251,7 +251,7 @@ uint32_t rcmap_get(const struct rcmap *sm, uint64_t b)
 	return sm->ov[ov_slot(sm, b)].count;
 }
 
-/* Counts of [b, b + n) from 2-bit pages: a packed byte (4 blocks) at a time. */
+/* Counts of [b, b + n) from 2-bit pages: 32 or 4 blocks at a time where it can. */
 static void packed_counts8(const struct rcmap *sm, uint64_t b, uint64_t n, uint8_t *out)
 {
 	uint64_t j = 0;
@@ -259,6 +259,17 @@ static void packed_counts8(const struct rcmap *sm, uint64_t b, uint64_t n, uint8
 	while (j < n) {
 		uint64_t x = b + j;
 
+		if (!(x & 31) && n - j >= 32) {
+			uint64_t w;
+
+			memcpy(&w, sm->packed + (x >> 2), sizeof(w));
+			if (!w) {
+				/* 32 blocks at count 0: sparse pools are mostly this */
+				memset(out + j, 0, 32);
+				j += 32;
+				continue;
+			}
+		}
 		if (!(x & 3) && n - j >= 4) {
 			unsigned v = sm->packed[x >> 2];
 
