@@ -13,6 +13,12 @@
 #           metadata blocks in use (gen_pool writes them from block 0 on)
 #   restore thin_restore of thin_dump's XML onto that device (not at the
 #           limit: its XML alone would take ~25 GB)
+# SCALES may also name "maxdata": the most data blocks the format allows
+# (their space map's bitmaps fill the largest metadata device: 4,135,000
+# bitmaps of 16320 blocks, 99.96 % of the bound, see docs/scale.md) with
+# 65536 single-block mappings evenly spread over the whole data device, so
+# that every 2^20-block count region is touched (gen_pool --hole-fixed
+# --compact-counts); only floor and check run there.
 # Prints a markdown table (wall s, peak RSS MiB, and per million mappings)
 # and, with PLOT=FILE, writes an SVG plot of time and memory against the
 # number of mappings (bench/scale_plot.py).
@@ -34,6 +40,8 @@ BIN=$BUILD/bin
 mkdir -p "$WORK"
 LIMIT_BLOCKS=4161600
 LIMIT_MAPPINGS=820000000   # fills ~96 % of LIMIT_BLOCKS in this shape
+MAXDATA_BLOCKS=$((4135000 * 16320))   # 67,483,200,000 data blocks (2^35.97)
+MAXDATA_MAPPINGS=65536
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 sbq() { python3 -c 'import struct,sys; print(struct.unpack_from("<Q", open(sys.argv[1],"rb").read(4096), int(sys.argv[2]))[0])' "$1" "$2"; }
@@ -58,13 +66,22 @@ rows=$WORK/rows.tsv
 echo "| mappings | metadata blocks | tool | cold wall s | peak RSS MiB | s per M mappings | MiB per M mappings |"
 echo "|---:|---:|---|---:|---:|---:|---:|"
 for sc in $SCALES; do
+	shape=(--origins 16 --snapshots 32)
 	if [ "$sc" = limit ]; then
 		maps=$LIMIT_MAPPINGS; extra=(--metadata-blocks $LIMIT_BLOCKS)
+	elif [ "$sc" = maxdata ]; then
+		# one mapping every MAXDATA_BLOCKS / 65536 (< 2^20) blocks, the last in the last region
+		maps=$MAXDATA_MAPPINGS
+		shape=(--origins 1 --snapshots 0 --run-frac 0 --alloc-chunk 0 --hole-prob 1 --hole-fixed
+		       --hole-mean $((MAXDATA_BLOCKS / MAXDATA_MAPPINGS - 2)) --free-frac 0
+		       --nr-data-blocks $MAXDATA_BLOCKS --compact-counts)
+		extra=(--metadata-blocks $LIMIT_BLOCKS)
 	else
 		maps=$sc; extra=()
 	fi
 	meta=$WORK/m$maps.bin
-	[ -s "$meta" ] || "$BUILD/devbin/gen_pool" --origins 16 --snapshots 32 --mappings "$maps" \
+	[ "$sc" != maxdata ] || meta=$WORK/maxdata.bin
+	[ -s "$meta" ] || "$BUILD/devbin/gen_pool" "${shape[@]}" --mappings "$maps" \
 		--binary "${extra[@]}" -o "$meta" > /dev/null
 	used=$(sbq "$meta" 200)
 	IN=$(losetup --find --show --read-only "$meta")
@@ -74,6 +91,7 @@ for sc in $SCALES; do
 	nmap=$("$BIN/thin_ls" -o MAPPED_BLOCKS --no-headers "$IN" | awk '{s += $1} END {print s}')
 	for t in floor $TOOLS; do
 		[ "$sc" != limit ] || [ "$t" != restore ] || continue
+		[ "$sc" != maxdata ] || [ "$t" = check ] || [ "$t" = floor ] || continue
 		case $t in
 		floor)  r=$(run dd if="$IN" of=/dev/null bs=4M iflag=direct count=$(( (used * 4096 + (4 << 20) - 1) / (4 << 20) ))) ;;
 		check)  r=$(run "$BIN/thin_check" -q "$IN") ;;

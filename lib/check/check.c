@@ -509,7 +509,8 @@ static int setup_counters(struct ck *ck)
 	const struct thin_sb *sb = &ck->md->sb;
 
 	ck->meta_refs = rcmap_create(sb->metadata_sm.nr_blocks);
-	ck->data_refs = rcmap_create(sb->data_sm.nr_blocks);
+	/* 2 bits a data block where counts stay below 3 (refcount.h) */
+	ck->data_refs = rcmap_create_compact(sb->data_sm.nr_blocks);
 	if (!ck->meta_refs || !ck->data_refs)
 		return -ENOMEM;
 	/* the superblock, the snapshot copy */

@@ -169,7 +169,8 @@ static int v_begin_sb(void *ctx, const struct ir_superblock *in)
 			     "output too small: the space maps alone need %llu metadata blocks (%llu bytes), the output holds %llu",
 			     (unsigned long long)need, (unsigned long long)need * MD_BLOCK_SIZE,
 			     (unsigned long long)md);
-	rs->data = rcmap_create_dense(rs->nr_data_blocks);
+	rs->data = rs->o->compact_data ? rcmap_create_compact(rs->nr_data_blocks)
+				    : rcmap_create_dense(rs->nr_data_blocks);
 	if (!rs->data)
 		return fatal(rs, -ENOMEM, "out of memory for %llu data blocks",
 			     (unsigned long long)rs->nr_data_blocks);

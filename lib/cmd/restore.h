@@ -31,6 +31,7 @@ struct thin_restore_opts {
 	unsigned dedup_order;   /* log2 of leaf-sharing table slots; 0: default */
 	int no_dedup;           /* never share identical leaves (testing) */
 	int no_def_cache;       /* never keep <def> leaves in memory (testing) */
+	int compact_data;       /* data counts in a compact map (gen_pool's huge sparse pools) */
 	int have_uuid;          /* keep this superblock uuid (the pool tag, thin/pool_tag.h) */
 	uint8_t uuid[16];       /* unless the XML's uuid attribute is non-empty */
 };

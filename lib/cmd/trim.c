@@ -143,7 +143,7 @@ int thin_trim(const char *metadata, const char *data_path, struct trim_stats *st
 			 (unsigned long long)(st->nr_data_blocks * block_bytes));
 		goto out;
 	}
-	sm = rcmap_create(st->nr_data_blocks);
+	sm = rcmap_create_compact(st->nr_data_blocks);
 	rep = rep_create(NULL, 1);
 	if (!sm || !rep) {
 		r = fail(msg, msglen, -ENOMEM, "out of memory");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /*----------------------------------------------------------------*/
 /*
@@ -12,9 +13,15 @@
  * memory follows the blocks in use, not the size of the pool (a pool of
  * 2^40 data blocks costs an 8 MiB directory until it is used).
  * A region holds a byte per block (0..254, 255 = look in the side table,
- * which holds the rare counts above 254).  (A 2-bit packed stage was
- * measured: it doubled the cost of an increment in thin_check and saved
- * nothing on pools with snapshots, where most regions hold counts above 2.)
+ * which holds the rare counts above 254).
+ *
+ * A compact map holds 2 bits per block in one reserved mapping (pages of
+ * 16384 blocks take memory when first written), 3 = look in the side
+ * table.  Pools with snapshots hold many counts of 3 and more: a region
+ * reaching RCMAP_PROMOTE side entries becomes a byte region (its 2-bit
+ * pages are given back), and from then on takes the byte path, inline
+ * increments included.  (A map all in 2 bits doubled the cost of an
+ * increment in thin_check and saved nothing on such pools.)
  */
 
 #define RC_REGION_SHIFT RCMAP_REGION_SHIFT
@@ -86,6 +93,9 @@ void rcmap_destroy(struct rcmap *sm)
 	}
 	free(sm->regions);
 	free(sm->ov);
+	if (sm->packed)
+		munmap(sm->packed, sm->packed_len);
+	free(sm->cinfo);
 	free(sm);
 }
 
@@ -94,13 +104,35 @@ uint64_t rcmap_nr_blocks(const struct rcmap *sm)
 	return sm->nr_blocks;
 }
 
+/* Bytes of a region's 2-bit part in memory: only its written pages are. */
+static uint64_t packed_resident(const struct rcmap *sm, uint64_t ri)
+{
+	size_t off = (size_t)((ri << RC_REGION_SHIFT) / 4), len = RC_REGION / 4;
+	long psz = sysconf(_SC_PAGESIZE);
+	unsigned char vec[RC_REGION / 4 / 4096 + 1];
+	uint64_t m = 0;
+
+	if (off + len > sm->packed_len)
+		len = sm->packed_len - off;
+	if (psz != 4096 || mincore(sm->packed + off, len, vec) < 0)
+		return len;   /* at most */
+	for (size_t i = 0; i < (len + 4095) / 4096; i++)
+		m += (vec[i] & 1) ? 4096 : 0;
+	return m;
+}
+
 uint64_t rcmap_mem_bytes(const struct rcmap *sm)
 {
 	uint64_t m = sizeof(*sm) + sm->nr_regions * sizeof(*sm->regions) +
 		     sm->ov_cap * sizeof(*sm->ov);
 
-	for (uint64_t i = 0; i < sm->nr_regions; i++)
+	for (uint64_t i = 0; i < sm->nr_regions; i++) {
 		m += sm->regions[i].bytes ? RC_REGION : 0;
+		if (sm->packed && !sm->regions[i].bytes && (sm->cinfo[i] & RCMAP_TOUCHED))
+			m += packed_resident(sm, i);
+	}
+	if (sm->cinfo)
+		m += sm->nr_regions * sizeof(*sm->cinfo);
 	return m;
 }
 
@@ -136,6 +168,71 @@ static inline unsigned small_get(const struct rcmap_region *r, uint64_t i)
 	return r->bytes ? r->bytes[i] : 0;
 }
 
+/* Compact maps: a region without bytes keeps 2 bits per block (3 = side table). */
+#define PK_ESC 3u
+
+static inline int packed_region(const struct rcmap *sm, const struct rcmap_region *r)
+{
+	return sm->packed && !r->bytes;
+}
+
+static inline unsigned packed_get(const struct rcmap *sm, uint64_t b)
+{
+	return (sm->packed[b >> 2] >> ((b & 3) * 2)) & 3u;
+}
+
+static inline void packed_put(struct rcmap *sm, uint64_t b, unsigned v)
+{
+	uint8_t *p = &sm->packed[b >> 2];
+	unsigned sh = (unsigned)(b & 3) * 2;
+
+	*p = (uint8_t)((*p & ~(3u << sh)) | (v << sh));
+}
+
+/* A packed byte's four counts as four bytes. */
+#define X1(x) { (x) & 3, ((x) >> 2) & 3, ((x) >> 4) & 3, ((x) >> 6) & 3 }
+#define X4(x) X1(x), X1((x) + 1), X1((x) + 2), X1((x) + 3)
+#define X16(x) X4(x), X4((x) + 4), X4((x) + 8), X4((x) + 12)
+#define X64(x) X16(x), X16((x) + 16), X16((x) + 32), X16((x) + 48)
+static const uint8_t expand4[256][4] = { X64(0), X64(64), X64(128), X64(192) };
+
+/* 1 when a packed byte holds a 3 (a count in the side table) */
+static inline int has_esc(unsigned x)
+{
+	return (x & (x >> 1) & 0x55u) != 0;
+}
+
+struct rcmap *rcmap_create_compact(uint64_t nr_blocks)
+{
+	struct rcmap *sm = rcmap_create(nr_blocks);
+	size_t len = (size_t)((nr_blocks + 3) / 4);
+	void *p;
+
+	if (!sm)
+		return NULL;
+	sm->cinfo = calloc(sm->nr_regions ? sm->nr_regions : 1, sizeof(*sm->cinfo));
+	if (!sm->cinfo) {
+		rcmap_destroy(sm);
+		return NULL;
+	}
+	p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		/* no address space for it: a byte map holds the same counts */
+		free(sm->cinfo);
+		sm->cinfo = NULL;
+		return sm;
+	}
+	sm->packed = p;
+	sm->packed_len = len ? len : 1;
+	return sm;
+}
+
+int rcmap_is_compact(const struct rcmap *sm)
+{
+	return sm->packed != NULL;
+}
+
 uint32_t rcmap_get(const struct rcmap *sm, uint64_t b)
 {
 	const struct rcmap_region *r;
@@ -144,10 +241,51 @@ uint32_t rcmap_get(const struct rcmap *sm, uint64_t b)
 	if (b >= sm->nr_blocks)
 		return 0;
 	r = &sm->regions[b >> RC_REGION_SHIFT];
+	if (packed_region(sm, r)) {
+		v = packed_get(sm, b);
+		return v < PK_ESC ? v : sm->ov[ov_slot(sm, b)].count;
+	}
 	v = small_get(r, b & RC_MASK);
 	if (v < 255)
 		return v;
 	return sm->ov[ov_slot(sm, b)].count;
+}
+
+/* Counts of [b, b + n) from 2-bit pages: 32 or 4 blocks at a time where it can. */
+static void packed_counts8(const struct rcmap *sm, uint64_t b, uint64_t n, uint8_t *out)
+{
+	uint64_t j = 0;
+
+	while (j < n) {
+		uint64_t x = b + j;
+
+		if (!(x & 31) && n - j >= 32) {
+			uint64_t w;
+
+			memcpy(&w, sm->packed + (x >> 2), sizeof(w));
+			if (!w) {
+				/* 32 blocks at count 0: sparse pools are mostly this */
+				memset(out + j, 0, 32);
+				j += 32;
+				continue;
+			}
+		}
+		if (!(x & 3) && n - j >= 4) {
+			unsigned v = sm->packed[x >> 2];
+
+			if (!has_esc(v)) {
+				memcpy(out + j, expand4[v], 4);
+				j += 4;
+				continue;
+			}
+		}
+		{
+			unsigned v = packed_get(sm, x);
+			uint32_t c = v < PK_ESC ? v : sm->ov[ov_slot(sm, x)].count;
+
+			out[j++] = (uint8_t)(c < 255 ? c : 255);
+		}
+	}
 }
 
 void rcmap_get_counts8(const struct rcmap *sm, uint64_t base, uint64_t n, uint8_t *out)
@@ -163,10 +301,13 @@ void rcmap_get_counts8(const struct rcmap *sm, uint64_t base, uint64_t n, uint8_
 		r = &sm->regions[b >> RC_REGION_SHIFT];
 		if (k > n)
 			k = n;
-		if (r->bytes)
+		if (r->bytes) {
 			memcpy(out, r->bytes + i, k);
-		else
+		} else if (sm->packed && (sm->cinfo[b >> RC_REGION_SHIFT] & RCMAP_TOUCHED)) {
+			packed_counts8(sm, b, k, out);
+		} else {
 			memset(out, 0, k);
+		}
 		out += k;
 		base += k;
 		n -= k;
@@ -208,6 +349,80 @@ static void ov_remove(struct rcmap *sm, uint64_t b)
 	}
 }
 
+/*
+ * A compact region with many counts of 3 and more becomes a byte region:
+ * its side entries below 255 move into the bytes, its 2-bit pages go back.
+ */
+static int promote(struct rcmap *sm, uint64_t ri)
+{
+	struct rcmap_region *r = &sm->regions[ri];
+	uint64_t base = ri << RC_REGION_SHIFT, n = sm->nr_blocks - base;
+	uint8_t *bytes = calloc(RC_REGION, 1);
+	size_t pg = (size_t)(base / 4);
+
+	if (!bytes)
+		return -ENOMEM;
+	if (n > RC_REGION)
+		n = RC_REGION;
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned v;
+
+		if (!(i & 3) && n - i >= 4 && !has_esc(sm->packed[(base + i) >> 2])) {
+			memcpy(bytes + i, expand4[sm->packed[(base + i) >> 2]], 4);
+			i += 3;
+			continue;
+		}
+		v = packed_get(sm, base + i);
+		if (v == PK_ESC) {
+			uint32_t c = sm->ov[ov_slot(sm, base + i)].count;
+
+			if (c < 255)
+				ov_remove(sm, base + i);
+			v = c < 255 ? c : 255;
+		}
+		bytes[i] = (uint8_t)v;
+	}
+	r->bytes = bytes;
+	sm->cinfo[ri] = 0;
+	/* base / 4 is a multiple of 2^18: page aligned */
+	madvise(sm->packed + pg, (size_t)((n + 3) / 4), MADV_DONTNEED);
+	return 0;
+}
+
+static int packed_set(struct rcmap *sm, uint64_t b, uint32_t count)
+{
+	uint64_t ri = b >> RC_REGION_SHIFT;
+	unsigned cur = packed_get(sm, b), want = count < PK_ESC ? count : PK_ESC;
+	uint32_t old = cur < PK_ESC ? cur : sm->ov[ov_slot(sm, b)].count;
+
+	if (want == PK_ESC && cur != PK_ESC) {
+		if ((sm->ov_nr + 1) * 2 > sm->ov_cap && ov_grow(sm) < 0)
+			return -ENOMEM;
+		sm->ov_nr++;
+		sm->cinfo[ri]++;
+	} else if (want != PK_ESC && cur == PK_ESC) {
+		ov_remove(sm, b);
+		sm->cinfo[ri]--;
+	}
+	if (want == PK_ESC) {
+		size_t s = ov_slot(sm, b);
+
+		sm->ov[s].block = b;
+		sm->ov[s].count = count;
+	}
+	if (want != cur)
+		packed_put(sm, b, want);
+	if (count)
+		sm->cinfo[ri] |= RCMAP_TOUCHED;
+	if (old && !count)
+		sm->nr_allocated--;
+	else if (!old && count)
+		sm->nr_allocated++;
+	if ((sm->cinfo[ri] & ~RCMAP_TOUCHED) >= RCMAP_PROMOTE)
+		return promote(sm, ri);
+	return 0;
+}
+
 int rcmap_set(struct rcmap *sm, uint64_t b, uint32_t count)
 {
 	struct rcmap_region *r;
@@ -218,6 +433,8 @@ int rcmap_set(struct rcmap *sm, uint64_t b, uint32_t count)
 	if (b >= sm->nr_blocks)
 		return -EINVAL;
 	r = &sm->regions[b >> RC_REGION_SHIFT];
+	if (packed_region(sm, r))
+		return packed_set(sm, b, count);
 	i = b & RC_MASK;
 	cur = small_get(r, i);
 	if (!count && !r->bytes)
@@ -252,6 +469,17 @@ int rcmap_inc_slow(struct rcmap *sm, uint64_t b)
 
 	if (b >= sm->nr_blocks)
 		return -EINVAL;
+	if (packed_region(sm, &sm->regions[b >> RC_REGION_SHIFT])) {
+		unsigned v = packed_get(sm, b);
+
+		if (v < PK_ESC - 1) {
+			/* 0 -> 1, 1 -> 2: the common case, in place */
+			packed_put(sm, b, v + 1);
+			sm->nr_allocated += !v;
+			sm->cinfo[b >> RC_REGION_SHIFT] |= RCMAP_TOUCHED;
+			return 0;
+		}
+	}
 	c = rcmap_get(sm, b);
 	if (c == UINT32_MAX)
 		return -EOVERFLOW;
@@ -292,10 +520,30 @@ uint64_t rcmap_find_free(const struct rcmap *sm, uint64_t from)
 		uint64_t base = from & ~RC_MASK, end = sm->nr_blocks - base;
 		const uint8_t *p;
 
-		if (!r->bytes)
-			return from;
 		if (end > RC_REGION)
 			end = RC_REGION;
+		if (packed_region(sm, r)) {
+			if (!(sm->cinfo[from >> RC_REGION_SHIFT] & RCMAP_TOUCHED))
+				return from;
+			for (uint64_t b = from; b < base + end;) {
+				/* four blocks a byte: skip bytes with no zero pair */
+				if (!(b & 3)) {
+					unsigned x = sm->packed[b >> 2];
+
+					if (((x | (x >> 1)) & 0x55u) == 0x55u) {
+						b += 4;
+						continue;
+					}
+				}
+				if (!packed_get(sm, b))
+					return b;
+				b++;
+			}
+			from = base + RC_REGION;
+			continue;
+		}
+		if (!r->bytes)
+			return from;
 		p = memchr(r->bytes + (from - base), 0, end - (from - base));
 		if (p)
 			return base + (uint64_t)(p - r->bytes);
@@ -309,7 +557,8 @@ int rcmap_range_untouched(const struct rcmap *sm, uint64_t base, uint64_t n)
 	uint64_t end = base + n > sm->nr_blocks ? sm->nr_blocks : base + n;
 
 	for (uint64_t b = base & ~RC_MASK; b < end; b += RC_REGION)
-		if (sm->regions[b >> RC_REGION_SHIFT].bytes)
+		if (sm->regions[b >> RC_REGION_SHIFT].bytes ||
+		    (sm->packed && (sm->cinfo[b >> RC_REGION_SHIFT] & RCMAP_TOUCHED)))
 			return 0;
 	return 1;
 }

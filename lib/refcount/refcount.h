@@ -13,12 +13,20 @@
  * In-core ref-count map: a byte per block in regions of 2^20 blocks
  * allocated on first use (memory follows the blocks in use, not the pool's
  * size), counts above 254 in a side table.
+ *
+ * A compact map (rcmap_create_compact) keeps 2 bits per block instead
+ * (0..2, 3 = the count is in the side table), in pages of 16384 blocks
+ * that take memory when first written.  A region whose side-table entries
+ * pass RCMAP_PROMOTE (pools with many snapshots) turns into a byte region,
+ * so a compact map never costs much more than a byte map; on pools where
+ * most counts are 0..2 it costs a quarter.  The same calls serve both.
  */
 
 struct rcmap;
 
 /* Internals, for the inline increment only. */
 #define RCMAP_REGION_SHIFT 20
+#define RCMAP_PROMOTE (1u << 11)   /* compact region -> byte region at this many side entries */
 struct rcmap_region {
 	uint8_t *bytes;       /* 1 byte per block (255 = side table), or NULL */
 };
@@ -27,10 +35,14 @@ struct rcmap {
 	uint64_t nr_allocated;
 	uint64_t nr_regions;
 	struct rcmap_region *regions;
-	struct ov_entry *ov;  /* open-addressing table for counts >= 255 */
+	struct ov_entry *ov;  /* open-addressing table for counts >= 255 (>= 3 in 2-bit regions) */
 	size_t ov_cap, ov_nr;
 	int dense;            /* regions in 2 MiB (huge page) pairs */
+	uint8_t *packed;      /* compact: 2 bits per block, on-demand pages; NULL: byte map */
+	size_t packed_len;
+	uint32_t *cinfo;      /* compact, per region without bytes: side entries, RCMAP_TOUCHED */
 };
+#define RCMAP_TOUCHED (1u << 31)   /* some count was set in the region's 2-bit part */
 
 struct rcmap *rcmap_create(uint64_t nr_blocks);
 /*
@@ -39,6 +51,14 @@ struct rcmap *rcmap_create(uint64_t nr_blocks);
  * where the kernel allows, for fewer TLB misses.
  */
 struct rcmap *rcmap_create_dense(uint64_t nr_blocks);
+/*
+ * A compact map (above): for counts over a pool's data blocks where memory
+ * matters more than the last nanosecond per increment (thin_check, thin_trim).
+ * Falls back to a byte map where the address space cannot be reserved.
+ */
+struct rcmap *rcmap_create_compact(uint64_t nr_blocks);
+/* 1 for a compact map (test and bench hook). */
+int rcmap_is_compact(const struct rcmap *sm);
 void rcmap_destroy(struct rcmap *sm);
 uint64_t rcmap_nr_blocks(const struct rcmap *sm);
 uint32_t rcmap_get(const struct rcmap *sm, uint64_t b);
@@ -59,6 +79,19 @@ static inline int rcmap_inc(struct rcmap *sm, uint64_t b)
 				r->bytes[i] = (uint8_t)(v + 1);
 				return 0;
 			}
+		} else if (sm->packed) {
+			/* compact region: 0 -> 1 and 1 -> 2 in place */
+			uint8_t *p = &sm->packed[b >> 2];
+			unsigned sh = (unsigned)(b & 3) * 2, v = (*p >> sh) & 3u;
+
+			if (v < 2) {
+				*p = (uint8_t)(*p + (1u << sh));
+				if (!v) {
+					sm->nr_allocated++;
+					sm->cinfo[b >> RCMAP_REGION_SHIFT] |= RCMAP_TOUCHED;
+				}
+				return 0;
+			}
 		}
 	}
 	return rcmap_inc_slow(sm, b);
@@ -71,6 +104,8 @@ static inline void rcmap_prefetch(const struct rcmap *sm, uint64_t b)
 
 		if (p)
 			__builtin_prefetch(p + (b & ((1ull << RCMAP_REGION_SHIFT) - 1)), 1);
+		else if (sm->packed)
+			__builtin_prefetch(sm->packed + (b >> 2), 1);
 	}
 }
 

@@ -64,7 +64,7 @@ static int emit_salvaged(struct emit *e, uint64_t below)
 		struct bt_node n;
 		int r;
 
-		if (repair_scan_node(&e->rp->scan, b)->first >= below)
+		if (e->rp->spans[e->dev->span0 + e->next_salv].first >= below)
 			break;
 		e->next_salv++;
 		if (bc_get(bc, b, &bt_node_validator, &blk) < 0)
@@ -136,7 +136,7 @@ static void note_lost(struct emit *e)
 		uint64_t lo = e->lost.r[i].lo, hi = e->lost.r[i].hi;
 
 		for (size_t k = 0; k < d->nr_salv; k++) {
-			const struct snode *s = repair_scan_node(&rp->scan, d->salv[k]);
+			const struct salv_span *s = &rp->spans[d->span0 + k];
 			if (s->last < lo || s->first >= hi)
 				continue;
 			if (s->first > lo) {

@@ -113,16 +113,30 @@ struct ranges {
 
 enum { S_UNKNOWN = 0, S_VALID = 1, S_INVALID = -1, S_BUSY = 2 };
 
+/*
+ * A tree's summary, as a top-level (t) or details (d) tree.  The highest
+ * key is not kept: it is the last key of the rightmost leaf
+ * (repair_summ_hi).  Fields ordered widest first: no padding but the tail.
+ */
 struct summ {
+	uint64_t count;      /* mappings (top), devices (details) */
+	uint64_t devs;       /* number of devices */
+	uint64_t hash;       /* hash of the device id set */
+	uint64_t max_data;   /* top: highest data block; details: highest tid */
+	uint32_t time;       /* newest mapping time (top); newest details time */
 	int8_t state;
 	uint8_t depth;
 	uint8_t any_free;    /* some node of the tree is free in the space map */
-	uint64_t count;      /* mappings (mapping/top), devices (details) */
-	uint64_t devs;       /* top/details: number of devices */
-	uint64_t hash;       /* top/details: hash of the device id set */
-	uint64_t hi;         /* highest key */
-	uint64_t max_data;   /* mapping/top: highest data block; details: highest tid */
-	uint32_t time;       /* newest mapping time (mapping/top); newest details time */
+};
+
+/* The same as a mapping tree (m): no devices, no hash. */
+struct msumm {
+	uint64_t count;      /* mappings */
+	uint64_t max_data;   /* highest data block */
+	uint32_t time;       /* newest mapping time */
+	int8_t state;
+	uint8_t depth;
+	uint8_t any_free;
 };
 
 static inline int repair_bit_get(const uint8_t *set, uint64_t b)
@@ -135,15 +149,18 @@ static inline void repair_bit_set(uint8_t *set, uint64_t b)
 	set[b / 8] |= (uint8_t)(1u << (b % 8));
 }
 
+/* A checksum-valid B-tree node found by the scan (one per node: keep it small). */
 struct snode {
 	uint64_t block, first, last, hash;
 	uint64_t sum;        /* details leaf: sum of mapped_blocks */
 	uint64_t max_data;   /* mapping leaf: highest data block; details leaf: highest tid */
+	struct summ t, d;
+	struct msumm m;
 	uint32_t nr, max_time;
 	uint32_t ent;        /* first entry in the pool (internal, top-looking and data-sm index leaves) */
-	uint8_t flags, vsize, looks_top, m_ref, t_ref, d_ref;
-	uint8_t held;        /* a root named by a superblock copy (metadata snapshot) */
-	struct summ m, t, d;
+	uint8_t flags, vsize;
+	uint8_t looks_top : 1, m_ref : 1, t_ref : 1, d_ref : 1;
+	uint8_t held : 1;    /* a root named by a superblock copy (metadata snapshot) */
 };
 
 struct scan {
@@ -171,6 +188,7 @@ enum tkind { K_MAP, K_TOP, K_DETAILS };
 struct summ_ctx {
 	struct scan *s;
 	const struct rcmap *msm;   /* NULL: unknown */
+	struct summ mapping;       /* a mapping tree's summary, as last returned */
 };
 
 struct rdev {
@@ -187,6 +205,12 @@ struct rdev {
 	 */
 	uint64_t *alt, *excl;
 	size_t nr_alt, nr_excl;
+	size_t span0;           /* its salvaged leaves' spans: rp->spans[span0..+nr_salv) */
+};
+
+/* A salvaged leaf's keys, kept for the emit when the scan is released. */
+struct salv_span {
+	uint64_t first, last;
 };
 
 /*
@@ -257,6 +281,7 @@ struct thin_repair {
 	uint8_t *parents;       /* bitset: internal nodes and data-sm index leaves */
 	struct thin_repair_candidate *cand;
 	size_t nr_cand, cap_cand;
+	struct salv_span *spans;   /* set when the plan is done (the scan is released then) */
 };
 
 /* Reads a whole (details or top-level) tree into dev entries. */

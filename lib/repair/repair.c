@@ -62,6 +62,45 @@ static int max_walk(struct thin_repair *rp)
 	return r;
 }
 
+/*
+ * The plan is made: the emit needs nothing of the scan, the pool states or
+ * the structure walk's maps but the salvaged leaves' key spans.  Their
+ * memory (most of a scanning repair's) goes before the output is built.
+ */
+static int release_plan_tables(struct thin_repair *rp)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rp->nr_devs; i++)
+		n += rp->devs[i].nr_salv;
+	if (n) {
+		rp->spans = malloc(n * sizeof(*rp->spans));
+		if (!rp->spans)
+			return -ENOMEM;
+	}
+	n = 0;
+	for (size_t i = 0; i < rp->nr_devs; i++) {
+		struct rdev *d = &rp->devs[i];
+
+		d->span0 = n;
+		for (size_t k = 0; k < d->nr_salv; k++, n++) {
+			const struct snode *sn = repair_scan_node(&rp->scan, d->salv[k]);
+
+			rp->spans[n].first = sn->first;
+			rp->spans[n].last = sn->last;
+		}
+	}
+	repair_scan_release(&rp->scan);
+	repair_pstates_release(rp);
+	rcmap_destroy(rp->msm);
+	rcmap_destroy(rp->expected);
+	free(rp->visited);
+	free(rp->dmg_below);
+	rp->msm = rp->expected = NULL;
+	rp->visited = rp->dmg_below = NULL;
+	return 0;
+}
+
 static int plan_superblock(struct thin_repair *rp, char *msg, size_t msglen)
 {
 	struct thin_md *md = rp->md;
@@ -306,6 +345,9 @@ planned:
 	r = plan_superblock(rp, msg, msglen);
 	if (r < 0)
 		goto fail_msg;
+	r = release_plan_tables(rp);
+	if (r < 0)
+		goto fail;
 	rp->plan_notes = rp->notes.nr;
 	*out = rp;
 	return 0;
@@ -340,5 +382,6 @@ void thin_repair_destroy(struct thin_repair *rp)
 	repair_scan_release(&rp->scan);
 	repair_pstates_release(rp);
 	free(rp->cand);
+	free(rp->spans);
 	free(rp);
 }

@@ -198,9 +198,20 @@ void repair_scan_release(struct scan *s)
 /* Tree summaries over the scan table (memoised) */
 
 
-static struct summ *summ_of(struct snode *n, enum tkind k)
+/*
+ * The highest key of a tree whose summary is valid: the last key of its
+ * rightmost leaf (every child of a valid internal node is in the scan).
+ */
+static uint64_t summ_hi(struct scan *s, const struct snode *n)
 {
-	return k == K_MAP ? &n->m : k == K_TOP ? &n->t : &n->d;
+	for (int level = 0; n->flags != BT_LEAF_NODE && level <= BT_MAX_DEPTH; level++) {
+		const struct snode *ch = repair_scan_node(s, s->pool[2 * ((size_t)n->ent + n->nr - 1) + 1]);
+
+		if (!ch)
+			break;
+		n = ch;
+	}
+	return n->last;
 }
 
 static int is_free(const struct summ_ctx *c, uint64_t b)
@@ -275,7 +286,7 @@ static int summ_internal(struct summ_ctx *c, struct snode *n, enum tkind k, stru
 		depth = cs->depth;
 		if (ch->first < key)
 			return -1;
-		if (i + 1 < n->nr && cs->hi >= c->s->pool[2 * ((size_t)n->ent + i + 1)])
+		if (i + 1 < n->nr && summ_hi(c->s, ch) >= c->s->pool[2 * ((size_t)n->ent + i + 1)])
 			return -1;
 		sm->count += cs->count;
 		sm->devs += cs->devs;
@@ -285,7 +296,6 @@ static int summ_internal(struct summ_ctx *c, struct snode *n, enum tkind k, stru
 			sm->max_data = cs->max_data;
 		if (cs->time > sm->time)
 			sm->time = cs->time;
-		sm->hi = cs->hi;
 	}
 	sm->depth = (uint8_t)(depth + 1);
 	/* children belong to this tree: they are not roots */
@@ -301,23 +311,70 @@ static int summ_internal(struct summ_ctx *c, struct snode *n, enum tkind k, stru
 	return 0;
 }
 
-const struct summ *repair_summarise(struct summ_ctx *c, struct snode *n, enum tkind k, int level)
+static void msumm_load(struct summ *sm, const struct msumm *m)
 {
-	struct summ *sm = summ_of(n, k);
+	memset(sm, 0, sizeof(*sm));
+	sm->count = m->count;
+	sm->max_data = m->max_data;
+	sm->time = m->time;
+	sm->state = m->state;
+	sm->depth = m->depth;
+	sm->any_free = m->any_free;
+}
+
+static void msumm_store(struct msumm *m, const struct summ *sm)
+{
+	m->count = sm->count;
+	m->max_data = sm->max_data;
+	m->time = sm->time;
+	m->state = sm->state;
+	m->depth = sm->depth;
+	m->any_free = sm->any_free;
+}
+
+/*
+ * Memoised: each node is summarised once per kind.  A mapping tree's
+ * summary is kept narrower (struct msumm) and returned through c->mapping,
+ * valid until the next call.
+ */
+static void summ_compute(struct summ_ctx *c, struct snode *n, enum tkind k, struct summ *sm,
+			 int level)
+{
 	int r;
 
-	if (sm->state == S_VALID || sm->state == S_INVALID)
-		return sm;
-	if (sm->state == S_BUSY || level > BT_MAX_DEPTH) {
-		/* a cycle */
-		static const struct summ invalid = { .state = S_INVALID };
-		return &invalid;
-	}
-	sm->state = S_BUSY;
-	sm->hi = n->last;
 	sm->any_free = (uint8_t)is_free(c, n->block);
 	r = n->flags == BT_LEAF_NODE ? summ_leaf(c, n, k, sm, level)
 				     : summ_internal(c, n, k, sm, level);
 	sm->state = r ? S_INVALID : S_VALID;
+}
+
+const struct summ *repair_summarise(struct summ_ctx *c, struct snode *n, enum tkind k, int level)
+{
+	static const struct summ invalid = { .state = S_INVALID };
+	struct summ *sm;
+
+	if (k == K_MAP) {
+		struct summ local;
+
+		if (n->m.state == S_VALID || n->m.state == S_INVALID) {
+			msumm_load(&c->mapping, &n->m);
+			return &c->mapping;
+		}
+		if (n->m.state == S_BUSY || level > BT_MAX_DEPTH)
+			return &invalid;   /* a cycle */
+		n->m.state = S_BUSY;
+		memset(&local, 0, sizeof(local));
+		summ_compute(c, n, k, &local, level);
+		msumm_store(&n->m, &local);
+		c->mapping = local;
+		return &c->mapping;
+	}
+	sm = k == K_TOP ? &n->t : &n->d;
+	if (sm->state == S_VALID || sm->state == S_INVALID)
+		return sm;
+	if (sm->state == S_BUSY || level > BT_MAX_DEPTH)
+		return &invalid;   /* a cycle */
+	sm->state = S_BUSY;
+	summ_compute(c, n, k, sm, level);
 	return sm;
 }

@@ -45,6 +45,8 @@
  *   --snap-of-snap-prob F   a snapshot is taken of an earlier snapshot [0.2]
  *   --hole-prob F           an allocation skips a gap in data space [0.002]
  *   --hole-mean F           mean gap length, blocks [64]
+ *   --hole-fixed            every gap is exactly --hole-mean blocks (evenly spread
+ *                           data: bench/scale.sh's maxdata) [exponential]
  *   --free-frac F           free data space beyond the top [0.2]
  *   --alloc-chunk N         data allocation granule, blocks; 0 = none
  *                           [auto: mappings per device / 8, 16..512]
@@ -52,6 +54,9 @@
  *   --metadata-blocks N     size of a created metadata file, 4 KiB blocks
  *                           [an estimate from the mappings, at most the
  *                           format's limit of 4161600 (~15.9 GiB); sparse]
+ *   --compact-counts        the restorer's data counts in a compact map (2 bits a
+ *                           block, pages on demand) instead of its byte map: for
+ *                           huge sparse data devices (bench/scale.sh's maxdata)
  *   --dedup-order N         log2 of the restorer's leaf-sharing table slots
  *                           (24 bytes each) [auto: two per leaf, 17..24]
  *
@@ -228,6 +233,8 @@ static double ln01(double x)
 }
 
 /* floor() of an exponential variate of mean m (a geometric length). */
+static int hole_fixed;   /* --hole-fixed */
+
 static uint64_t geom(struct rng *r, double m)
 {
 	double u, v;
@@ -374,7 +381,7 @@ static void cursor_next(const struct pool *p, struct cursor *c)
 	if (len > p->virt - c->pos)
 		len = p->virt - c->pos;
 	if (chance(&c->r, p->hole_thr))
-		c->off += 1 + geom(&c->r, p->c.hole_mean);
+		c->off += 1 + (hole_fixed ? (uint64_t)p->c.hole_mean : geom(&c->r, p->c.hole_mean));
 	c->s = c->pos;
 	c->e = c->pos + len;
 	c->xoff = c->off;
@@ -971,6 +978,8 @@ static unsigned auto_dedup_order(const struct pool *p)
 	return order;
 }
 
+static int compact_counts;   /* --compact-counts */
+
 static int write_binary(struct pool *p, const char *path, uint64_t md_blocks, unsigned dedup_order)
 {
 	struct thin_restore_opts o;
@@ -993,6 +1002,7 @@ static int write_binary(struct pool *p, const char *path, uint64_t md_blocks, un
 	}
 	memset(&o, 0, sizeof(o));
 	o.dedup_order = dedup_order ? dedup_order : auto_dedup_order(p);
+	o.compact_data = compact_counts;
 	r = thin_restore_path(path, &o, produce_restore, p, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, PROG ": %s\n", err[0] ? err : strerror(-r));
@@ -1010,7 +1020,7 @@ enum {
 	O_SCALE = 256, O_STATS, O_ORIGINS, O_SNAPSHOTS, O_MAPPINGS, O_SEED, O_DBS, O_NRDB,
 	O_FILL, O_RUN_FRAC, O_RUN_MEAN, O_RRUN_FRAC, O_RRUN_MEAN, O_SNAP_DIV, O_ORIGIN_DIV,
 	O_DISCARD, O_GROW, O_SOS, O_HOLE_PROB, O_HOLE_MEAN, O_FREE, O_CHUNK, O_BINARY,
-	O_MDBLOCKS, O_DEDUP,
+	O_MDBLOCKS, O_DEDUP, O_COMPACT, O_HOLE_FIXED,
 };
 
 static void usage(FILE *f)
@@ -1021,8 +1031,10 @@ static void usage(FILE *f)
 	      "                [--run-frac F] [--run-mean F] [--rewrite-run-frac F]\n"
 	      "                [--rewrite-run-mean F] [--snap-diverge F] [--origin-diverge F]\n"
 	      "                [--discard-prob F] [--grow-prob F] [--snap-of-snap-prob F]\n"
-	      "                [--hole-prob F] [--hole-mean F] [--free-frac F] [--alloc-chunk N]\n"
-	      "                [--binary -o meta.bin [--metadata-blocks N] [--dedup-order N]]\n"
+	      "                [--hole-prob F] [--hole-mean F] [--hole-fixed] [--free-frac F]\n"
+	      "                [--alloc-chunk N]\n"
+	      "                [--binary -o meta.bin [--metadata-blocks N] [--dedup-order N]\n"
+	      "                 [--compact-counts]]\n"
 	      "Writes a synthetic pool as thin_dump XML, or with --binary as metadata\n"
 	      "(see the comment at the top of tests/tools/gen_pool.c for the model).\n",
 	      f);
@@ -1078,6 +1090,8 @@ int main(int argc, char **argv)
 		{ "binary", no_argument, NULL, O_BINARY },
 		{ "metadata-blocks", required_argument, NULL, O_MDBLOCKS },
 		{ "dedup-order", required_argument, NULL, O_DEDUP },
+		{ "compact-counts", no_argument, NULL, O_COMPACT },
+		{ "hole-fixed", no_argument, NULL, O_HOLE_FIXED },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config c = {
@@ -1120,6 +1134,12 @@ int main(int argc, char **argv)
 			continue;
 		case O_BINARY:
 			binary = 1;
+			continue;
+		case O_COMPACT:
+			compact_counts = 1;
+			continue;
+		case O_HOLE_FIXED:
+			hole_fixed = 1;
 			continue;
 		case O_ORIGINS: up = &set_o; break;
 		case O_SNAPSHOTS: up = &set_s; break;
