@@ -80,8 +80,8 @@ static int walk_children(struct walk *w, const uint64_t *keys, const uint64_t *k
 		if (chi <= w->want_lo)
 			continue;
 		/* read ahead unless the children are leaves to defer (or may be: the first tells) */
-		if (!prefetched && w->src->prefetch && (!defer || w->leaf_depth >= 0) &&
-		    !(defer && w->leaf_depth == depth + 1)) {
+		if (!prefetched && w->src->prefetch &&
+		    (!defer || (w->leaf_depth >= 0 && w->leaf_depth != depth + 1))) {
 			w->src->prefetch(w->src->ctx, kids + i, nr - i);
 			prefetched = 1;
 		}

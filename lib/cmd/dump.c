@@ -248,45 +248,28 @@ static int dump_devices(struct thin_md *md, const struct thin_dump_opts *o,
 	return 0;
 }
 
-static int dump_events(struct thin_md *md, const struct thin_dump_opts *o,
-		       const struct ir_visitor *v, const struct thin_dev_list *devs,
-		       const struct ir_superblock *irsb, char *msg, size_t msglen)
+struct dump_job {
+	struct thin_md *md;
+	const struct thin_dump_opts *o;
+	const struct thin_dev_list *devs;
+	const struct ir_superblock *irsb;
+	char *msg;
+	size_t msglen;
+};
+
+static int dump_events(void *ctx, const struct ir_visitor *v)
 {
-	int r = v->begin_superblock ? visited(v->begin_superblock(v->ctx, irsb), msg, msglen) : 0;
+	const struct dump_job *j = ctx;
+	int r = v->begin_superblock ? visited(v->begin_superblock(v->ctx, j->irsb), j->msg,
+					      j->msglen)
+				    : 0;
 
 	if (r)
 		return r;
-	r = dump_devices(md, o, v, devs, msg, msglen);
+	r = dump_devices(j->md, j->o, v, j->devs, j->msg, j->msglen);
 	if (r)
 		return r;
-	return v->end_superblock ? visited(v->end_superblock(v->ctx), msg, msglen) : 0;
-}
-
-/*
- * The events go to v through an IR pipe: the walk here, the writing on a
- * second thread (same events, same order).  Without the thread, directly.
- */
-static int dump_stream(struct thin_md *md, const struct thin_dump_opts *o,
-		       const struct ir_visitor *v, const struct thin_dev_list *devs,
-		       const struct ir_superblock *irsb, char *msg, size_t msglen)
-{
-	struct ir_visitor pv;
-	struct ir_pipe *p;
-	int r, pr;
-
-	if (ir_pipe_create(v, &pv, &p) < 0)
-		return dump_events(md, o, v, devs, irsb, msg, msglen);
-	r = dump_events(md, o, &pv, devs, irsb, msg, msglen);
-	pr = ir_pipe_finish(p);
-	ir_pipe_destroy(p);
-	/*
-	 * The consumer stopped on an event the walk had made before whatever
-	 * the walk ran into later: called directly, that stop would have
-	 * ended the dump there, so it wins.
-	 */
-	if (pr)
-		r = visited(pr, msg, msglen);
-	return r;
+	return v->end_superblock ? visited(v->end_superblock(v->ctx), j->msg, j->msglen) : 0;
 }
 
 int thin_dump(struct thin_md *md, const struct thin_dump_opts *o, const struct ir_visitor *v,
@@ -313,7 +296,15 @@ int thin_dump(struct thin_md *md, const struct thin_dump_opts *o, const struct i
 		goto out;
 	}
 	fill_superblock(&sb, o, &irsb);
-	r = dump_stream(md, o, v, &devs, &irsb, msg, msglen);
+	{
+		/* the walk here, the writing on a second thread (same events, same order) */
+		struct dump_job j = { md, o, &devs, &irsb, msg, msglen };
+		int pr;
+
+		r = ir_piped(v, dump_events, &j, &pr);
+		if (pr)
+			r = visited(pr, msg, msglen);
+	}
 out:
 	thin_dev_list_release(&devs);
 	return r == IR_STOP ? 0 : r;

@@ -191,6 +191,22 @@ static char *put(char *q, const void *src, size_t n)
 	return q + n;
 }
 
+/*
+ * Room for a record: its tag written, a pointer to n bytes for its fields;
+ * NULL with *r set once the consumer has stopped.
+ */
+static char *begin_record(struct ir_pipe *p, uint8_t tag, size_t n, int *r)
+{
+	char *q;
+
+	*r = failed(p);
+	if (*r)
+		return NULL;
+	q = room(p, 1 + n);
+	*q = (char)tag;
+	return q + 1;
+}
+
 static char *put_rec(char *q, uint8_t tag, const void *fixed, size_t nf, const char *s,
 		     uint32_t n)
 {
@@ -241,11 +257,9 @@ static int put_with_str(struct ir_pipe *p, uint8_t tag, const void *fixed, size_
 
 static int simple(void *ctx, uint8_t tag)
 {
-	struct ir_pipe *p = ctx;
-	int r = failed(p);
+	int r;
 
-	if (!r)
-		*room(p, 1) = (char)tag;
+	begin_record(ctx, tag, 0, &r);
 	return r;
 }
 
@@ -261,16 +275,12 @@ static int p_end_superblock(void *ctx)
 
 static int p_begin_device(void *ctx, const struct ir_device *d)
 {
-	struct ir_pipe *p = ctx;
-	int r = failed(p);
-	char *q;
+	int r;
+	char *q = begin_record(ctx, T_BEGIN_DEV, sizeof(*d), &r);
 
-	if (r)
-		return r;
-	q = room(p, 1 + sizeof(*d));
-	*q++ = T_BEGIN_DEV;
-	put(q, d, sizeof(*d));
-	return 0;
+	if (q)
+		put(q, d, sizeof(*d));
+	return r;
 }
 
 static int p_end_device(void *ctx)
@@ -300,35 +310,22 @@ static int p_comment(void *ctx, const char *text)
 
 static int p_single(void *ctx, uint64_t o, uint64_t d, uint32_t t)
 {
-	struct ir_pipe *p = ctx;
-	int r = failed(p);
-	char *q;
+	int r;
+	char *q = begin_record(ctx, T_SINGLE, 20, &r);
 
-	if (r)
-		return r;
-	q = room(p, 21);
-	*q++ = T_SINGLE;
-	q = put(q, &o, 8);
-	q = put(q, &d, 8);
-	put(q, &t, 4);
-	return 0;
+	if (q)
+		put(put(put(q, &o, 8), &d, 8), &t, 4);
+	return r;
 }
 
 static int p_range(void *ctx, uint64_t o, uint64_t d, uint64_t n, uint32_t t)
 {
-	struct ir_pipe *p = ctx;
-	int r = failed(p);
-	char *q;
+	int r;
+	char *q = begin_record(ctx, T_RANGE, 28, &r);
 
-	if (r)
-		return r;
-	q = room(p, 29);
-	*q++ = T_RANGE;
-	q = put(q, &o, 8);
-	q = put(q, &d, 8);
-	q = put(q, &n, 8);
-	put(q, &t, 4);
-	return 0;
+	if (q)
+		put(put(put(put(q, &o, 8), &d, 8), &n, 8), &t, 4);
+	return r;
 }
 
 /*----------------------------------------------------------------*/
@@ -386,6 +383,22 @@ int ir_pipe_finish(struct ir_pipe *p)
 	pthread_join(p->thread, NULL);
 	p->finished = 1;
 	return p->result;
+}
+
+int ir_piped(const struct ir_visitor *out, int (*produce)(void *ctx, const struct ir_visitor *v),
+	     void *ctx, int *consumer)
+{
+	struct ir_visitor in;
+	struct ir_pipe *p;
+	int r;
+
+	*consumer = 0;
+	if (ir_pipe_create(out, &in, &p) < 0)
+		return produce(ctx, out);
+	r = produce(ctx, &in);
+	*consumer = ir_pipe_finish(p);
+	ir_pipe_destroy(p);
+	return r;
 }
 
 void ir_pipe_destroy(struct ir_pipe *p)

@@ -32,4 +32,14 @@ int ir_pipe_finish(struct ir_pipe *p);
 
 void ir_pipe_destroy(struct ir_pipe *p);
 
+/*
+ * produce(ctx, v) with v feeding out through a pipe (directly when no
+ * thread can be started).  Returns produce's result; *consumer gets the
+ * consumer's first non-zero return (0: none).  A consumer stop came first
+ * in the stream, so a caller reports it over produce's result, as a
+ * direct call would have ended there.
+ */
+int ir_piped(const struct ir_visitor *out, int (*produce)(void *ctx, const struct ir_visitor *v),
+	     void *ctx, int *consumer);
+
 #endif

@@ -191,6 +191,12 @@ static void note_lost(struct emit *e)
 	}
 }
 
+struct emit_job {
+	struct thin_repair *rp;
+	char *err;
+	size_t errlen;
+};
+
 static int visited(int r, char *err, size_t errlen)
 {
 	if (r > 0)
@@ -249,22 +255,23 @@ int thin_repair_emit(struct thin_repair *rp, const struct ir_visitor *v, int exa
 	return r == IR_STOP ? 0 : r;
 }
 
+static int emit_plain(void *ctx, const struct ir_visitor *v)
+{
+	struct emit_job *j = ctx;
+
+	return thin_repair_emit(j->rp, v, 0, j->err, j->errlen);
+}
+
 /*
  * The restorer builds the new metadata on a second thread (an IR pipe),
  * while the emission reads the old: same events, same order.
  */
 int thin_repair_produce(void *ctx, const struct ir_visitor *v, char *err, size_t errlen)
 {
-	struct ir_visitor pv;
-	struct ir_pipe *p;
+	struct emit_job j = { ctx, err, errlen };
 	int r, pr;
 
-	if (ir_pipe_create(v, &pv, &p) < 0)
-		return thin_repair_emit(ctx, v, 0, err, errlen);
-	r = thin_repair_emit(ctx, &pv, 0, err, errlen);
-	pr = ir_pipe_finish(p);
-	ir_pipe_destroy(p);
-	/* the restorer stopped first: as called directly, its stop wins */
+	r = ir_piped(v, emit_plain, &j, &pr);
 	if (pr) {
 		err[0] = '\0';
 		r = visited(pr, err, errlen);
