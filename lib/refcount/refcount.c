@@ -486,12 +486,73 @@ int rcmap_inc_slow(struct rcmap *sm, uint64_t b)
 	return rcmap_set(sm, b, c + 1);
 }
 
+/*
+ * Increments [b, b + n) of one 2-bit region while every count there is 0
+ * or 1: 32 counts a word where aligned.  Returns how many it did (it stops
+ * before the first count of 2 or more).
+ */
+static uint64_t packed_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
+{
+	const uint64_t lows = 0x5555555555555555ull, highs = 0xAAAAAAAAAAAAAAAAull;
+	uint64_t j = 0, zeros = 0;
+
+	for (; j < n && ((b + j) & 31); j++) {
+		unsigned v = packed_get(sm, b + j);
+
+		if (v >= PK_ESC - 1)
+			goto out;
+		zeros += !v;
+		packed_put(sm, b + j, v + 1);
+	}
+	for (; j + 32 <= n; j += 32) {
+		uint8_t *p = &sm->packed[(b + j) >> 2];
+		uint64_t x;
+
+		memcpy(&x, p, 8);
+		if (x & highs)
+			break;   /* a count of 2 or 3 */
+		zeros += (uint64_t)__builtin_popcountll(~x & lows);
+		x += lows;
+		memcpy(p, &x, 8);
+	}
+	for (; j < n; j++) {
+		unsigned v = packed_get(sm, b + j);
+
+		if (v >= PK_ESC - 1)
+			break;
+		zeros += !v;
+		packed_put(sm, b + j, v + 1);
+	}
+out:
+	sm->nr_allocated += zeros;
+	if (j)
+		sm->cinfo[b >> RC_REGION_SHIFT] |= RCMAP_TOUCHED;
+	return j;
+}
+
 int rcmap_inc_run_slow(struct rcmap *sm, uint64_t b, uint64_t n)
 {
-	for (; n; n--, b++) {
-		int r = rcmap_inc(sm, b);
+	while (n) {
+		int r;
+
+		if (b < sm->nr_blocks && packed_region(sm, &sm->regions[b >> RC_REGION_SHIFT])) {
+			uint64_t end = (b | RC_MASK) + 1, done;
+
+			if (end > sm->nr_blocks)
+				end = sm->nr_blocks;
+			done = packed_inc_run(sm, b, n < end - b ? n : end - b);
+			b += done;
+			n -= done;
+			if (!n)
+				break;
+			if (done)
+				continue;
+		}
+		r = rcmap_inc(sm, b);
 		if (r < 0)
 			return r;
+		b++;
+		n--;
 	}
 	return 0;
 }
