@@ -1,6 +1,7 @@
 #include "btree/walk.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,15 +257,216 @@ static int memo_put(struct bt_memo *m, const struct bt_summary *s)
 /*----------------------------------------------------------------*/
 /* The walk */
 
+/*
+ * Batch buffers come from a pool: a batch of leaves handed to the leaf
+ * thread keeps its buffer until the thread is done with it.  The walk holds
+ * one per level it is in (at most BT_MAX_DEPTH + 2); the leaf thread up to
+ * SPARE_BUFS more, so the walk never waits on a buffer the thread will not
+ * give back.
+ */
+#define SPARE_BUFS 6u
+#define MAX_BUFS (BT_MAX_DEPTH + 2 + SPARE_BUFS)
+#define LEAF_JOBS 8u
+
+struct wbuf {
+	uint8_t *data;          /* BT_WALK_BATCH blocks */
+	unsigned refs;          /* the batch being walked, and queued jobs */
+	struct wbuf *next;      /* free list */
+};
+
+/* Leaves of one buffer for the leaf thread, in walk order. */
+struct leaf_job {
+	const struct bt_walk_tree *t;
+	struct wbuf *buf;
+	unsigned nr;
+	uint16_t idx[BT_WALK_BATCH];
+};
+
 struct bt_walker {
 	struct ioe *ioe;
 	uint64_t bound;                         /* pointers at or beyond: out of bounds */
 	struct bt_memo memo;
-	uint8_t *bufs[BT_MAX_DEPTH + 2];        /* per-depth batch buffers */
 	uint8_t *one;                           /* single-block buffer */
 	const uint32_t *type_salts;             /* bt_walker_set_type_salts() */
 	size_t nr_type_salts;
+
+	/* batch buffers and the leaf thread (BT_TREE_LEAF_THREAD); lock guards all but pending */
+	pthread_mutex_t lock;
+	pthread_cond_t work, room;
+	struct wbuf bufs[MAX_BUFS];
+	unsigned nr_bufs;
+	struct wbuf *free_bufs;
+	struct leaf_job pending;                /* being gathered by the walk */
+	struct leaf_job jobs[LEAF_JOBS];        /* ring: queued, the first one running */
+	unsigned head, nr_jobs;
+	pthread_t thread;
+	int started, quit;
+	int leaf_err;                           /* the first leaf() error on the thread */
 };
+
+/*----------------------------------------------------------------*/
+/* Batch buffers and the leaf thread */
+
+static struct wbuf *buf_get(struct bt_walker *w)
+{
+	struct wbuf *b = NULL;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		if (w->free_bufs) {
+			b = w->free_bufs;
+			w->free_bufs = b->next;
+			break;
+		}
+		if (w->nr_bufs < MAX_BUFS) {
+			uint8_t *d = ioe_alloc_blocks(BT_WALK_BATCH);
+
+			if (d) {
+				b = &w->bufs[w->nr_bufs++];
+				b->data = d;
+			}
+			break;
+		}
+		pthread_cond_wait(&w->room, &w->lock);
+	}
+	if (b)
+		b->refs = 1;
+	pthread_mutex_unlock(&w->lock);
+	return b;
+}
+
+/* Under the lock. */
+static void buf_unref_locked(struct bt_walker *w, struct wbuf *b)
+{
+	if (!--b->refs) {
+		b->next = w->free_bufs;
+		w->free_bufs = b;
+		pthread_cond_broadcast(&w->room);
+	}
+}
+
+static void buf_put(struct bt_walker *w, struct wbuf *b)
+{
+	pthread_mutex_lock(&w->lock);
+	buf_unref_locked(w, b);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int run_job(const struct leaf_job *j)
+{
+	for (unsigned i = 0; i < j->nr; i++) {
+		struct bt_node n;
+		int r;
+
+		bt_node_view(j->buf->data + ((size_t)j->idx[i] << MD_BLOCK_SHIFT), &n);
+		r = j->t->leaf(j->t->ctx, &n);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void *leaf_thread(void *arg)
+{
+	struct bt_walker *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct leaf_job *j;
+		int r = 0;
+
+		while (!w->nr_jobs && !w->quit)
+			pthread_cond_wait(&w->work, &w->lock);
+		if (!w->nr_jobs)
+			break;
+		j = &w->jobs[w->head];
+		if (!w->leaf_err) {
+			pthread_mutex_unlock(&w->lock);
+			r = run_job(j);
+			pthread_mutex_lock(&w->lock);
+		}
+		if (r < 0 && !w->leaf_err)
+			w->leaf_err = r;
+		buf_unref_locked(w, j->buf);
+		w->head = (w->head + 1) % LEAF_JOBS;
+		w->nr_jobs--;
+		pthread_cond_broadcast(&w->room);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Queues the pending leaves (runs them here if no thread can start). */
+static int flush_leaves(struct bt_walker *w)
+{
+	struct leaf_job *p = &w->pending;
+	int r;
+
+	if (!p->nr)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	if (!w->started && pthread_create(&w->thread, NULL, leaf_thread, w) == 0)
+		w->started = 1;
+	if (!w->started) {
+		pthread_mutex_unlock(&w->lock);
+		r = run_job(p);
+		p->nr = 0;
+		return r;
+	}
+	while (w->nr_jobs == LEAF_JOBS)
+		pthread_cond_wait(&w->room, &w->lock);
+	w->jobs[(w->head + w->nr_jobs) % LEAF_JOBS] = *p;
+	w->nr_jobs++;
+	p->buf->refs++;
+	r = w->leaf_err;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->lock);
+	p->nr = 0;
+	return r;
+}
+
+/* Every leaf handed out so far is done; the first leaf() error, or 0. */
+static int drain_leaves(struct bt_walker *w)
+{
+	int r = flush_leaves(w);
+
+	if (!w->started)
+		return r;
+	pthread_mutex_lock(&w->lock);
+	while (w->nr_jobs)
+		pthread_cond_wait(&w->room, &w->lock);
+	if (!r)
+		r = w->leaf_err;
+	w->leaf_err = 0;
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+/*
+ * leaf() for n, whose block is data: now, or on the leaf thread when the
+ * tree allows it and data lies in batch buffer in.  Either way leaf() sees
+ * the tree's leaves in walk order.
+ */
+static int leaf_call(struct bt_walker *w, const struct bt_walk_tree *t, const struct bt_node *n,
+		     const uint8_t *data, struct wbuf *in)
+{
+	struct leaf_job *p = &w->pending;
+	int r;
+
+	if (!(t->flags & BT_TREE_LEAF_THREAD) || !in) {
+		r = drain_leaves(w);
+		return r < 0 ? r : t->leaf(t->ctx, n);
+	}
+	if (p->nr && (p->buf != in || p->t != t)) {
+		r = flush_leaves(w);
+		if (r < 0)
+			return r;
+	}
+	p->t = t;
+	p->buf = in;
+	p->idx[p->nr++] = (uint16_t)((size_t)(data - in->data) >> MD_BLOCK_SHIFT);
+	return 0;
+}
 
 struct visit {
 	struct bt_walker *w;
@@ -279,7 +481,7 @@ static void node_damage(struct visit *v, enum dmg_level level, enum rep_code cod
 }
 
 static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
-		 const uint8_t *data, int read_err, struct bt_summary *out);
+		 const uint8_t *data, struct wbuf *in, int read_err, struct bt_summary *out);
 
 /* One batch of children [from, to) of an internal node. */
 static int visit_batch(struct visit *v, const uint64_t *keys, const uint64_t *kids, uint32_t from,
@@ -289,14 +491,13 @@ static int visit_batch(struct visit *v, const uint64_t *keys, const uint64_t *ki
 	uint64_t want[BT_WALK_BATCH];
 	int errs[BT_WALK_BATCH];
 	unsigned n = 0;
+	struct wbuf *wb = buf_get(w);
 	uint8_t *buf;
+	int r = 0;
 
-	if (!w->bufs[depth]) {
-		w->bufs[depth] = ioe_alloc_blocks(BT_WALK_BATCH);
-		if (!w->bufs[depth])
-			return -ENOMEM;
-	}
-	buf = w->bufs[depth];
+	if (!wb)
+		return -ENOMEM;
+	buf = wb->data;
 	/* blocks to read: not yet seen, inside the device */
 	for (uint32_t i = from; i < to; i++) {
 		uint64_t b = kids[i];
@@ -341,7 +542,6 @@ static int visit_batch(struct visit *v, const uint64_t *keys, const uint64_t *ki
 		const uint8_t *data = NULL;
 		int err = 0;
 		unsigned lo = 0, h = n;
-		int r;
 
 		while (lo < h) {
 			unsigned mid = (lo + h) / 2;
@@ -354,11 +554,18 @@ static int visit_batch(struct visit *v, const uint64_t *keys, const uint64_t *ki
 			data = buf + (size_t)lo * MD_BLOCK_SIZE;
 			err = errs[lo];
 		}
-		r = visit(v, kids[i], keys[i], chi, depth + 1, data, err, &sums[i]);
+		r = visit(v, kids[i], keys[i], chi, depth + 1, data, data ? wb : NULL, err, &sums[i]);
 		if (r < 0)
-			return r;
+			break;
 	}
-	return 0;
+	if (w->pending.nr && w->pending.buf == wb) {
+		int f = flush_leaves(w);
+
+		if (!r)
+			r = f;
+	}
+	buf_put(w, wb);
+	return r;
 }
 
 /* Checks the children's summaries against the separators; fills s. */
@@ -453,7 +660,7 @@ static int visit_internal(struct visit *v, const struct bt_node *n, uint64_t blo
 }
 
 static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
-		 const uint8_t *data, int read_err, struct bt_summary *out)
+		 const uint8_t *data, struct wbuf *in, int read_err, struct bt_summary *out)
 {
 	struct bt_walker *w = v->w;
 	const struct bt_walk_tree *t = v->t;
@@ -505,6 +712,7 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 			return -ENOMEM;
 		read_err = ioe_read(w->ioe, block, 1, w->one);
 		data = w->one;
+		in = NULL;
 	}
 	if (!read_err)
 		read_err = bc_classify(bt_node_validator.check(data, block, MD_BLOCK_SIZE), data,
@@ -540,7 +748,7 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 		} else {
 			s.flags |= BT_SUM_EMPTY;
 		}
-		r = t->leaf ? t->leaf(t->ctx, &n) : 0;
+		r = t->leaf ? leaf_call(w, t, &n, data, in) : 0;
 	} else if (!n.nr_entries) {
 		node_damage(v, DMG_FATAL, RC_NODE_NR_ENTRIES, block, lo, hi,
 			    "internal node without entries");
@@ -572,6 +780,9 @@ int bt_walker_create(struct ioe *ioe, struct bt_walker **out)
 		free(w);
 		return r;
 	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->room, NULL);
 	*out = w;
 	return 0;
 }
@@ -580,8 +791,19 @@ void bt_walker_destroy(struct bt_walker *w)
 {
 	if (!w)
 		return;
-	for (size_t i = 0; i < sizeof(w->bufs) / sizeof(w->bufs[0]); i++)
-		free(w->bufs[i]);
+	drain_leaves(w);
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->quit = 1;
+		pthread_cond_signal(&w->work);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->room);
+	for (unsigned i = 0; i < w->nr_bufs; i++)
+		free(w->bufs[i].data);
 	free(w->one);
 	memo_release(&w->memo);
 	free(w);
@@ -609,6 +831,8 @@ int bt_walker_walk(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t r
 		   struct bt_summary *out)
 {
 	struct visit v = { w, t };
+	int r = visit(&v, root, 0, UINT64_MAX, 0, NULL, NULL, 0, out);
+	int d = drain_leaves(w);
 
-	return visit(&v, root, 0, UINT64_MAX, 0, NULL, 0, out);
+	return r < 0 ? r : d;
 }

@@ -142,9 +142,19 @@ struct bt_summary {
 	uint8_t kind;        /* bt_walk_tree.kind of the tree it was found in */
 };
 
+/*
+ * bt_walk_tree.flags: leaf() may run on the walker's second thread, which
+ * overlaps it with the reads and node checks of the walk.  It still sees
+ * the leaves one at a time, in walk order, all before bt_walker_walk()
+ * returns; it must touch nothing that the walk's other callbacks touch,
+ * and an error from it stops the walk a little later than it would have.
+ */
+#define BT_TREE_LEAF_THREAD 1u
+
 struct bt_walk_tree {
 	uint8_t kind;          /* trees of different kinds may not share nodes (non-zero) */
 	uint32_t leaf_vsize;   /* value size of the leaves */
+	unsigned flags;        /* BT_TREE_* */
 	/* once per distinct valid leaf; a negative return stops the walk */
 	int (*leaf)(void *ctx, const struct bt_node *n);
 	/* every child pointer of every distinct internal node (may be NULL) */

@@ -38,6 +38,8 @@ struct ck_tree {
 	/* called once per distinct valid leaf */
 	int (*leaf)(struct ck *ck, void *ctx, const struct bt_node *n);
 	void *ctx;
+	/* leaf() touches only ctx and the data counts: it may run on the walker's thread */
+	int leaf_thread;
 };
 
 struct ck {

@@ -313,7 +313,7 @@ static int details_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 static int walk_details(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "device details tree", CK_DETAILS, THIN_DETAILS_VSIZE, UINT64_MAX,
-			     details_leaf, ts };
+			     details_leaf, ts, 0 };
 	struct bt_summary s;
 
 	ck->snap_prefix = ts->is_snap;
@@ -324,7 +324,7 @@ static int walk_details(struct ck *ck, struct tree_set *ts)
 static int walk_top(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "mapping top-level", CK_TOP, THIN_MAPPING_VSIZE, UINT64_MAX,
-			     top_leaf, NULL };
+			     top_leaf, NULL, 0 };
 	struct bt_summary s;
 	int r;
 
@@ -445,7 +445,7 @@ static int walk_device(struct ck *ck, struct tree_set *ts, const struct thin_dev
 {
 	char name[64];
 	struct map_ctx m = { .time = ts->time };
-	struct ck_tree t = { name, CK_BOTTOM, THIN_MAPPING_VSIZE, d->dev_id, mapping_leaf, &m };
+	struct ck_tree t = { name, CK_BOTTOM, THIN_MAPPING_VSIZE, d->dev_id, mapping_leaf, &m, 1 };
 	struct rep_ctx rc = { d->root, 0, 0, d->dev_id };
 	struct bt_summary s;
 	int r;

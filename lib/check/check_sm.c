@@ -129,7 +129,7 @@ static int cmp_ovf(const void *a, const void *b)
 static int read_data_index(struct ck *ck, struct ck_sm_fix *fx)
 {
 	struct ck_tree t = { "data space map index", CK_DINDEX, SM_INDEX_ENTRY_SIZE, UINT64_MAX,
-			     index_leaf, fx };
+			     index_leaf, fx, 0 };
 	struct sm_index_decoder *d = &fx->dindex;
 	struct bt_summary s;
 	int r;
@@ -183,7 +183,7 @@ static int read_metadata_index(struct ck *ck, struct ck_sm_fix *fx)
 static int read_overflow(struct ck *ck, struct ck_sm_fix *fx)
 {
 	char name[48];
-	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx };
+	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx, 0 };
 	struct bt_summary s;
 
 	int r;

@@ -80,6 +80,7 @@ int ck_walk_tree(struct ck *ck, const struct ck_tree *t, uint64_t root, struct b
 {
 	struct walk_ctx c = { ck, t };
 	const struct bt_walk_tree wt = { .kind = (uint8_t)t->kind, .leaf_vsize = t->leaf_vsize,
+					 .flags = t->leaf_thread ? BT_TREE_LEAF_THREAD : 0u,
 					 .leaf = leaf, .ref = count_ref, .damage = node_damage,
 					 .ctx = &c };
 
