@@ -476,3 +476,105 @@ Test(walk, deferred_leaves_are_read_only_to_learn_the_depth)
 	bc_destroy(s.bc);
 	ioe_destroy(e);
 }
+
+/*----------------------------------------------------------------*/
+/* The memoising walker's leaf thread (BT_TREE_LEAF_THREAD) */
+
+#include <pthread.h>
+
+#define LT_INNER 4u
+#define LT_LEAVES 200u   /* per inner node */
+
+/* root 1 -> inner nodes 2..5 -> LT_LEAVES leaves each, keys 4 apart, 4 entries a leaf */
+static struct ioe *wide_tree(void)
+{
+	struct ioe *e = ioe_mem_create(16 + LT_INNER * LT_LEAVES);
+	uint64_t rk[LT_INNER], rv[LT_INNER], ik[LT_LEAVES], iv[LT_LEAVES];
+
+	for (uint32_t a = 0; a < LT_INNER; a++) {
+		for (uint32_t l = 0; l < LT_LEAVES; l++) {
+			uint64_t leaf = 16 + a * LT_LEAVES + l, first = (a * LT_LEAVES + l) * 4ull;
+			uint64_t k[4] = { first, first + 1, first + 2, first + 3 }, v[4] = { 7, 7, 7, 7 };
+
+			put_node(e, leaf, BT_LEAF_NODE, 8, k, v, 4);
+			ik[l] = first;
+			iv[l] = leaf;
+		}
+		put_node(e, 2 + a, BT_INTERNAL_NODE, 8, ik, iv, LT_LEAVES);
+		rk[a] = a * LT_LEAVES * 4ull;
+		rv[a] = 2 + a;
+	}
+	put_node(e, 1, BT_INTERNAL_NODE, 8, rk, rv, LT_INNER);
+	return e;
+}
+
+struct order_log {
+	uint64_t first[LT_INNER * LT_LEAVES + 8];
+	unsigned nr, other_thread, fail_at;
+	pthread_t walker;
+};
+
+static int order_leaf(void *ctx, const struct bt_node *n)
+{
+	struct order_log *o = ctx;
+
+	if (!pthread_equal(pthread_self(), o->walker))
+		o->other_thread++;
+	if (o->fail_at && o->nr + 1 == o->fail_at)
+		return -EIO;
+	cr_assert_lt(o->nr, sizeof(o->first) / sizeof(o->first[0]));
+	o->first[o->nr++] = bt_key(n, 0);
+	return 0;
+}
+
+static int order_walk(struct ioe *e, unsigned flags, struct order_log *o, uint64_t *count)
+{
+	struct bt_walker *w;
+	struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8, .flags = flags, .leaf = order_leaf,
+				  .ctx = o };
+	struct bt_summary s;
+	int r;
+
+	o->walker = pthread_self();
+	cr_assert_eq(bt_walker_create(e, &w), 0);
+	r = bt_walker_walk(w, &t, 1, &s);
+	/* roots walked before (a leaf, the subtree at 3): their summaries, no leaf() again */
+	if (!r)
+		r = bt_walker_walk(w, &t, 16, &s);
+	if (!r)
+		r = bt_walker_walk(w, &t, 3, &s);
+	*count = s.count;
+	bt_walker_destroy(w);
+	return r;
+}
+
+Test(walk, leaf_thread_sees_the_leaves_in_walk_order_off_the_walking_thread)
+{
+	struct ioe *e = wide_tree();
+	static struct order_log plain, threaded;
+	uint64_t c1, c2;
+
+	cr_assert_eq(order_walk(e, 0, &plain, &c1), 0);
+	cr_assert_eq(order_walk(e, BT_TREE_LEAF_THREAD, &threaded, &c2), 0);
+	cr_assert_eq(plain.nr, LT_INNER * LT_LEAVES, "%u leaves", plain.nr);
+	cr_assert_eq(threaded.nr, plain.nr);
+	cr_assert_eq(memcmp(threaded.first, plain.first, plain.nr * sizeof(plain.first[0])), 0);
+	for (unsigned i = 1; i < plain.nr; i++)
+		cr_assert_lt(plain.first[i - 1], plain.first[i]);
+	cr_assert_eq(c1, c2);
+	cr_assert_eq(c1, LT_LEAVES * 4ull, "the shared subtree's summary");
+	cr_assert_eq(plain.other_thread, 0);
+	cr_assert_gt(threaded.other_thread, 0, "leaves ran on the leaf thread");
+	ioe_destroy(e);
+}
+
+Test(walk, an_error_from_the_leaf_thread_ends_the_walk)
+{
+	struct ioe *e = wide_tree();
+	static struct order_log o = { .fail_at = 333 };
+	uint64_t c;
+
+	cr_assert_eq(order_walk(e, BT_TREE_LEAF_THREAD, &o, &c), -EIO);
+	cr_assert_eq(o.nr, 332, "no leaf after the failing one: %u", o.nr);
+	ioe_destroy(e);
+}
