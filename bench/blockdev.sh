@@ -64,7 +64,7 @@ bindir() {
 cmd() {   # TOOL BINDIR -> CMD
 	local p=$2
 	case $1 in
-	check) CMD=("$p/thin_check" "$DEV") ;;
+	check) CMD=("$p/thin_check" -q "$DEV") ;;   # -q: as LVM runs it (1.1.0 without -q waits ~0.5 s on its progress output)
 	ls)    CMD=(sh -c "exec '$p/thin_ls' -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS '$DEV' >/dev/null") ;;
 	rmap)  CMD=(sh -c "exec '$p/thin_rmap' --region 0..$((nr_data / 10)) '$DEV' >/dev/null") ;;
 	dump)  CMD=(sh -c "exec '$p/thin_dump' '$DEV' >/dev/null") ;;

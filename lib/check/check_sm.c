@@ -183,7 +183,13 @@ static int read_metadata_index(struct ck *ck, struct ck_sm_fix *fx)
 static int read_overflow(struct ck *ck, struct ck_sm_fix *fx)
 {
 	char name[48];
-	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx, 0 };
+	/*
+	 * The data space map's entries may be decoded on the walker's leaf
+	 * thread: the data counts are final by now.  Not the metadata's: this
+	 * walk still counts its own nodes into the counts ovf_leaf reads.
+	 */
+	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx,
+			     fx->kind == SM_DATA };
 	struct bt_summary s;
 
 	int r;
