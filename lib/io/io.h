@@ -79,6 +79,8 @@ void ioe_mem_fail_write(struct ioe *e, long nth);
 void ioe_mem_fail_read(struct ioe *e, long nth);
 void ioe_mem_fail_flush(struct ioe *e, long nth);
 void ioe_mem_fail_errno(struct ioe *e, int err);
+/* A bad sector: every read covering block fails with -EIO (UINT64_MAX: none). */
+void ioe_mem_bad_block(struct ioe *e, uint64_t block);
 /* Counters of the memory engine (reads: since the last ioe_mem_fail_read). */
 unsigned long ioe_mem_nr_writes(struct ioe *e);
 unsigned long ioe_mem_nr_reads(struct ioe *e);

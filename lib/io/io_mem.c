@@ -8,6 +8,7 @@ struct mem_engine {
 	struct ioe e;
 	uint8_t *data;
 	long fail_write, fail_read, fail_flush;
+	uint64_t bad_block;     /* reads covering it fail (UINT64_MAX: none) */
 	int err;
 	unsigned long nr_writes, nr_reads, nr_flushes;
 };
@@ -25,6 +26,8 @@ static int mem_read(struct ioe *e, uint64_t b, unsigned nr, void *buf)
 		return -EIO;
 	if ((long)m->nr_reads++ >= m->fail_read && m->fail_read >= 0)
 		return m->err;
+	if (m->bad_block >= b && m->bad_block < b + nr)
+		return -EIO;
 	memcpy(buf, m->data + (b << MD_BLOCK_SHIFT), (size_t)nr << MD_BLOCK_SHIFT);
 	return 0;
 }
@@ -81,6 +84,7 @@ struct ioe *ioe_mem_create(uint64_t nr_blocks)
 	m->e.writable = 1;
 	m->fail_write = -1;
 	m->fail_read = -1;
+	m->bad_block = UINT64_MAX;
 	m->fail_flush = -1;
 	m->err = -EIO;
 	return &m->e;
@@ -96,6 +100,11 @@ void ioe_mem_fail_write(struct ioe *e, long nth)
 	struct mem_engine *m = to_mem(e);
 
 	m->fail_write = nth < 0 ? -1 : (long)m->nr_writes + nth;
+}
+
+void ioe_mem_bad_block(struct ioe *e, uint64_t block)
+{
+	to_mem(e)->bad_block = block;
 }
 
 void ioe_mem_fail_read(struct ioe *e, long nth)

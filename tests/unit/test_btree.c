@@ -578,3 +578,77 @@ Test(walk, an_error_from_the_leaf_thread_ends_the_walk)
 	cr_assert_eq(o.nr, 332, "no leaf after the failing one: %u", o.nr);
 	ioe_destroy(e);
 }
+
+struct dmg_log {
+	unsigned nr;
+	uint64_t block, lo, hi;
+	enum rep_code code;
+	char what[64];
+};
+
+static void dmg_note(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+		     uint64_t lo, uint64_t hi, const char *what)
+{
+	struct dmg_log *d = ctx;
+
+	if (level < DMG_FATAL)
+		return;   /* the small test leaves are underfull */
+	if (!d->nr++) {
+		d->block = block;
+		d->lo = lo;
+		d->hi = hi;
+		d->code = code;
+		snprintf(d->what, sizeof(d->what), "%s", what);
+	}
+}
+
+struct both_log {
+	struct order_log o;
+	struct dmg_log d;
+};
+
+static int both_leaf(void *ctx, const struct bt_node *n)
+{
+	return order_leaf(&((struct both_log *)ctx)->o, n);
+}
+
+static void both_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *what)
+{
+	dmg_note(&((struct both_log *)ctx)->d, level, code, block, lo, hi, what);
+}
+
+/*
+ * A bad sector under one leaf in the middle of a batch read as one run:
+ * the run is read again block by block, so only that leaf is lost, with
+ * its key range, and every other leaf is walked (one thread or two).
+ */
+Test(walk, a_bad_block_inside_a_batch_costs_only_its_own_leaf)
+{
+	for (unsigned flags = 0; flags <= BT_TREE_LEAF_THREAD; flags += BT_TREE_LEAF_THREAD) {
+		struct ioe *e = wide_tree();
+		static struct both_log b;
+		uint64_t bad = 16 + LT_LEAVES + 57;   /* inner node 3's 58th leaf */
+		struct bt_walker *w;
+		struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8, .flags = flags,
+					  .leaf = both_leaf, .damage = both_damage, .ctx = &b };
+		struct bt_summary s;
+
+		memset(&b, 0, sizeof(b));
+		b.o.walker = pthread_self();
+		ioe_mem_bad_block(e, bad);
+		cr_assert_eq(bt_walker_create(e, &w), 0);
+		cr_assert_eq(bt_walker_walk(w, &t, 1, &s), 0);
+		cr_assert_eq(b.d.nr, 1, "one fault, not %u", b.d.nr);
+		cr_assert_eq(b.d.block, bad);
+		cr_assert_eq(b.d.lo, (LT_LEAVES + 57) * 4ull);
+		cr_assert_eq(b.d.hi, (LT_LEAVES + 58) * 4ull);
+		cr_assert_str_eq(b.d.what, "io error");
+		cr_assert_eq(b.o.nr, LT_INNER * LT_LEAVES - 1, "%u leaves", b.o.nr);
+		cr_assert(s.flags & BT_SUM_DAMAGED);
+		for (unsigned i = 1; i < b.o.nr; i++)
+			cr_assert_lt(b.o.first[i - 1], b.o.first[i]);
+		bt_walker_destroy(w);
+		ioe_destroy(e);
+	}
+}

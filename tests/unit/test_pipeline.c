@@ -17,7 +17,9 @@
 #include "cmd/restore.h"
 #include "cmd/rmap.h"
 #include "io/io.h"
+#include "spacemap/spacemap.h"
 #include "thin/metadata.h"
+#include "thin/superblock.h"
 #include "thin/usage.h"
 #include "thin/view.h"
 #include "findings/findings.h"
@@ -260,4 +262,68 @@ Test(pipeline, restore_into_too_small_a_device_says_how_big)
 	cr_assert_lt(thin_restore_ioe(e, &o, produce, &src, &st, err, sizeof(err)), 0);
 	cr_assert_neq(err[0], '\0', "a message");
 	ioe_destroy(e);
+}
+
+/*
+ * thin_check reads space-map bitmaps in runs of consecutive blocks.  A bad
+ * sector under one bitmap must cost only that bitmap: the run is read again
+ * block by block, so exactly one bitmap is reported unreadable and every
+ * other one is still compared (no count is reported wrong).
+ */
+Test(pipeline, a_bad_bitmap_block_costs_only_its_own_bitmap)
+{
+	/* 6 data bitmaps (16320 entries each), a mapping in every one */
+	static char xml[4096];
+	size_t len = 0;
+	uint64_t nr_data = 6 * 16320ull, nr_md = 512;
+	unsigned tried = 0;
+
+	len += (size_t)snprintf(xml + len, sizeof(xml) - len,
+				"<superblock uuid=\"\" time=\"0\" transaction=\"1\" flags=\"0\" "
+				"version=\"2\" data_block_size=\"128\" nr_data_blocks=\"%llu\">\n"
+				"  <device dev_id=\"0\" mapped_blocks=\"6\" transaction=\"0\" "
+				"creation_time=\"0\" snap_time=\"0\">\n",
+				(unsigned long long)nr_data);
+	for (unsigned i = 0; i < 6; i++)
+		len += (size_t)snprintf(xml + len, sizeof(xml) - len,
+					"    <single_mapping origin_block=\"%u\" data_block=\"%u\" "
+					"time=\"0\"/>\n", i, i * 16320 + 5);
+	snprintf(xml + len, sizeof(xml) - len, "  </device>\n</superblock>\n");
+
+	char *path = restore_to_file(xml, nr_md);
+	FILE *f = fopen(path, "rb");
+	uint8_t *img = malloc(nr_md * 4096);
+
+	cr_assert(f && img);
+	cr_assert_eq(fread(img, 4096, nr_md, f), nr_md);
+	fclose(f);
+	for (uint64_t b = 1; b < nr_md; b++) {
+		struct thin_check_opts o = { 0 };
+		struct thin_check_result res;
+		struct report *rep;
+		struct ioe *e;
+		char msg[256];
+
+		if (thin_block_check(img + b * 4096, b, &sm_bitmap_validator))
+			continue;   /* not a bitmap */
+		tried++;
+		e = ioe_mem_create(nr_md);
+		rep = rep_create(NULL, 1);
+		cr_assert(e && rep);
+		memcpy(ioe_mem_data(e), img, nr_md * 4096);
+		ioe_mem_bad_block(e, b);
+		cr_assert_eq(thin_check_ioe(e, &o, rep, &res, msg, sizeof(msg)), 0, "%s", msg);
+		cr_assert_not(thin_check_passed(&o, &res), "bitmap block %llu unreadable",
+			      (unsigned long long)b);
+		cr_assert_eq(rep_count_code(rep, RC_SM_BITMAP_IO), 1, "block %llu: %zu io findings",
+			     (unsigned long long)b, rep_count_code(rep, RC_SM_BITMAP_IO));
+		cr_assert_eq(rep_count_code(rep, RC_SM_BAD_COUNT), 0, "block %llu",
+			     (unsigned long long)b);
+		rep_destroy(rep);
+		ioe_destroy(e);
+	}
+	cr_assert_geq(tried, 7, "6 data bitmaps and a metadata one, found %u", tried);
+	free(img);
+	unlink(path);
+	free(path);
 }
