@@ -44,6 +44,8 @@ measure() {
 	[ "$mode" = warm ] && "$@" >/dev/null 2>&1 || true
 	for ((i = 0; i < RUNS; i++)); do
 		[ "$mode" = cold ] && drop
+		# warm: the backing file back in the page cache (DAMON reclaim may have evicted it)
+		[ "$mode" = warm ] && cat "$META" > /dev/null
 		t0=$(date +%s%N)
 		/usr/bin/time -f '%M' -o "$tf.rss" "$@" >/dev/null 2>&1 || echo "  (failed: $*)" >&2
 		t1=$(date +%s%N)
