@@ -260,13 +260,12 @@ static int memo_put(struct bt_memo *m, const struct bt_summary *s)
 /*
  * Batch buffers come from a pool: a batch of leaves handed to the leaf
  * thread keeps its buffer until the thread is done with it.  The walk holds
- * one per level it is in (at most BT_MAX_DEPTH + 2); the leaf thread up to
- * SPARE_BUFS more, so the walk never waits on a buffer the thread will not
- * give back.
+ * one per level it is in (at most BT_MAX_DEPTH + 2), the queued jobs one
+ * each: with the pool that large the walk never waits on a buffer that no
+ * job will give back.
  */
-#define SPARE_BUFS 6u
-#define MAX_BUFS (BT_MAX_DEPTH + 2 + SPARE_BUFS)
 #define LEAF_JOBS 8u
+#define MAX_BUFS (BT_MAX_DEPTH + 2 + LEAF_JOBS)
 
 struct wbuf {
 	uint8_t *data;          /* BT_WALK_BATCH blocks */
@@ -301,6 +300,7 @@ struct bt_walker {
 	unsigned head, nr_jobs;
 	pthread_t thread;
 	int started, quit;
+	int queued;                             /* jobs queued since the last drain (walk's own) */
 	int leaf_err;                           /* the first leaf() error on the thread */
 };
 
@@ -417,6 +417,7 @@ static int flush_leaves(struct bt_walker *w)
 		pthread_cond_wait(&w->room, &w->lock);
 	w->jobs[(w->head + w->nr_jobs) % LEAF_JOBS] = *p;
 	w->nr_jobs++;
+	w->queued = 1;
 	p->buf->refs++;
 	r = w->leaf_err;
 	pthread_cond_signal(&w->work);
@@ -430,8 +431,9 @@ static int drain_leaves(struct bt_walker *w)
 {
 	int r = flush_leaves(w);
 
-	if (!w->started)
-		return r;
+	if (!w->queued)
+		return r;   /* nothing handed out since the last drain: no lock to take */
+	w->queued = 0;
 	pthread_mutex_lock(&w->lock);
 	while (w->nr_jobs)
 		pthread_cond_wait(&w->room, &w->lock);

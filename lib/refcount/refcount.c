@@ -496,34 +496,30 @@ static uint64_t packed_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
 	const uint64_t lows = 0x5555555555555555ull, highs = 0xAAAAAAAAAAAAAAAAull;
 	uint64_t j = 0, zeros = 0;
 
-	for (; j < n && ((b + j) & 31); j++) {
-		unsigned v = packed_get(sm, b + j);
+	while (j < n) {
+		unsigned v;
 
-		if (v >= PK_ESC - 1)
-			goto out;
-		zeros += !v;
-		packed_put(sm, b + j, v + 1);
-	}
-	for (; j + 32 <= n; j += 32) {
-		uint8_t *p = &sm->packed[(b + j) >> 2];
-		uint64_t x;
+		if (!((b + j) & 31) && j + 32 <= n) {
+			uint8_t *p = &sm->packed[(b + j) >> 2];
+			uint64_t x;
 
-		memcpy(&x, p, 8);
-		if (x & highs)
-			break;   /* a count of 2 or 3 */
-		zeros += (uint64_t)__builtin_popcountll(~x & lows);
-		x += lows;
-		memcpy(p, &x, 8);
-	}
-	for (; j < n; j++) {
-		unsigned v = packed_get(sm, b + j);
-
+			memcpy(&x, p, 8);
+			if (!(x & highs)) {
+				/* 32 counts of 0 or 1 */
+				zeros += (uint64_t)__builtin_popcountll(~x & lows);
+				x += lows;
+				memcpy(p, &x, 8);
+				j += 32;
+				continue;
+			}
+		}
+		v = packed_get(sm, b + j);
 		if (v >= PK_ESC - 1)
 			break;
 		zeros += !v;
 		packed_put(sm, b + j, v + 1);
+		j++;
 	}
-out:
 	sm->nr_allocated += zeros;
 	if (j)
 		sm->cinfo[b >> RC_REGION_SHIFT] |= RCMAP_TOUCHED;
