@@ -404,6 +404,7 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 	uint8_t *dec = malloc(SM_ENTRIES_PER_BITMAP);
 	uint8_t *cb = refs ? malloc(SM_ENTRIES_PER_BITMAP) : NULL;
 	const uint8_t *buf;
+	size_t ko = 0;   /* fx->ovf[ko]: the first disagreeing overflow entry not below bitmap i */
 	int r = 0;
 
 	if (!rd.buf || !dec || (refs && !cb)) {
@@ -423,10 +424,21 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 			continue;
 		}
 		if (refs) {
+			uint64_t base = i * SM_ENTRIES_PER_BITMAP;
+			const uint64_t *threes_ok = NULL;
 			unsigned nonzero, first_free;
 
-			rcmap_get_counts8(refs, i * SM_ENTRIES_PER_BITMAP, n, cb);
-			if (sm_bitmap_agrees(buf, cb, n, &nonzero, &first_free)) {
+			/*
+			 * An entry of 3 agrees where the overflow tree holds the block
+			 * and its count is the computed one: has_ovf, unless an entry
+			 * that disagreed (fx->ovf) lies in this bitmap.
+			 */
+			while (ko < fx->nr_ovf && fx->ovf[ko].block < base)
+				ko++;
+			if (fx->has_ovf && (ko == fx->nr_ovf || fx->ovf[ko].block >= base + n))
+				threes_ok = fx->has_ovf + base / 64;
+			rcmap_get_counts8(refs, base, n, cb);
+			if (sm_bitmap_agrees(buf, cb, n, threes_ok, &nonzero, &first_free)) {
 				/* every entry as counted, none beyond: what the loop below finds */
 				fx->nonzero_in += nonzero;
 				judge_hints(ck, fx, i, nonzero, first_free);

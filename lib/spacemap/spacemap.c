@@ -89,15 +89,26 @@ static uint64_t pack32(const uint8_t *counts)
 	       pack8(get_le64(counts + 16)) << 32 | pack8(get_le64(counts + 24)) << 48;
 }
 
-int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, unsigned *nonzero,
-		     unsigned *first_free)
+/* Bits [0, 32) of x at the even bits of the result (bit k -> bit 2k). */
+static uint64_t spread32(uint64_t x)
+{
+	x &= 0xffffffffull;
+	x = (x | (x << 16)) & 0x0000ffff0000ffffull;
+	x = (x | (x << 8)) & 0x00ff00ff00ff00ffull;
+	x = (x | (x << 4)) & 0x0f0f0f0f0f0f0f0full;
+	x = (x | (x << 2)) & 0x3333333333333333ull;
+	return (x | (x << 1)) & 0x5555555555555555ull;
+}
+
+int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, const uint64_t *threes_ok,
+		     unsigned *nonzero, unsigned *first_free)
 {
 	const uint64_t evens = 0x5555555555555555ull;
 	const uint8_t *p = (const uint8_t *)block + 16;
 	unsigned nz = 0, ff = SM_ENTRIES_PER_BITMAP;
 
 	for (unsigned w = 0; w < SM_ENTRIES_PER_BITMAP / 32; w++) {
-		uint64_t word = get_le64(p + 8 * w), want = 0, used;
+		uint64_t word = get_le64(p + 8 * w), want = 0, used, threes;
 		unsigned base = w * 32;
 
 		if (base + 32 <= n) {
@@ -108,7 +119,11 @@ int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, unsig
 			memcpy(tail, counts + base, n - base);
 			want = pack32(tail);
 		}
-		if (word != want || (word & (word >> 1) & evens))
+		if (word != want)
+			return 0;
+		threes = word & (word >> 1) & evens;   /* entries of 3 (counts >= 3: word == want) */
+		if (threes && (!threes_ok ||
+			       (threes & ~spread32(threes_ok[w / 2] >> (32 * (w & 1))))))
 			return 0;
 		used = (word | (word >> 1)) & evens;
 		nz += (unsigned)__builtin_popcountll(used);

@@ -368,8 +368,8 @@ Test(spacemap, core_counts_run_increments_are_exact_at_every_offset_and_near_254
 }
 
 /* sm_bitmap_agrees against the entry-by-entry reading it replaces. */
-static int agrees_slowly(const uint8_t *blk, const uint8_t *counts, unsigned n, unsigned *nonzero,
-			 unsigned *first_free)
+static int agrees_slowly(const uint8_t *blk, const uint8_t *counts, unsigned n,
+			 const uint64_t *threes_ok, unsigned *nonzero, unsigned *first_free)
 {
 	uint8_t dec[SM_ENTRIES_PER_BITMAP];
 
@@ -379,7 +379,9 @@ static int agrees_slowly(const uint8_t *blk, const uint8_t *counts, unsigned n, 
 	for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
 		unsigned want = j < n ? (counts[j] > 3 ? 3 : counts[j]) : 0;
 
-		if (dec[j] != want || dec[j] == 3)
+		if (dec[j] != want)
+			return 0;
+		if (dec[j] == 3 && !(threes_ok && (threes_ok[j / 64] >> (j % 64) & 1)))
 			return 0;
 		if (dec[j])
 			(*nonzero)++;
@@ -414,8 +416,8 @@ Test(spacemap, bitmap_agrees_like_decoding_entry_by_entry)
 			unsigned j = seed % SM_ENTRIES_PER_BITMAP;
 			sm_bitmap_set(blk, j, (sm_bitmap_get(blk, j) + 1) % 3);
 		}
-		a = sm_bitmap_agrees(blk, counts, n, &nz1, &ff1);
-		b = agrees_slowly(blk, counts, n, &nz2, &ff2);
+		a = sm_bitmap_agrees(blk, counts, n, NULL, &nz1, &ff1);
+		b = agrees_slowly(blk, counts, n, NULL, &nz2, &ff2);
 		cr_assert_eq(a, b, "round %u (n %u)", round, n);
 		if (a) {
 			cr_assert_eq(nz1, nz2, "round %u", round);
@@ -424,4 +426,56 @@ Test(spacemap, bitmap_agrees_like_decoding_entry_by_entry)
 		}
 	}
 	cr_assert_gt(agreed, 50, "the fast path was taken");
+}
+
+/*
+ * Entries of 3 agree exactly where threes_ok has their bit: every 3 with
+ * its bit, one 3 without (in either half of a 64-entry word), a bit set
+ * for an entry that is not 3 (no effect).
+ */
+Test(spacemap, bitmap_entries_of_three_agree_only_where_the_overflow_bit_is_set)
+{
+	static uint8_t blk[MD_BLOCK_SIZE], counts[SM_ENTRIES_PER_BITMAP];
+	static uint64_t ok[SM_ENTRIES_PER_BITMAP / 64 + 1];
+	unsigned seed = 777, agreed = 0, refused = 0;
+
+	for (unsigned round = 0; round < 300; round++) {
+		unsigned n = round % 4 ? SM_ENTRIES_PER_BITMAP : 1 + (seed % SM_ENTRIES_PER_BITMAP);
+		unsigned nz1, ff1, nz2 = 0, ff2 = 0;
+		int a, b;
+
+		memset(blk, 0, sizeof(blk));
+		memset(ok, 0, sizeof(ok));
+		for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
+			seed = seed * 1103515245u + 12345u;
+			counts[j] = (uint8_t)((seed >> 16) % 6);   /* 3, 4 and 5 read as 3 */
+			if (j < n) {
+				sm_bitmap_set(blk, j, counts[j] > 3 ? 3 : counts[j]);
+				if (counts[j] >= 3 || (seed >> 8) % 7 == 0)
+					ok[j / 64] |= 1ull << (j % 64);
+			}
+		}
+		if (round % 3 == 1) {   /* one entry of 3 without its bit */
+			unsigned j = (seed >> 4) % n;
+
+			while (j < n && counts[j] < 3)
+				j++;
+			if (j < n)
+				ok[j / 64] &= ~(1ull << (j % 64));
+		}
+		a = sm_bitmap_agrees(blk, counts, n, ok, &nz1, &ff1);
+		b = agrees_slowly(blk, counts, n, ok, &nz2, &ff2);
+		cr_assert_eq(a, b, "round %u (n %u)", round, n);
+		if (a) {
+			cr_assert_eq(nz1, nz2, "round %u", round);
+			cr_assert_eq(ff1, ff2, "round %u", round);
+			agreed++;
+		} else {
+			refused++;
+		}
+		/* without the bits no bitmap holding a 3 agrees */
+		cr_assert_eq(sm_bitmap_agrees(blk, counts, n, NULL, &nz1, &ff1), 0, "round %u", round);
+	}
+	cr_assert_gt(agreed, 100, "the fast path was taken");
+	cr_assert_gt(refused, 50, "a 3 without its bit was refused");
 }
