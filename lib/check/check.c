@@ -384,14 +384,62 @@ static inline void late_mapping(struct map_ctx *m, const struct bt_node *n, uint
  * Data references are counted by run: mappings whose data blocks follow
  * each other (most of a pool) are one rcmap_inc_run().
  */
+#define MAP_LEAF_MAX ((MD_BLOCK_SIZE - BT_HEADER_SIZE) / (8 + THIN_MAPPING_VSIZE))
+
 static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 {
 	struct map_ctx *m = vctx;
 	struct rcmap *refs = ck->data_refs;
 	uint64_t nr_data = ck->data_nr_blocks;
 	uint32_t nr = n->nr_entries;
+	const uint8_t *vals = bt_value(n, 0);
 
 	m->nr += nr;
+	if (nr && refs && nr <= MAP_LEAF_MAX) {
+		/*
+		 * The common leaf in one pass: its runs of consecutive data
+		 * blocks, the largest time and the end of the highest run; when
+		 * every block is on the data device and no time is late, the runs
+		 * are counted and that is all.  Otherwise the loop below.
+		 */
+		uint64_t start[MAP_LEAF_MAX];
+		uint32_t len[MAP_LEAF_MAX];
+		uint64_t v = get_le64(vals), next, max_end = 0;
+		uint32_t max_time = thin_bt_time(v), nr_runs = 0;
+
+		start[0] = thin_bt_block(v);
+		next = start[0] + 1;
+		len[0] = 1;
+		for (uint32_t i = 1; i < nr; i++) {
+			uint64_t b;
+			uint32_t t;
+
+			v = get_le64(vals + 8 * (size_t)i);
+			b = thin_bt_block(v);
+			t = thin_bt_time(v);
+			max_time = t > max_time ? t : max_time;
+			if (b == next) {
+				len[nr_runs]++;
+				next++;
+				continue;
+			}
+			max_end = next > max_end ? next : max_end;
+			start[++nr_runs] = b;
+			len[nr_runs] = 1;
+			next = b + 1;
+		}
+		max_end = next > max_end ? next : max_end;
+		nr_runs++;
+		if (max_end <= nr_data && max_time <= m->time) {
+			for (uint32_t k = 0; k < nr_runs; k++) {
+				if (len[k] == 1)
+					rcmap_inc(refs, start[k]);
+				else
+					rcmap_inc_run(refs, start[k], len[k]);
+			}
+			return 0;
+		}
+	}
 	for (uint32_t i = 0; i < nr;) {
 		uint64_t v = get_le64(bt_value(n, i));
 		uint64_t b = thin_bt_block(v);

@@ -94,15 +94,20 @@ static int ovf_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 {
 	struct ck_sm_fix *fx = ctx;
 
-	(void)ck;
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		uint64_t b = bt_key(n, i);
-		uint32_t v = get_le32(bt_value(n, i));
+	const uint8_t *keys = n->raw + BT_HEADER_SIZE, *vals = bt_value(n, 0);
+	const struct rcmap *refs = fx->refs;
+	uint64_t *has_ovf = fx->has_ovf, nr_blocks = fx->info.nr_blocks;
+	uint32_t nr = n->nr_entries;
 
-		if (b >= fx->info.nr_blocks)
+	(void)ck;
+	for (uint32_t i = 0; i < nr; i++) {
+		uint64_t b = get_le64(keys + 8 * (size_t)i);
+		uint32_t v = get_le32(vals + 4 * (size_t)i);
+
+		if (b >= nr_blocks)
 			continue; /* garbage the kernel ignores */
-		fx->has_ovf[b / 64] |= 1ull << (b % 64);
-		if (v >= 3 && v == rcmap_get(fx->refs, b))
+		has_ovf[b / 64] |= 1ull << (b % 64);
+		if (v >= 3 && v == rcmap_get(refs, b))
 			continue;
 		if (fx->nr_ovf == fx->cap_ovf) {
 			size_t cap = fx->cap_ovf ? fx->cap_ovf * 2 : 64;

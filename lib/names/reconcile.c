@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "names/reconcile-internal.h"
+#include "util/bits.h"
 #include "thin/pool_tag.h"
 #include "thin/usage.h"
 #include "thin/view.h"
@@ -268,7 +269,7 @@ static int rand_u32(uint32_t *v)
 static uint64_t nth_free(const uint64_t *bm, uint64_t rank)
 {
 	for (uint64_t w = 0; w < ID_SPACE / 64; w++) {
-		uint64_t nfree = 64 - (uint64_t)__builtin_popcountll(bm[w]);
+		uint64_t nfree = 64 - (uint64_t)tm_popcount64(bm[w]);
 		if (rank >= nfree) {
 			rank -= nfree;
 			continue;
@@ -336,7 +337,7 @@ static int find_free_ids(struct rctx *c, char *msg, size_t msglen)
 		return -ENOMEM;
 	}
 	for (uint64_t w = 0; w < ID_SPACE / 64; w++)
-		nfree += 64 - (uint64_t)__builtin_popcountll(bm[w]);
+		nfree += 64 - (uint64_t)tm_popcount64(bm[w]);
 	if (nfree < c->o->free_ids) {
 		snprintf(msg, msglen, "only %" PRIu64 " free thin id%s left, %zu requested", nfree,
 			 nfree == 1 ? "" : "s", c->o->free_ids);

@@ -233,7 +233,7 @@ int rcmap_is_compact(const struct rcmap *sm)
 	return sm->packed != NULL;
 }
 
-uint32_t rcmap_get(const struct rcmap *sm, uint64_t b)
+uint32_t rcmap_get_slow(const struct rcmap *sm, uint64_t b)
 {
 	const struct rcmap_region *r;
 	unsigned v;
@@ -488,8 +488,9 @@ int rcmap_inc_slow(struct rcmap *sm, uint64_t b)
 
 /*
  * Increments [b, b + n) of one 2-bit region while every count there is 0
- * or 1: 32 counts a word where aligned.  Returns how many it did (it stops
- * before the first count of 2 or more).
+ * or 1: a 64-bit word (32 counts) a step, the run's first and last words
+ * under a mask.  Returns how many it did (it stops before the first count
+ * of 2 or more).
  */
 static uint64_t packed_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
 {
@@ -497,28 +498,29 @@ static uint64_t packed_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
 	uint64_t j = 0, zeros = 0;
 
 	while (j < n) {
-		unsigned v;
+		uint64_t x = b + j, w, field, hi;
+		unsigned off = (unsigned)(x & 31), cnt = 32 - off;
+		uint8_t *p = &sm->packed[(x >> 5) << 3];
 
-		if (!((b + j) & 31) && j + 32 <= n) {
-			uint8_t *p = &sm->packed[(b + j) >> 2];
-			uint64_t x;
+		if (cnt > n - j)
+			cnt = (unsigned)(n - j);
+		/* the fields of counts [off, off + cnt) of this word */
+		field = (cnt == 32 ? ~0ull : ((1ull << (2 * cnt)) - 1)) << (2 * off);
+		memcpy(&w, p, 8);
+		hi = w & field & highs;
+		if (hi) {
+			/* a count of 2 or 3: do the ones before it, then stop */
+			unsigned f = (unsigned)__builtin_ctzll(hi) / 2;
 
-			memcpy(&x, p, 8);
-			if (!(x & highs)) {
-				/* 32 counts of 0 or 1 */
-				zeros += (uint64_t)__builtin_popcountll(~x & lows);
-				x += lows;
-				memcpy(p, &x, 8);
-				j += 32;
-				continue;
-			}
+			cnt = f - off;
+			field = cnt ? ((1ull << (2 * cnt)) - 1) << (2 * off) : 0;
 		}
-		v = packed_get(sm, b + j);
-		if (v >= PK_ESC - 1)
+		zeros += tm_popcount64(~w & field & lows);
+		w += field & lows;
+		memcpy(p, &w, 8);
+		j += cnt;
+		if (hi)
 			break;
-		zeros += !v;
-		packed_put(sm, b + j, v + 1);
-		j++;
 	}
 	sm->nr_allocated += zeros;
 	if (j)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bits.h"
+
 /*
  * In-core ref-count map: a byte per block in regions of 2^20 blocks
  * allocated on first use (memory follows the blocks in use, not the pool's
@@ -61,7 +63,32 @@ struct rcmap *rcmap_create_compact(uint64_t nr_blocks);
 int rcmap_is_compact(const struct rcmap *sm);
 void rcmap_destroy(struct rcmap *sm);
 uint64_t rcmap_nr_blocks(const struct rcmap *sm);
-uint32_t rcmap_get(const struct rcmap *sm, uint64_t b);
+/* rcmap_get() for every block (counts in the side table too). */
+uint32_t rcmap_get_slow(const struct rcmap *sm, uint64_t b);
+
+static inline uint32_t rcmap_get(const struct rcmap *sm, uint64_t b)
+{
+	if (b >= sm->nr_blocks)
+		return 0;
+	{
+		const uint8_t *p = sm->regions[b >> RCMAP_REGION_SHIFT].bytes;
+
+		if (p) {
+			uint8_t v = p[b & ((1ull << RCMAP_REGION_SHIFT) - 1)];
+
+			if (v < 255)
+				return v;
+		} else if (sm->packed) {
+			unsigned v = (sm->packed[b >> 2] >> ((b & 3) * 2)) & 3u;
+
+			if (v < 3)
+				return v;
+		} else {
+			return 0;
+		}
+	}
+	return rcmap_get_slow(sm, b);
+}
 int rcmap_set(struct rcmap *sm, uint64_t b, uint32_t count);
 int rcmap_inc_slow(struct rcmap *sm, uint64_t b);
 
@@ -131,7 +158,7 @@ static inline int rcmap_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
 				low7 = x & ~highs;
 				if (x & (low7 + 2 * ones) & highs)
 					break;   /* a byte >= 254 */
-				zeros += (uint64_t)__builtin_popcountll(~((low7 + ~highs) | x) & highs);
+				zeros += (uint64_t)tm_popcount64(~((low7 + ~highs) | x) & highs);
 				x += ones;
 				__builtin_memcpy(p + j, &x, 8);
 			}

@@ -7,6 +7,7 @@
 #include "btree/btree.h"
 #include "btree/walk.h"
 #include "crc/crc32c.h"
+#include "util/bits.h"
 
 /*----------------------------------------------------------------*/
 /* validators */
@@ -126,7 +127,7 @@ int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, const
 			       (threes & ~spread32(threes_ok[w / 2] >> (32 * (w & 1))))))
 			return 0;
 		used = (word | (word >> 1)) & evens;
-		nz += (unsigned)__builtin_popcountll(used);
+		nz += (unsigned)tm_popcount64(used);
 		if (ff == SM_ENTRIES_PER_BITMAP && used != evens)
 			ff = base + (unsigned)__builtin_ctzll(~used & evens) / 2;
 	}

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,34 @@ struct owners {
 	int nomem;
 };
 
+/*
+ * The plain walk counts owners on a second thread: the walk (reads,
+ * checksums, node checks, leaf records) hands each leaf's runs of
+ * consecutive data blocks, in walk order, to the owner thread, which
+ * applies them in that order, so every count is what one thread gives.
+ * Runs go in buffers of RUNQ_RUNS; RUNQ_BUFS of them circulate.
+ */
+#define RUNQ_RUNS 4096u
+#define RUNQ_BUFS 4u
+
+struct own_run {
+	uint64_t start;
+	uint32_t len;
+	uint32_t dev;
+};
+
+struct runq {
+	pthread_mutex_t lock;
+	pthread_cond_t work, room;
+	struct own_run *buf[RUNQ_BUFS];
+	unsigned nr[RUNQ_BUFS];
+	unsigned head, queued;     /* ring of queued buffers; the rest are free */
+	struct own_run *fill;      /* the buffer being filled (buf[(head + queued) % RUNQ_BUFS]) */
+	unsigned nr_fill;
+	pthread_t thread;
+	int started, quit;
+};
+
 struct uctx {
 	struct bc *bc;
 	const struct thin_dev_list *devs;
@@ -54,6 +83,7 @@ struct uctx {
 	struct thin_usage_split *split;   /* NULL: plain walk */
 	uint64_t *live_bm, *orph_bm;      /* split walk: per data block */
 	size_t *order;                    /* split walk: live devices first */
+	struct runq *q;                   /* plain walk: the owner thread, or NULL (inline) */
 	int err;
 	char *msg;
 	size_t msglen;
@@ -132,6 +162,178 @@ static inline void map_block(struct uctx *c, uint64_t b)
 		own_set(&c->own, b, c->own.shared_mark);
 		c->out[o].exclusive--;
 	}
+}
+
+/* map_block() for blocks [b, b + n), mapped by device dev. */
+static void map_run(struct uctx *c, uint64_t b, uint64_t n, uint32_t dev)
+{
+	struct owners *o = &c->own;
+
+	if (o->width != 1) {
+		for (uint64_t j = 0; j < n; j++) {
+			uint32_t x = own_get(o, b + j);
+
+			if (x == o->free_mark) {
+				own_set(o, b + j, dev);
+				c->out[dev].exclusive++;
+			} else if (x != o->shared_mark) {
+				own_set(o, b + j, o->shared_mark);
+				c->out[x].exclusive--;
+			}
+		}
+		return;
+	}
+	while (n) {
+		uint64_t i = b & (OWN_REGION - 1), k = OWN_REGION - i, excl = 0;
+		uint8_t *r = o->reg[b >> OWN_REGION_SHIFT];
+
+		if (k > n)
+			k = n;
+		if (!r) {
+			/* every block of a new region is free: map_block() sets each */
+			r = malloc(OWN_REGION);
+			if (!r) {
+				o->nomem = 1;
+				return;
+			}
+			memset(r, 0xff, OWN_REGION);
+			o->reg[b >> OWN_REGION_SHIFT] = r;
+		}
+		for (uint64_t j = i; j < i + k; j++) {
+			uint8_t x = r[j];
+
+			if (x == 0xff) {
+				r[j] = (uint8_t)dev;
+				excl++;
+			} else if (x != 0xfe) {
+				r[j] = 0xfe;
+				c->out[x].exclusive--;
+			}
+		}
+		c->out[dev].exclusive += excl;
+		b += k;
+		n -= k;
+	}
+}
+
+static void *owner_thread(void *arg)
+{
+	struct uctx *c = arg;
+	struct runq *q = c->q;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		unsigned h, nr;
+
+		while (!q->queued && !q->quit)
+			pthread_cond_wait(&q->work, &q->lock);
+		if (!q->queued)
+			break;
+		h = q->head;
+		nr = q->nr[h];
+		pthread_mutex_unlock(&q->lock);
+		for (unsigned k = 0; k < nr; k++)
+			map_run(c, q->buf[h][k].start, q->buf[h][k].len, q->buf[h][k].dev);
+		pthread_mutex_lock(&q->lock);
+		q->head = (q->head + 1) % RUNQ_BUFS;
+		q->queued--;
+		pthread_cond_broadcast(&q->room);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+/* Hands the filled buffer to the owner thread; waits for a free one. */
+static void runq_flush(struct runq *q)
+{
+	if (!q->nr_fill)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->nr[(q->head + q->queued) % RUNQ_BUFS] = q->nr_fill;
+	q->queued++;
+	pthread_cond_signal(&q->work);
+	while (q->queued == RUNQ_BUFS)
+		pthread_cond_wait(&q->room, &q->lock);
+	q->fill = q->buf[(q->head + q->queued) % RUNQ_BUFS];
+	q->nr_fill = 0;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Every run handed over so far is applied. */
+static void runq_drain(struct runq *q)
+{
+	runq_flush(q);
+	pthread_mutex_lock(&q->lock);
+	while (q->queued)
+		pthread_cond_wait(&q->room, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* The owner thread for the plain walk; NULL (counts applied inline) when none starts. */
+static struct runq *runq_start(struct uctx *c)
+{
+	struct runq *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	for (unsigned i = 0; i < RUNQ_BUFS; i++)
+		if (!(q->buf[i] = malloc(RUNQ_RUNS * sizeof(struct own_run))))
+			goto fail;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->work, NULL);
+	pthread_cond_init(&q->room, NULL);
+	q->fill = q->buf[0];
+	c->q = q;
+	if (pthread_create(&q->thread, NULL, owner_thread, c) == 0) {
+		q->started = 1;
+		return q;
+	}
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->room);
+	pthread_mutex_destroy(&q->lock);
+	c->q = NULL;
+fail:
+	for (unsigned i = 0; i < RUNQ_BUFS; i++)
+		free(q->buf[i]);
+	free(q);
+	return NULL;
+}
+
+static void runq_stop(struct uctx *c)
+{
+	struct runq *q = c->q;
+
+	if (!q)
+		return;
+	runq_drain(q);
+	pthread_mutex_lock(&q->lock);
+	q->quit = 1;
+	pthread_cond_signal(&q->work);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->room);
+	pthread_mutex_destroy(&q->lock);
+	for (unsigned i = 0; i < RUNQ_BUFS; i++)
+		free(q->buf[i]);
+	free(q);
+	c->q = NULL;
+}
+
+/* Blocks [b, b + n) mapped by the device being walked: to the owner thread, or now. */
+static inline void map_blocks(struct uctx *c, uint64_t b, uint64_t n)
+{
+	struct runq *q = c->q;
+
+	if (!q) {
+		map_run(c, b, n, (uint32_t)c->cur);
+		return;
+	}
+	q->fill[q->nr_fill].start = b;
+	q->fill[q->nr_fill].len = (uint32_t)n;
+	q->fill[q->nr_fill].dev = (uint32_t)c->cur;
+	if (++q->nr_fill == RUNQ_RUNS)
+		runq_flush(q);
 }
 
 static inline size_t hash_slot(uint64_t block, size_t size)
@@ -243,6 +445,43 @@ static inline void split_block(struct uctx *c, struct leaf_rec *l, uint64_t b)
 		c->split->reclaimable++;
 }
 
+/*
+ * Entries [0, nr) of leaf n as runs of consecutive data blocks; a block
+ * beyond the data device is skipped, as map_block() one by one would, and
+ * reported when report is set (first read of the leaf; fail() keeps the
+ * first message only).
+ */
+static void map_leaf_runs(struct uctx *c, const struct bt_node *n, uint32_t nr, int report,
+			  uint64_t dev_id)
+{
+	const uint8_t *vals = bt_value(n, 0);
+	uint64_t start = 0, len = 0;
+
+	for (uint32_t i = 0; i < nr; i++) {
+		uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)i));
+
+		if (b >= c->nr_data_blocks) {
+			if (report)
+				fail(c, -EILSEQ,
+				     "thin device %" PRIu64 ": block %" PRIu64
+				     " maps to data block %" PRIu64 " beyond the data device (%" PRIu64
+				     " blocks)",
+				     dev_id, bt_key(n, i), b, c->nr_data_blocks);
+			continue;
+		}
+		if (len && b == start + len) {
+			len++;
+			continue;
+		}
+		if (len)
+			map_blocks(c, start, len);
+		start = b;
+		len = 1;
+	}
+	if (len)
+		map_blocks(c, start, len);
+}
+
 static int u_leaf(void *vctx, const struct bt_node *n)
 {
 	struct uctx *c = vctx;
@@ -254,6 +493,11 @@ static int u_leaf(void *vctx, const struct bt_node *n)
 	l->nr = (uint16_t)n->nr_entries;
 	l->mult = 1;
 	l->last_key = n->nr_entries ? bt_key(n, n->nr_entries - 1) : 0;
+	if (!c->split) {
+		map_leaf_runs(c, n, n->nr_entries, 1, dev_id);
+		note_leaf(&c->out[c->cur], l->nr, l->last_key);
+		return 0;
+	}
 	for (uint32_t i = 0; i < n->nr_entries; i++) {
 		uint64_t b = thin_bt_block(get_le64(bt_value(n, i)));
 
@@ -295,11 +539,7 @@ static int leaf_again(struct uctx *c, struct leaf_rec *l)
 	if (r < 0)
 		return r;
 	bt_node_view(bc_data(b), &n);
-	for (uint32_t i = 0; i < n.nr_entries && i < l->nr; i++) {
-		uint64_t db = thin_bt_block(get_le64(bt_value(&n, i)));
-		if (db < c->nr_data_blocks)
-			map_block(c, db);
-	}
+	map_leaf_runs(c, &n, n.nr_entries < l->nr ? n.nr_entries : l->nr, 0, 0);
 	bc_put(c->bc, b);
 	return 0;
 }
@@ -428,7 +668,10 @@ static int usage_walk(struct uctx *c_, const struct thin_dev_list *devs, uint64_
 		snprintf(msg, msglen, "out of memory");
 		return -ENOMEM;
 	}
+	if (!c.split)
+		runq_start(&c);   /* none: the counts are applied inline */
 	r = walk_devices(&c);
+	runq_stop(&c);
 	if (r == 0 && c.own.nomem)
 		fail(&c, -ENOMEM, "out of memory");
 	if (r == 0 && c.err)

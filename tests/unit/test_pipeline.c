@@ -178,6 +178,83 @@ Test(pipeline, usage_counts_exclusive_and_shared_blocks)
 	free(path);
 }
 
+/*
+ * The plain walk counts owners on a second thread in buffers of runs; the
+ * split walk (thin_reconcile's) one block at a time on the walking thread.
+ * A pool with enough runs for many buffers, leaves shared between devices
+ * (read again), a run across an owner region (2^20 blocks) and a block
+ * mapped twice: both walks give the counts the construction implies.
+ */
+Test(pipeline, usage_on_the_owner_thread_matches_the_split_walk_and_the_construction)
+{
+	const unsigned N = 40000;
+	const uint64_t edge = 1ull << 20;
+	size_t cap = 16u << 20, len = 0;
+	char *xml = malloc(cap), msg[256];
+	struct thin_view v;
+	struct thin_usage a[3], b[3];
+	uint8_t orphan[3] = { 0 };
+	uint64_t with_live[3];
+	struct thin_usage_split split = { orphan, with_live, 0 };
+
+	cr_assert_not_null(xml);
+#define ADD(...) (len += (size_t)snprintf(xml + len, cap - len, __VA_ARGS__))
+	ADD("<superblock uuid=\"\" time=\"0\" transaction=\"1\" flags=\"0\" version=\"2\" "
+	    "data_block_size=\"128\" nr_data_blocks=\"%llu\">\n", (unsigned long long)(edge + 1000));
+	/* dev 0: v -> 2v, every mapping its own run */
+	ADD("  <device dev_id=\"0\" mapped_blocks=\"%u\" transaction=\"0\" creation_time=\"0\" "
+	    "snap_time=\"0\">\n", N);
+	for (unsigned i = 0; i < N; i++)
+		ADD("    <single_mapping origin_block=\"%u\" data_block=\"%u\" time=\"0\"/>\n", i, 2 * i);
+	ADD("  </device>\n");
+	/* dev 1: shares the first half (whole leaves), then v -> 2v + 1 */
+	ADD("  <device dev_id=\"1\" mapped_blocks=\"%u\" transaction=\"0\" creation_time=\"0\" "
+	    "snap_time=\"0\">\n", N);
+	for (unsigned i = 0; i < N; i++)
+		ADD("    <single_mapping origin_block=\"%u\" data_block=\"%u\" time=\"0\"/>\n", i,
+		    i < N / 2 ? 2 * i : 2 * i + 1);
+	ADD("  </device>\n");
+	/* dev 2: a run of 200 across the owner region edge, and data block edge + 500 twice */
+	ADD("  <device dev_id=\"2\" mapped_blocks=\"202\" transaction=\"0\" creation_time=\"0\" "
+	    "snap_time=\"0\">\n"
+	    "    <range_mapping origin_begin=\"0\" data_begin=\"%llu\" length=\"200\" time=\"0\"/>\n"
+	    "    <single_mapping origin_block=\"300\" data_block=\"%llu\" time=\"0\"/>\n"
+	    "    <single_mapping origin_block=\"301\" data_block=\"%llu\" time=\"0\"/>\n"
+	    "  </device>\n</superblock>\n",
+	    (unsigned long long)(edge - 100), (unsigned long long)(edge + 500),
+	    (unsigned long long)(edge + 500));
+#undef ADD
+	cr_assert_lt(len, cap);
+
+	char *path = restore_to_file(xml, 4096);
+
+	free(xml);
+	cr_assert_eq(thin_view_open(path, 0, 0, &v, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(v.devs.nr, 3);
+	cr_assert_eq(thin_usage_compute(v.md->bc, &v.devs, v.nr_data_blocks, a, msg, sizeof(msg)),
+		     0, "%s", msg);
+	cr_assert_eq(thin_usage_compute_split(v.md->bc, &v.devs, v.nr_data_blocks, b, &split, msg,
+					      sizeof(msg)),
+		     0, "%s", msg);
+	for (unsigned d = 0; d < 3; d++) {
+		cr_assert_eq(a[d].mapped, b[d].mapped, "dev %u", d);
+		cr_assert_eq(a[d].exclusive, b[d].exclusive, "dev %u", d);
+		cr_assert_eq(a[d].shared, b[d].shared, "dev %u", d);
+		cr_assert_eq(a[d].highest, b[d].highest, "dev %u", d);
+	}
+	cr_assert_eq(a[0].mapped, N);
+	cr_assert_eq(a[0].exclusive, N / 2);
+	cr_assert_eq(a[0].shared, N / 2);
+	cr_assert_eq(a[1].exclusive, N / 2);
+	cr_assert_eq(a[1].shared, N / 2);
+	cr_assert_eq(a[2].mapped, 202);
+	cr_assert_eq(a[2].exclusive, 200, "the run across the edge; the block mapped twice is shared");
+	cr_assert_eq(a[2].shared, 2);
+	thin_view_close(&v);
+	unlink(path);
+	free(path);
+}
+
 static char *run_ls(const char *path, const char *fields, int json)
 {
 	enum thin_ls_field f[8];

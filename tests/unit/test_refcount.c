@@ -228,3 +228,33 @@ Test(refcount, compact_random_runs_match_bytes)
 	rcmap_destroy(c);
 	rcmap_destroy(b);
 }
+
+/*
+ * Runs over counts of 0, 1 and 2 (the 2-bit part, below the side table's
+ * promotion): unaligned starts and ends, runs that meet a count of 2 partway
+ * through a word, against the byte map.
+ */
+Test(refcount, compact_runs_over_low_counts_match_bytes)
+{
+	uint64_t nr = REGION + 333;
+	struct rcmap *c = rcmap_create_compact(nr), *b = rcmap_create(nr);
+	uint64_t seed = 99;
+
+	cr_assert(c && b);
+	for (int k = 0; k < 6000; k++) {
+		uint64_t s, n;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		s = (seed >> 30) % nr;
+		n = 1 + (seed >> 12) % 90;
+		if (s + n > nr)
+			n = nr - s;
+		cr_assert_eq(rcmap_inc_run(c, s, n), 0);
+		cr_assert_eq(rcmap_inc_run(b, s, n), 0);
+	}
+	cr_assert(rcmap_is_compact(c), "still 2-bit: the side table stayed small");
+	cr_assert_eq(rcmap_nr_allocated(c), rcmap_nr_allocated(b));
+	same_maps(c, b, 0, nr);
+	rcmap_destroy(c);
+	rcmap_destroy(b);
+}
