@@ -265,7 +265,8 @@ static int memo_put(struct bt_memo *m, const struct bt_summary *s)
  * job will give back.
  */
 #define LEAF_JOBS 8u
-#define MAX_BUFS (BT_MAX_DEPTH + 2 + LEAF_JOBS)
+#define RA_SLOTS 4u
+#define MAX_BUFS (BT_MAX_DEPTH + 2 + LEAF_JOBS + RA_SLOTS)
 
 struct wbuf {
 	uint8_t *data;          /* BT_WALK_BATCH blocks */
@@ -279,6 +280,27 @@ struct leaf_job {
 	struct wbuf *buf;
 	unsigned nr;
 	uint16_t idx[BT_WALK_BATCH];
+};
+
+/*
+ * Read-ahead (bt_walker_set_readahead): before the walk enters an internal
+ * node's child, the children of the next sibling, when that is a sound
+ * internal node, are read on a reader thread into a batch buffer; the
+ * sibling's batch then takes them from there instead of reading.  Reads
+ * are the same runs, retried block by block the same way, so data and
+ * errors are what the walk would read itself; a slot whose node the walk
+ * never batches (it was damaged, or seen) is dropped at the walk's end.
+ */
+enum { RA_FREE, RA_QUEUED, RA_DONE };
+
+struct ra_slot {
+	int state;
+	uint64_t parent;                 /* the node whose children these are */
+	uint64_t seq;                    /* reads in the order asked */
+	unsigned n;
+	uint64_t blocks[BT_WALK_BATCH];  /* sorted, unique */
+	int errs[BT_WALK_BATCH];
+	struct wbuf *buf;
 };
 
 struct bt_walker {
@@ -302,6 +324,15 @@ struct bt_walker {
 	int started, quit;
 	int queued;                             /* jobs queued since the last drain (walk's own) */
 	int leaf_err;                           /* the first leaf() error on the thread */
+
+	/* read-ahead; ra_lock guards the slots' states and ra_quit */
+	int ra_on, ra_started, ra_quit;
+	pthread_t ra_thread;
+	pthread_mutex_t ra_lock;
+	pthread_cond_t ra_work, ra_done;
+	struct ra_slot ra[RA_SLOTS];
+	uint64_t ra_seq;
+	uint64_t ra_used;                       /* batches served from read-ahead (tests) */
 };
 
 /*----------------------------------------------------------------*/
@@ -328,6 +359,29 @@ static struct wbuf *buf_get(struct bt_walker *w)
 			break;
 		}
 		pthread_cond_wait(&w->room, &w->lock);
+	}
+	if (b)
+		b->refs = 1;
+	pthread_mutex_unlock(&w->lock);
+	return b;
+}
+
+/* A free batch buffer, or NULL rather than wait for one. */
+static struct wbuf *buf_try_get(struct bt_walker *w)
+{
+	struct wbuf *b = NULL;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->free_bufs) {
+		b = w->free_bufs;
+		w->free_bufs = b->next;
+	} else if (w->nr_bufs < MAX_BUFS) {
+		uint8_t *d = ioe_alloc_blocks(BT_WALK_BATCH);
+
+		if (d) {
+			b = &w->bufs[w->nr_bufs++];
+			b->data = d;
+		}
 	}
 	if (b)
 		b->refs = 1;
@@ -470,6 +524,184 @@ static int leaf_call(struct bt_walker *w, const struct bt_walk_tree *t, const st
 	return 0;
 }
 
+/* Sorts want[0, n) (insertion: at most BT_WALK_BATCH) and drops repeats; the new n. */
+static unsigned sort_unique(uint64_t *want, unsigned n)
+{
+	unsigned u = 0;
+
+	for (unsigned i = 1; i < n; i++) {
+		uint64_t x = want[i];
+		unsigned j = i;
+		while (j && want[j - 1] > x) {
+			want[j] = want[j - 1];
+			j--;
+		}
+		want[j] = x;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (!u || want[u - 1] != want[i])
+			want[u++] = want[i];
+	return u;
+}
+
+/* Blocks want[0, n) (sorted) into buf: contiguous runs in one read each, a failed run block by block. */
+static void read_runs(struct ioe *ioe, const uint64_t *want, unsigned n, uint8_t *buf, int *errs)
+{
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i + 1;
+		while (j < n && want[j] == want[j - 1] + 1)
+			j++;
+		if (ioe_read(ioe, want[i], j - i, buf + (size_t)i * MD_BLOCK_SIZE) < 0) {
+			for (unsigned k = i; k < j; k++)
+				errs[k] = ioe_read(ioe, want[k], 1, buf + (size_t)k * MD_BLOCK_SIZE);
+		} else {
+			for (unsigned k = i; k < j; k++)
+				errs[k] = 0;
+		}
+		i = j;
+	}
+}
+
+/* Index of block b in sorted have[0, n), or n. */
+static unsigned find_block(const uint64_t *have, unsigned n, uint64_t b)
+{
+	unsigned lo = 0, h = n;
+
+	while (lo < h) {
+		unsigned mid = (lo + h) / 2;
+		if (have[mid] < b)
+			lo = mid + 1;
+		else
+			h = mid;
+	}
+	return lo < n && have[lo] == b ? lo : n;
+}
+
+static void *ra_thread(void *arg)
+{
+	struct bt_walker *w = arg;
+
+	pthread_mutex_lock(&w->ra_lock);
+	for (;;) {
+		struct ra_slot *sl = NULL;
+
+		for (unsigned i = 0; i < RA_SLOTS; i++)
+			if (w->ra[i].state == RA_QUEUED && (!sl || w->ra[i].seq < sl->seq))
+				sl = &w->ra[i];
+		if (!sl) {
+			if (w->ra_quit)
+				break;
+			pthread_cond_wait(&w->ra_work, &w->ra_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&w->ra_lock);
+		read_runs(w->ioe, sl->blocks, sl->n, sl->buf->data, sl->errs);
+		pthread_mutex_lock(&w->ra_lock);
+		sl->state = RA_DONE;
+		pthread_cond_broadcast(&w->ra_done);
+	}
+	pthread_mutex_unlock(&w->ra_lock);
+	return NULL;
+}
+
+/* Under ra_lock: waits until slot sl's read is done. */
+static void ra_wait_locked(struct bt_walker *w, struct ra_slot *sl)
+{
+	while (sl->state == RA_QUEUED)
+		pthread_cond_wait(&w->ra_done, &w->ra_lock);
+}
+
+/* The read-ahead of parent's children, read, or NULL; the caller frees the slot. */
+static struct ra_slot *ra_take(struct bt_walker *w, uint64_t parent)
+{
+	struct ra_slot *sl = NULL;
+
+	if (!w->ra_started)
+		return NULL;
+	pthread_mutex_lock(&w->ra_lock);
+	for (unsigned i = 0; i < RA_SLOTS; i++)
+		if (w->ra[i].state != RA_FREE && w->ra[i].parent == parent)
+			sl = &w->ra[i];
+	if (sl)
+		ra_wait_locked(w, sl);
+	pthread_mutex_unlock(&w->ra_lock);
+	return sl;
+}
+
+/* Every slot back to free (the walk's end). */
+static void ra_drop_all(struct bt_walker *w)
+{
+	if (!w->ra_started)
+		return;
+	pthread_mutex_lock(&w->ra_lock);
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		struct ra_slot *sl = &w->ra[i];
+
+		if (sl->state == RA_FREE)
+			continue;
+		ra_wait_locked(w, sl);
+		sl->state = RA_FREE;
+		pthread_mutex_unlock(&w->ra_lock);
+		buf_put(w, sl->buf);
+		pthread_mutex_lock(&w->ra_lock);
+	}
+	pthread_mutex_unlock(&w->ra_lock);
+}
+
+/*
+ * Asks for the children of block (whose data, read without error, is at
+ * data) to be read ahead, when it is a sound internal node of the tree and
+ * a slot and a buffer are free.
+ */
+static void ra_ask(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t block,
+		   const uint8_t *data)
+{
+	struct ra_slot *sl = NULL;
+	struct bt_node n;
+	unsigned k = 0;
+
+	bt_node_view(data, &n);   /* the header only, before the checksum: leaves cost nothing */
+	if (n.flags != BT_INTERNAL_NODE || !n.nr_entries || memo_find(&w->memo, block) ||
+	    bt_node_validator.check(data, block, MD_BLOCK_SIZE) != 0 ||
+	    bt_node_check(&n, t->leaf_vsize) != BT_NODE_OK)
+		return;
+	if (!w->ra_started) {
+		if (pthread_create(&w->ra_thread, NULL, ra_thread, w) != 0) {
+			w->ra_on = 0;   /* no thread: the walk reads for itself */
+			return;
+		}
+		w->ra_started = 1;
+	}
+	pthread_mutex_lock(&w->ra_lock);
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		if (w->ra[i].state != RA_FREE && w->ra[i].parent == block) {
+			pthread_mutex_unlock(&w->ra_lock);
+			return;   /* asked already */
+		}
+		if (w->ra[i].state == RA_FREE && !sl)
+			sl = &w->ra[i];
+	}
+	pthread_mutex_unlock(&w->ra_lock);
+	if (!sl)
+		return;
+	/* the slot is free: only this thread fills it */
+	for (uint32_t i = 0; i < n.nr_entries && k < BT_WALK_BATCH; i++) {
+		uint64_t b = get_le64(bt_value(&n, i));
+
+		if (b < w->bound && !memo_find(&w->memo, b))
+			sl->blocks[k++] = b;
+	}
+	if (!k || !(sl->buf = buf_try_get(w)))
+		return;
+	sl->n = sort_unique(sl->blocks, k);
+	sl->parent = block;
+	pthread_mutex_lock(&w->ra_lock);
+	sl->seq = w->ra_seq++;
+	sl->state = RA_QUEUED;
+	pthread_cond_signal(&w->ra_work);
+	pthread_mutex_unlock(&w->ra_lock);
+}
+
 struct visit {
 	struct bt_walker *w;
 	const struct bt_walk_tree *t;
@@ -485,21 +717,20 @@ static void node_damage(struct visit *v, enum dmg_level level, enum rep_code cod
 static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
 		 const uint8_t *data, struct wbuf *in, int read_err, struct bt_summary *out);
 
-/* One batch of children [from, to) of an internal node. */
-static int visit_batch(struct visit *v, const uint64_t *keys, const uint64_t *kids, uint32_t from,
-		       uint32_t to, uint32_t nr, uint64_t hi, int depth, struct bt_summary *sums)
+/* One batch of children [from, to) of internal node parent. */
+static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, const uint64_t *kids,
+		       uint32_t from, uint32_t to, uint32_t nr, uint64_t hi, int depth,
+		       struct bt_summary *sums)
 {
 	struct bt_walker *w = v->w;
 	uint64_t want[BT_WALK_BATCH];
 	int errs[BT_WALK_BATCH];
 	unsigned n = 0;
-	struct wbuf *wb = buf_get(w);
+	struct wbuf *wb = NULL;
+	struct ra_slot *sl;
 	uint8_t *buf;
 	int r = 0;
 
-	if (!wb)
-		return -ENOMEM;
-	buf = wb->data;
 	/* blocks to read: not yet seen, inside the device */
 	for (uint32_t i = from; i < to; i++) {
 		uint64_t b = kids[i];
@@ -507,55 +738,48 @@ static int visit_batch(struct visit *v, const uint64_t *keys, const uint64_t *ki
 			continue;
 		want[n++] = b;
 	}
-	/* sort (insertion: at most BT_WALK_BATCH), unique */
-	for (unsigned i = 1; i < n; i++) {
-		uint64_t x = want[i];
-		unsigned j = i;
-		while (j && want[j - 1] > x) {
-			want[j] = want[j - 1];
-			j--;
+	n = sort_unique(want, n);
+	sl = from == 0 ? ra_take(w, parent) : NULL;
+	if (sl) {
+		/* read ahead: used when it holds every block wanted (it may hold more) */
+		unsigned a = 0, ok = 1;
+
+		for (unsigned i = 0; i < n && ok; i++) {
+			while (a < sl->n && sl->blocks[a] < want[i])
+				a++;
+			ok = a < sl->n && sl->blocks[a] == want[i];
 		}
-		want[j] = x;
-	}
-	{
-		unsigned u = 0;
-		for (unsigned i = 0; i < n; i++)
-			if (!u || want[u - 1] != want[i])
-				want[u++] = want[i];
-		n = u;
-	}
-	/* contiguous runs in one read each; a failed run is retried block by block */
-	for (unsigned i = 0; i < n;) {
-		unsigned j = i + 1;
-		while (j < n && want[j] == want[j - 1] + 1)
-			j++;
-		if (ioe_read(w->ioe, want[i], j - i, buf + (size_t)i * MD_BLOCK_SIZE) < 0) {
-			for (unsigned k = i; k < j; k++)
-				errs[k] = ioe_read(w->ioe, want[k], 1,
-						   buf + (size_t)k * MD_BLOCK_SIZE);
+		if (ok) {
+			wb = sl->buf;
+			n = sl->n;
+			memcpy(want, sl->blocks, n * sizeof(*want));
+			memcpy(errs, sl->errs, n * sizeof(*errs));
+			w->ra_used++;
 		} else {
-			for (unsigned k = i; k < j; k++)
-				errs[k] = 0;
+			buf_put(w, sl->buf);
 		}
-		i = j;
+		pthread_mutex_lock(&w->ra_lock);
+		sl->state = RA_FREE;
+		pthread_mutex_unlock(&w->ra_lock);
 	}
+	if (!wb) {
+		if (!(wb = buf_get(w)))
+			return -ENOMEM;
+		read_runs(w->ioe, want, n, wb->data, errs);
+	}
+	buf = wb->data;
 	for (uint32_t i = from; i < to; i++) {
 		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
 		const uint8_t *data = NULL;
 		int err = 0;
-		unsigned lo = 0, h = n;
+		unsigned lo, h;
 
-		while (lo < h) {
-			unsigned mid = (lo + h) / 2;
-			if (want[mid] < kids[i])
-				lo = mid + 1;
-			else
-				h = mid;
-		}
-		if (lo < n && want[lo] == kids[i]) {
+		if ((lo = find_block(want, n, kids[i])) < n) {
 			data = buf + (size_t)lo * MD_BLOCK_SIZE;
 			err = errs[lo];
 		}
+		if (w->ra_on && i + 1 < to && (h = find_block(want, n, kids[i + 1])) < n && !errs[h])
+			ra_ask(w, v->t, kids[i + 1], buf + (size_t)h * MD_BLOCK_SIZE);
 		r = visit(v, kids[i], keys[i], chi, depth + 1, data, data ? wb : NULL, err, &sums[i]);
 		if (r < 0)
 			break;
@@ -652,7 +876,7 @@ static int visit_internal(struct visit *v, const struct bt_node *n, uint64_t blo
 	/* n may point into a buffer that the batches below reuse: not used after this */
 	for (uint32_t from = 0; from < nr && r >= 0; from += BT_WALK_BATCH) {
 		uint32_t to = from + BT_WALK_BATCH < nr ? from + BT_WALK_BATCH : nr;
-		r = visit_batch(v, keys, kids, from, to, nr, hi, depth, sums);
+		r = visit_batch(v, block, keys, kids, from, to, nr, hi, depth, sums);
 	}
 	if (r >= 0)
 		judge_children(v, block, keys, sums, nr, s);
@@ -785,6 +1009,9 @@ int bt_walker_create(struct ioe *ioe, struct bt_walker **out)
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->room, NULL);
+	pthread_mutex_init(&w->ra_lock, NULL);
+	pthread_cond_init(&w->ra_work, NULL);
+	pthread_cond_init(&w->ra_done, NULL);
 	*out = w;
 	return 0;
 }
@@ -794,6 +1021,17 @@ void bt_walker_destroy(struct bt_walker *w)
 	if (!w)
 		return;
 	drain_leaves(w);
+	ra_drop_all(w);
+	if (w->ra_started) {
+		pthread_mutex_lock(&w->ra_lock);
+		w->ra_quit = 1;
+		pthread_cond_signal(&w->ra_work);
+		pthread_mutex_unlock(&w->ra_lock);
+		pthread_join(w->ra_thread, NULL);
+	}
+	pthread_mutex_destroy(&w->ra_lock);
+	pthread_cond_destroy(&w->ra_work);
+	pthread_cond_destroy(&w->ra_done);
 	if (w->started) {
 		pthread_mutex_lock(&w->lock);
 		w->quit = 1;
@@ -836,5 +1074,16 @@ int bt_walker_walk(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t r
 	int r = visit(&v, root, 0, UINT64_MAX, 0, NULL, NULL, 0, out);
 	int d = drain_leaves(w);
 
+	ra_drop_all(w);
 	return r < 0 ? r : d;
+}
+
+void bt_walker_set_readahead(struct bt_walker *w, int on)
+{
+	w->ra_on = on;
+}
+
+uint64_t bt_walker_readahead_used(const struct bt_walker *w)
+{
+	return w->ra_used;
 }

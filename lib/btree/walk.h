@@ -187,4 +187,16 @@ int bt_walker_walk(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t r
 /* The summary of a node already walked completely, or NULL. */
 const struct bt_summary *bt_walker_seen(const struct bt_walker *w, uint64_t block);
 
+/*
+ * Read-ahead (off by default): while the walk is below one child of an
+ * internal node, the next child's own children are read on a reader
+ * thread, when that child is a sound internal node.  Results do not change
+ * (the same reads, retried the same way); what changes is when the device
+ * is read, so it is for devices where a read waits (O_DIRECT on a block
+ * device), not for fault injection that counts reads.
+ */
+void bt_walker_set_readahead(struct bt_walker *w, int on);
+/* Batches the walk took from read-ahead so far (tests, benches). */
+uint64_t bt_walker_readahead_used(const struct bt_walker *w);
+
 #endif

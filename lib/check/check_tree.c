@@ -19,6 +19,8 @@ int ck_walker_init(struct ck *ck)
 		return r;
 	salts = thin_block_salts(&nr);
 	bt_walker_set_type_salts(ck->walker, salts, nr);
+	/* a block device is read O_DIRECT: each read waits on the device */
+	bt_walker_set_readahead(ck->walker, ck->ioe->is_bdev);
 	return 0;
 }
 

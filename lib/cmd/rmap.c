@@ -43,6 +43,7 @@ int thin_rmap_parse_region(const char *s, struct thin_region *r, const char **wh
 struct rctx {
 	struct thin_region *regions;   /* sorted, disjoint, not adjacent */
 	size_t nr_regions;
+	uint64_t lo_all, hi_all;       /* [first begin, last end): no block outside is in one */
 	struct rrun *runs;
 	size_t nr, cap;
 	uint64_t dev;
@@ -73,9 +74,14 @@ static int rmap_skip(void *ctx, uint64_t block, int again)
 	return seen_before(ctx, block);
 }
 
-static int in_regions(const struct rctx *c, uint64_t b)
+static inline int in_regions(const struct rctx *c, uint64_t b)
 {
 	size_t lo = 0, hi = c->nr_regions;
+
+	if (b < c->lo_all || b >= c->hi_all)
+		return 0;   /* most blocks, for a region of a few percent */
+	if (hi == 1)
+		return 1;
 
 	/* first region with end > b */
 	while (lo < hi) {
@@ -163,6 +169,8 @@ static void merge_regions(struct rctx *c)
 		}
 	}
 	c->nr_regions = k;
+	c->lo_all = k ? c->regions[0].begin : 0;
+	c->hi_all = k ? c->regions[k - 1].end : 0;
 }
 
 
@@ -345,9 +353,14 @@ static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 	if (!bt_is_leaf(&n) || bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK ||
 	    !keys_in_range(&n, job->lo, job->hi))
 		return FAST_FALLBACK;
-	for (uint32_t i = 0; i < n.nr_entries; i++) {
-		uint64_t d = thin_bt_block(get_le64(bt_value(&n, i)));
+	const uint8_t *vals = bt_value(&n, 0);
+	const uint64_t lo_all = w->c->lo_all, hi_all = w->c->hi_all;
 
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t d = thin_bt_block(get_le64(vals + 8 * (size_t)i));
+
+		if (d - lo_all >= hi_all - lo_all)
+			continue;   /* outside every region (hi_all > lo_all when any) */
 		if (in_regions(w->c, d)) {
 			int r = worker_add(w, job->dev, bt_key(&n, i), d, first);
 			if (r < 0)

@@ -652,3 +652,78 @@ Test(walk, a_bad_block_inside_a_batch_costs_only_its_own_leaf)
 		ioe_destroy(e);
 	}
 }
+
+/* Every fault and leaf of a walk, for comparing walks. */
+struct full_log {
+	struct order_log o;
+	unsigned nr_dmg;
+	uint64_t dmg[16][3];
+	enum rep_code code[16];
+};
+
+static int full_leaf(void *ctx, const struct bt_node *n)
+{
+	return order_leaf(&((struct full_log *)ctx)->o, n);
+}
+
+static void full_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *what)
+{
+	struct full_log *f = ctx;
+
+	(void)what;
+	if (level < DMG_FATAL || f->nr_dmg == 16)
+		return;
+	f->dmg[f->nr_dmg][0] = block;
+	f->dmg[f->nr_dmg][1] = lo;
+	f->dmg[f->nr_dmg][2] = hi;
+	f->code[f->nr_dmg++] = code;
+}
+
+/*
+ * Read-ahead changes when blocks are read, nothing else: a bad sector
+ * under a leaf whose siblings are read ahead, and an inner node with a bad
+ * checksum (not read ahead), give the same faults and leaves, in the same
+ * order, with and without it and with either thread setting; the children
+ * of the sound inner nodes after the first come from read-ahead.
+ */
+Test(walk, read_ahead_gives_the_walk_it_would_read_itself)
+{
+	static struct full_log base, ra;
+
+	for (unsigned flags = 0; flags <= BT_TREE_LEAF_THREAD; flags += BT_TREE_LEAF_THREAD) {
+		for (int on = 0; on <= 1; on++) {
+			struct ioe *e = wide_tree();
+			struct full_log *f = on ? &ra : &base;
+			struct bt_walker *w;
+			struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8, .flags = flags,
+						  .leaf = full_leaf, .damage = full_damage, .ctx = f };
+			struct bt_summary s;
+
+			memset(f, 0, sizeof(*f));
+			f->o.walker = pthread_self();
+			ioe_mem_bad_block(e, 16 + 2 * LT_LEAVES + 9);   /* inner node 4's 10th leaf */
+			ioe_mem_data(e)[5 * MD_BLOCK_SIZE + 100] ^= 0x40;  /* inner node 5: bad checksum */
+			cr_assert_eq(bt_walker_create(e, &w), 0);
+			bt_walker_set_readahead(w, on);
+			cr_assert_eq(bt_walker_walk(w, &t, 1, &s), 0);
+			if (on)
+				cr_assert_eq(bt_walker_readahead_used(w), 2, "inner nodes 3 and 4: %llu",
+					     (unsigned long long)bt_walker_readahead_used(w));
+			else
+				cr_assert_eq(bt_walker_readahead_used(w), 0);
+			cr_assert(s.flags & BT_SUM_DAMAGED);
+			bt_walker_destroy(w);
+			ioe_destroy(e);
+		}
+		cr_assert_eq(base.nr_dmg, 2, "the bad sector and the bad inner node: %u", base.nr_dmg);
+		cr_assert_eq(base.dmg[0][0], 16 + 2 * LT_LEAVES + 9);
+		cr_assert_eq(base.dmg[1][0], 5);
+		cr_assert_eq(base.o.nr, 3 * LT_LEAVES - 1, "%u leaves", base.o.nr);
+		cr_assert_eq(ra.nr_dmg, base.nr_dmg);
+		cr_assert_eq(memcmp(ra.dmg, base.dmg, sizeof(base.dmg)), 0);
+		cr_assert_eq(memcmp(ra.code, base.code, sizeof(base.code)), 0);
+		cr_assert_eq(ra.o.nr, base.o.nr);
+		cr_assert_eq(memcmp(ra.o.first, base.o.first, base.o.nr * sizeof(base.o.first[0])), 0);
+	}
+}
