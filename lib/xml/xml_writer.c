@@ -57,11 +57,29 @@ static void put_mem(struct xml_writer *w, const char *s, size_t n)
 
 #define PUT_LIT(w, s) put_mem((w), (s), sizeof(s) - 1)
 
+static const uint64_t pow10_table[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+	100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+	10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+	100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+};
+
+/* Decimal digits of v (1 for 0). */
+static inline unsigned nr_digits(uint64_t v)
+{
+	unsigned t = ((64u - (unsigned)__builtin_clzll(v | 1)) * 1233u) >> 12;   /* ~log10 */
+	unsigned d = t + (v >= pow10_table[t]);
+
+	return d ? d : 1;
+}
+
+/* Straight into the buffer, two digits a step from the end (no copy). */
 static void put_u64(struct xml_writer *w, uint64_t v)
 {
-	char tmp[20];
-	char *p = tmp + sizeof(tmp);
+	unsigned nd = nr_digits(v);
+	char *p = w->buf + w->len + nd;
 
+	w->len += nd;
 	while (v >= 100) {
 		unsigned d = (unsigned)(v % 100) * 2;
 		v /= 100;
@@ -75,7 +93,6 @@ static void put_u64(struct xml_writer *w, uint64_t v)
 	} else {
 		*--p = (char)('0' + v);
 	}
-	put_mem(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* Attribute text of unbounded length, escaped. */

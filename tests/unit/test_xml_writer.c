@@ -115,6 +115,46 @@ Test(xml_writer, numbers_use_the_full_range_and_flags_are_always_written)
 	sink_close(&s);
 }
 
+/* Every number of digits, at both edges, as printf writes it (digits go straight into the buffer). */
+Test(xml_writer, numbers_at_every_power_of_ten_match_printf)
+{
+	struct sink s;
+	struct ir_visitor v;
+	struct xml_writer *w;
+	char *want = malloc(1 << 16);
+	size_t len = 0;
+	uint64_t p = 1;
+
+	cr_assert(want);
+	sink_open(&s);
+	w = xml_writer_create(s.f);
+	xml_writer_visitor(w, &v);
+	for (unsigned k = 0; k < 20; k++, p *= 10) {
+		uint64_t vals[3] = { p - 1, p, p + 1 };
+
+		for (unsigned j = 0; j < 3; j++) {
+			cr_assert_eq(v.range_map(v.ctx, vals[j], vals[j] / 3, vals[j] ? vals[j] : 1,
+						 (uint32_t)(vals[j] & 0xffffff)), 0);
+			len += (size_t)sprintf(want + len,
+					       "    <range_mapping origin_begin=\"%llu\" data_begin=\"%llu\" "
+					       "length=\"%llu\" time=\"%u\"/>\n",
+					       (unsigned long long)vals[j], (unsigned long long)(vals[j] / 3),
+					       (unsigned long long)(vals[j] ? vals[j] : 1),
+					       (unsigned)(vals[j] & 0xffffff));
+		}
+	}
+	cr_assert_eq(v.single_map(v.ctx, UINT64_MAX, UINT64_MAX - 1, 0), 0);
+	len += (size_t)sprintf(want + len,
+			       "    <single_mapping origin_block=\"%llu\" data_block=\"%llu\" time=\"0\"/>\n",
+			       (unsigned long long)UINT64_MAX, (unsigned long long)(UINT64_MAX - 1));
+	cr_assert_eq(xml_writer_flush(w), 0);
+	xml_writer_destroy(w);
+	cr_assert_eq(s.len, len);
+	cr_assert_str_eq(s.buf, want);
+	sink_close(&s);
+	free(want);
+}
+
 Test(xml_writer, rust_defs_and_refs)
 {
 	struct sink s;
