@@ -71,7 +71,7 @@ int sm_bitmap_all_free(const void *block)
 }
 
 /* Eight count bytes as eight bitmap entries (16 bits, entry k: high bit at 2k, low at 2k + 1). */
-static uint64_t pack8(uint64_t x)
+static inline uint64_t pack8(uint64_t x)
 {
 	const uint64_t ones = 0x0101010101010101ull;
 	uint64_t big = ((((x & 0xfcfcfcfcfcfcfcfcull) >> 2) + 0x3f3f3f3f3f3f3f3full) &
@@ -84,7 +84,7 @@ static uint64_t pack8(uint64_t x)
 	return (v | (v >> 24)) & 0xffffull;
 }
 
-static uint64_t pack32(const uint8_t *counts)
+static inline uint64_t pack32(const uint8_t *counts)
 {
 	return pack8(get_le64(counts)) | pack8(get_le64(counts + 8)) << 16 |
 	       pack8(get_le64(counts + 16)) << 32 | pack8(get_le64(counts + 24)) << 48;
@@ -113,6 +113,15 @@ int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, const
 		unsigned base = w * 32;
 
 		if (base + 32 <= n) {
+			if (!word) {
+				/* 32 free entries (most of a sparse pool): every count must be 0 */
+				if (get_le64(counts + base) | get_le64(counts + base + 8) |
+				    get_le64(counts + base + 16) | get_le64(counts + base + 24))
+					return 0;
+				if (ff == SM_ENTRIES_PER_BITMAP)
+					ff = base;
+				continue;
+			}
 			want = pack32(counts + base);
 		} else if (base < n) {
 			uint8_t tail[32] = { 0 };

@@ -479,3 +479,51 @@ Test(spacemap, bitmap_entries_of_three_agree_only_where_the_overflow_bit_is_set)
 	cr_assert_gt(agreed, 100, "the fast path was taken");
 	cr_assert_gt(refused, 50, "a 3 without its bit was refused");
 }
+
+/*
+ * Sparse bitmaps (the free words take a shortcut): a few entries in use,
+ * and in some rounds a counted block whose entry (and whole 32-entry word)
+ * is free, which must not agree.
+ */
+Test(spacemap, sparse_bitmaps_agree_like_decoding_entry_by_entry)
+{
+	static uint8_t blk[MD_BLOCK_SIZE], counts[SM_ENTRIES_PER_BITMAP];
+	unsigned seed = 4242, agreed = 0, refused = 0;
+
+	for (unsigned round = 0; round < 300; round++) {
+		unsigned n = round % 3 ? SM_ENTRIES_PER_BITMAP : 1 + (seed % SM_ENTRIES_PER_BITMAP);
+		unsigned nz1, ff1, nz2 = 0, ff2 = 0;
+		int a, b;
+
+		memset(blk, 0, sizeof(blk));
+		memset(counts, 0, sizeof(counts));
+		for (unsigned k = 0; k < round % 7; k++) {
+			unsigned j;
+
+			seed = seed * 1103515245u + 12345u;
+			j = (seed >> 8) % n;
+			counts[j] = (uint8_t)(1 + (seed >> 4) % 2);
+			sm_bitmap_set(blk, j, counts[j]);
+		}
+		if (round % 2) {   /* a count where the bitmap says free */
+			unsigned j;
+
+			seed = seed * 1103515245u + 12345u;
+			j = (seed >> 8) % n;
+			if (!counts[j])
+				counts[j] = 1;
+		}
+		a = sm_bitmap_agrees(blk, counts, n, NULL, &nz1, &ff1);
+		b = agrees_slowly(blk, counts, n, NULL, &nz2, &ff2);
+		cr_assert_eq(a, b, "round %u (n %u)", round, n);
+		if (a) {
+			cr_assert_eq(nz1, nz2, "round %u", round);
+			cr_assert_eq(ff1, ff2, "round %u", round);
+			agreed++;
+		} else {
+			refused++;
+		}
+	}
+	cr_assert_gt(agreed, 100);
+	cr_assert_gt(refused, 100);
+}
