@@ -338,7 +338,12 @@ struct bt_walker {
 /*----------------------------------------------------------------*/
 /* Batch buffers and the leaf thread */
 
-static struct wbuf *buf_get(struct bt_walker *w)
+/*
+ * A batch buffer: a free one, or a new one while the pool has room; wait:
+ * else wait for one to come back (NULL only when memory runs out), or
+ * return NULL at once.
+ */
+static struct wbuf *buf_take(struct bt_walker *w, int wait)
 {
 	struct wbuf *b = NULL;
 
@@ -358,6 +363,8 @@ static struct wbuf *buf_get(struct bt_walker *w)
 			}
 			break;
 		}
+		if (!wait)
+			break;
 		pthread_cond_wait(&w->room, &w->lock);
 	}
 	if (b)
@@ -366,27 +373,15 @@ static struct wbuf *buf_get(struct bt_walker *w)
 	return b;
 }
 
-/* A free batch buffer, or NULL rather than wait for one. */
+static struct wbuf *buf_get(struct bt_walker *w)
+{
+	return buf_take(w, 1);
+}
+
+/* A free batch buffer, or NULL rather than wait for one (read-ahead). */
 static struct wbuf *buf_try_get(struct bt_walker *w)
 {
-	struct wbuf *b = NULL;
-
-	pthread_mutex_lock(&w->lock);
-	if (w->free_bufs) {
-		b = w->free_bufs;
-		w->free_bufs = b->next;
-	} else if (w->nr_bufs < MAX_BUFS) {
-		uint8_t *d = ioe_alloc_blocks(BT_WALK_BATCH);
-
-		if (d) {
-			b = &w->bufs[w->nr_bufs++];
-			b->data = d;
-		}
-	}
-	if (b)
-		b->refs = 1;
-	pthread_mutex_unlock(&w->lock);
-	return b;
+	return buf_take(w, 0);
 }
 
 /* Under the lock. */
