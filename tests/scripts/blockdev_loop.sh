@@ -87,4 +87,26 @@ used=$("$BIN/thin_check" "$W" 2>&1 | sed -n 's/^METADATA_FREE_BLOCKS=//p')
 expect_rc 0 "$BIN/thin_restore" -i "$WORK/big.xml" -o "$WORK/big.file"
 losetup -d "$W"; W=
 cmp "$WORK/big.img" "$WORK/big.file" || die "the image on the loop device differs from the file's"
+note "damaged inner nodes: the same findings on the loop device (read-ahead) as from the file"
+"$DEVBIN/gen_pool" --origins 4 --snapshots 4 --mappings 2000000 --seed 11 --binary \
+	-o "$WORK/ra.bin" > /dev/null
+D=$DEVBIN/thin_damage
+n=0
+for dev in 0 3 6; do
+	root=$("$D" --dev-root $dev "$WORK/ra.bin")
+	kid=$("$D" --get-node-value "$root:1" "$WORK/ra.bin")   # read ahead while child 0 is walked
+	[ "$("$D" --node-info "$kid" "$WORK/ra.bin" | sed -n 's/^flags=//p')" = 1 ] ||
+		die "device $dev: block $kid is not an inner node (the pool's shape changed?)"
+	for op in "--set-node-value $kid:2=1" "--flip-byte $kid:300" "--set-node-key $kid:3=7"; do
+		n=$((n + 1))
+		cp "$WORK/ra.bin" "$WORK/ra$n.bin"
+		# shellcheck disable=SC2086
+		"$D" $op "$WORK/ra$n.bin" > /dev/null
+		"$BIN/thin_check" "$WORK/ra$n.bin" > "$WORK/ra.file" 2>&1 && die "case $n ($op) passed"
+		W=$(losetup -f --show -r "$WORK/ra$n.bin")
+		"$BIN/thin_check" "$W" > "$WORK/ra.dev" 2>&1 && die "case $n ($op) passed on $W"
+		losetup -d "$W"; W=
+		assert_same "$WORK/ra.file" "$WORK/ra.dev"
+	done
+done
 echo "block device tests passed"
