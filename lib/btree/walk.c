@@ -636,9 +636,7 @@ static void ra_drop_all(struct bt_walker *w)
 			continue;
 		ra_wait_locked(w, sl);
 		sl->state = RA_FREE;
-		pthread_mutex_unlock(&w->ra_lock);
-		buf_put(w, sl->buf);
-		pthread_mutex_lock(&w->ra_lock);
+		buf_put(w, sl->buf);   /* w->lock, never taken with ra_lock the other way round */
 	}
 	pthread_mutex_unlock(&w->ra_lock);
 }
@@ -763,18 +761,19 @@ static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, c
 		read_runs(w->ioe, want, n, wb->data, errs);
 	}
 	buf = wb->data;
-	for (uint32_t i = from; i < to; i++) {
+	for (uint32_t i = from, at = find_block(want, n, kids[from]); i < to; i++) {
 		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
 		const uint8_t *data = NULL;
+		unsigned next = i + 1 < to ? find_block(want, n, kids[i + 1]) : n;
 		int err = 0;
-		unsigned lo, h;
 
-		if ((lo = find_block(want, n, kids[i])) < n) {
-			data = buf + (size_t)lo * MD_BLOCK_SIZE;
-			err = errs[lo];
+		if (at < n) {
+			data = buf + (size_t)at * MD_BLOCK_SIZE;
+			err = errs[at];
 		}
-		if (w->ra_on && i + 1 < to && (h = find_block(want, n, kids[i + 1])) < n && !errs[h])
-			ra_ask(w, v->t, kids[i + 1], buf + (size_t)h * MD_BLOCK_SIZE);
+		if (w->ra_on && next < n && !errs[next])
+			ra_ask(w, v->t, kids[i + 1], buf + (size_t)next * MD_BLOCK_SIZE);
+		at = next;
 		r = visit(v, kids[i], keys[i], chi, depth + 1, data, data ? wb : NULL, err, &sums[i]);
 		if (r < 0)
 			break;

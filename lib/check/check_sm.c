@@ -93,7 +93,6 @@ static int index_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 static int ovf_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 {
 	struct ck_sm_fix *fx = ctx;
-
 	const uint8_t *keys = n->raw + BT_HEADER_SIZE, *vals = bt_value(n, 0);
 	const struct rcmap *refs = fx->refs;
 	uint64_t *has_ovf = fx->has_ovf, nr_blocks = fx->info.nr_blocks;

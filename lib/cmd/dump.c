@@ -109,42 +109,15 @@ static int map_leaf(void *ctx, const struct bt_node *n)
 		bc_forget(m->bc, m->prev_leaf);
 	m->prev_leaf = n->blocknr;
 	m->have_prev_leaf = 1;
-	/* ir_runs_add() per entry, with the open run in registers */
-	struct ir_runs *r = &m->runs;
-	uint64_t origin = r->origin, data0 = r->data, len = r->len;
-	uint32_t time0 = r->time, nr = n->nr_entries;
-	int have = r->have_run;
-
-	for (uint32_t i = 0; i < nr; i++) {
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
 		uint64_t key = get_le64(keys + 8 * (size_t)i);
 		uint64_t bt = get_le64(vals + 8 * (size_t)i);
 		uint64_t data = thin_bt_block(bt);
 		uint32_t time = thin_bt_time(bt);
 
-		if (have && key == origin + len && data == data0 + len && time == time0) {
-			len++;
-			continue;
-		}
-		if (have) {
-			r->origin = origin;
-			r->data = data0;
-			r->len = len;
-			r->time = time0;
-			r->have_run = 1;
-			if (ir_runs_flush(r))
-				return WALK_STOP;
-		}
-		have = 1;
-		origin = key;
-		data0 = data;
-		len = 1;
-		time0 = time;
+		if (ir_runs_add(&m->runs, key, data, time))
+			return WALK_STOP;
 	}
-	r->origin = origin;
-	r->data = data0;
-	r->len = len;
-	r->time = time0;
-	r->have_run = have;
 	return 0;
 }
 

@@ -354,13 +354,10 @@ static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 	    !keys_in_range(&n, job->lo, job->hi))
 		return FAST_FALLBACK;
 	const uint8_t *vals = bt_value(&n, 0);
-	const uint64_t lo_all = w->c->lo_all, hi_all = w->c->hi_all;
 
 	for (uint32_t i = 0; i < n.nr_entries; i++) {
 		uint64_t d = thin_bt_block(get_le64(vals + 8 * (size_t)i));
 
-		if (d - lo_all >= hi_all - lo_all)
-			continue;   /* outside every region (hi_all > lo_all when any) */
 		if (in_regions(w->c, d)) {
 			int r = worker_add(w, job->dev, bt_key(&n, i), d, first);
 			if (r < 0)

@@ -64,7 +64,7 @@ struct runq {
 	struct own_run *fill;      /* the buffer being filled (buf[(head + queued) % RUNQ_BUFS]) */
 	unsigned nr_fill;
 	pthread_t thread;
-	int started, quit;
+	int quit;
 };
 
 struct uctx {
@@ -150,14 +150,14 @@ static inline void own_set(struct owners *o, uint64_t b, uint32_t x)
 	}
 }
 
-/* One more mapping of data block b, by the device being walked. */
-static inline void map_block(struct uctx *c, uint64_t b)
+/* One more mapping of data block b, by device (index) dev. */
+static inline void map_block(struct uctx *c, uint64_t b, uint32_t dev)
 {
 	uint32_t o = own_get(&c->own, b);
 
 	if (o == c->own.free_mark) {
-		own_set(&c->own, b, (uint32_t)c->cur);
-		c->out[c->cur].exclusive++;
+		own_set(&c->own, b, dev);
+		c->out[dev].exclusive++;
 	} else if (o != c->own.shared_mark) {
 		own_set(&c->own, b, c->own.shared_mark);
 		c->out[o].exclusive--;
@@ -170,19 +170,11 @@ static void map_run(struct uctx *c, uint64_t b, uint64_t n, uint32_t dev)
 	struct owners *o = &c->own;
 
 	if (o->width != 1) {
-		for (uint64_t j = 0; j < n; j++) {
-			uint32_t x = own_get(o, b + j);
-
-			if (x == o->free_mark) {
-				own_set(o, b + j, dev);
-				c->out[dev].exclusive++;
-			} else if (x != o->shared_mark) {
-				own_set(o, b + j, o->shared_mark);
-				c->out[x].exclusive--;
-			}
-		}
+		for (uint64_t j = 0; j < n; j++)
+			map_block(c, b + j, dev);
 		return;
 	}
+	/* one byte per block: the region's bytes in place, the device's count once a region */
 	while (n) {
 		uint64_t i = b & (OWN_REGION - 1), k = OWN_REGION - i, excl = 0;
 		uint8_t *r = o->reg[b >> OWN_REGION_SHIFT];
@@ -269,13 +261,13 @@ static void runq_drain(struct runq *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* The owner thread for the plain walk; NULL (counts applied inline) when none starts. */
-static struct runq *runq_start(struct uctx *c)
+/* The owner thread for the plain walk, in c->q; none (counts applied inline) when it cannot start. */
+static void runq_start(struct uctx *c)
 {
 	struct runq *q = calloc(1, sizeof(*q));
 
 	if (!q)
-		return NULL;
+		return;
 	for (unsigned i = 0; i < RUNQ_BUFS; i++)
 		if (!(q->buf[i] = malloc(RUNQ_RUNS * sizeof(struct own_run))))
 			goto fail;
@@ -284,10 +276,8 @@ static struct runq *runq_start(struct uctx *c)
 	pthread_cond_init(&q->room, NULL);
 	q->fill = q->buf[0];
 	c->q = q;
-	if (pthread_create(&q->thread, NULL, owner_thread, c) == 0) {
-		q->started = 1;
-		return q;
-	}
+	if (pthread_create(&q->thread, NULL, owner_thread, c) == 0)
+		return;
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->room);
 	pthread_mutex_destroy(&q->lock);
@@ -296,7 +286,6 @@ fail:
 	for (unsigned i = 0; i < RUNQ_BUFS; i++)
 		free(q->buf[i]);
 	free(q);
-	return NULL;
 }
 
 static void runq_stop(struct uctx *c)
@@ -508,7 +497,7 @@ static int u_leaf(void *vctx, const struct bt_node *n)
 			     dev_id, bt_key(n, i), b, c->nr_data_blocks);
 			continue;
 		}
-		map_block(c, b);
+		map_block(c, b, (uint32_t)c->cur);
 		if (c->split)
 			split_block(c, l, b);
 	}

@@ -40,6 +40,19 @@ expect_rc 1 $T -o DEV,HIGHEST_BLOCK "$md"
 expect_rc 0 $T -o DEV,MAPPED_BLOCKS,TRANSACTION "$md"
 assert_contains "$WORK/out" "DEV MAPPED_BLOCKS TRANSACTION"
 
+# mappings beyond the data device: the first one is named, the walk finishes, exit 1
+md=$(fixture_copy snapshots)
+leaf=$("$DEVBIN/thin_damage" --leaf-of 1 "$md")
+nr_data=$("$DEVBIN/thin_damage" --info "$md" | sed -n 's/^data_nr_blocks=//p')
+k1=$("$DEVBIN/thin_damage" --get-node-key "$leaf:1" "$md")
+"$DEVBIN/thin_damage" --set-node-value "$leaf:1=$(( nr_data << 24 ))" \
+	--set-node-value "$leaf:2=$(( (nr_data + 5) << 24 ))" "$md"
+expect_rc 1 $T -o DEV,EXCLUSIVE_BLOCKS,SHARED_BLOCKS "$md"
+assert_contains "$WORK/err" "thin device 1: block $k1 maps to data block $nr_data beyond the data device ($nr_data blocks)"
+[ "$(wc -l < "$WORK/err")" = 1 ] || die "more than one line on stderr"
+[ ! -s "$WORK/out" ] || die "partial table printed on failure"
+expect_rc 0 $T -o DEV,MAPPED_BLOCKS "$md"   # details only: no walk
+
 # -m on the fixture that holds a snapshot; explicit block = the one recorded
 md=$(fixture_copy held_root)
 expect_rc 0 $T -m -o DEV,MAPPED_BLOCKS "$md"; cp "$WORK/out" "$WORK/m1"
