@@ -391,6 +391,22 @@ static int agrees_slowly(const uint8_t *blk, const uint8_t *counts, unsigned n,
 	return 1;
 }
 
+/* sm_bitmap_agrees() and agrees_slowly() on one bitmap: the same answer and, when it agrees, the same figures. */
+static int agree_both_ways(const uint8_t *blk, const uint8_t *counts, unsigned n,
+			   const uint64_t *threes_ok, unsigned round)
+{
+	unsigned nz1, ff1, nz2 = 0, ff2 = 0;
+	int a = sm_bitmap_agrees(blk, counts, n, threes_ok, &nz1, &ff1);
+	int b = agrees_slowly(blk, counts, n, threes_ok, &nz2, &ff2);
+
+	cr_assert_eq(a, b, "round %u (n %u)", round, n);
+	if (a) {
+		cr_assert_eq(nz1, nz2, "round %u", round);
+		cr_assert_eq(ff1, ff2, "round %u", round);
+	}
+	return a;
+}
+
 Test(spacemap, bitmap_agrees_like_decoding_entry_by_entry)
 {
 	static uint8_t blk[MD_BLOCK_SIZE], counts[SM_ENTRIES_PER_BITMAP];
@@ -398,8 +414,6 @@ Test(spacemap, bitmap_agrees_like_decoding_entry_by_entry)
 
 	for (unsigned round = 0; round < 400; round++) {
 		unsigned n = round % 3 ? SM_ENTRIES_PER_BITMAP : 1 + (seed % SM_ENTRIES_PER_BITMAP);
-		unsigned nz1, ff1, nz2 = 0, ff2 = 0;
-		int a, b;
 
 		memset(blk, 0, sizeof(blk));
 		for (unsigned j = 0; j < SM_ENTRIES_PER_BITMAP; j++) {
@@ -416,14 +430,8 @@ Test(spacemap, bitmap_agrees_like_decoding_entry_by_entry)
 			unsigned j = seed % SM_ENTRIES_PER_BITMAP;
 			sm_bitmap_set(blk, j, (sm_bitmap_get(blk, j) + 1) % 3);
 		}
-		a = sm_bitmap_agrees(blk, counts, n, NULL, &nz1, &ff1);
-		b = agrees_slowly(blk, counts, n, NULL, &nz2, &ff2);
-		cr_assert_eq(a, b, "round %u (n %u)", round, n);
-		if (a) {
-			cr_assert_eq(nz1, nz2, "round %u", round);
-			cr_assert_eq(ff1, ff2, "round %u", round);
+		if (agree_both_ways(blk, counts, n, NULL, round))
 			agreed++;
-		}
 	}
 	cr_assert_gt(agreed, 50, "the fast path was taken");
 }
@@ -441,8 +449,7 @@ Test(spacemap, bitmap_entries_of_three_agree_only_where_the_overflow_bit_is_set)
 
 	for (unsigned round = 0; round < 300; round++) {
 		unsigned n = round % 4 ? SM_ENTRIES_PER_BITMAP : 1 + (seed % SM_ENTRIES_PER_BITMAP);
-		unsigned nz1, ff1, nz2 = 0, ff2 = 0;
-		int a, b;
+		unsigned nz1, ff1;
 
 		memset(blk, 0, sizeof(blk));
 		memset(ok, 0, sizeof(ok));
@@ -463,16 +470,10 @@ Test(spacemap, bitmap_entries_of_three_agree_only_where_the_overflow_bit_is_set)
 			if (j < n)
 				ok[j / 64] &= ~(1ull << (j % 64));
 		}
-		a = sm_bitmap_agrees(blk, counts, n, ok, &nz1, &ff1);
-		b = agrees_slowly(blk, counts, n, ok, &nz2, &ff2);
-		cr_assert_eq(a, b, "round %u (n %u)", round, n);
-		if (a) {
-			cr_assert_eq(nz1, nz2, "round %u", round);
-			cr_assert_eq(ff1, ff2, "round %u", round);
+		if (agree_both_ways(blk, counts, n, ok, round))
 			agreed++;
-		} else {
+		else
 			refused++;
-		}
 		/* without the bits no bitmap holding a 3 agrees */
 		cr_assert_eq(sm_bitmap_agrees(blk, counts, n, NULL, &nz1, &ff1), 0, "round %u", round);
 	}
@@ -492,8 +493,6 @@ Test(spacemap, sparse_bitmaps_agree_like_decoding_entry_by_entry)
 
 	for (unsigned round = 0; round < 300; round++) {
 		unsigned n = round % 3 ? SM_ENTRIES_PER_BITMAP : 1 + (seed % SM_ENTRIES_PER_BITMAP);
-		unsigned nz1, ff1, nz2 = 0, ff2 = 0;
-		int a, b;
 
 		memset(blk, 0, sizeof(blk));
 		memset(counts, 0, sizeof(counts));
@@ -513,16 +512,10 @@ Test(spacemap, sparse_bitmaps_agree_like_decoding_entry_by_entry)
 			if (!counts[j])
 				counts[j] = 1;
 		}
-		a = sm_bitmap_agrees(blk, counts, n, NULL, &nz1, &ff1);
-		b = agrees_slowly(blk, counts, n, NULL, &nz2, &ff2);
-		cr_assert_eq(a, b, "round %u (n %u)", round, n);
-		if (a) {
-			cr_assert_eq(nz1, nz2, "round %u", round);
-			cr_assert_eq(ff1, ff2, "round %u", round);
+		if (agree_both_ways(blk, counts, n, NULL, round))
 			agreed++;
-		} else {
+		else
 			refused++;
-		}
 	}
 	cr_assert_gt(agreed, 100);
 	cr_assert_gt(refused, 100);
