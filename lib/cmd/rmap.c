@@ -186,7 +186,7 @@ static void merge_regions(struct rctx *c)
  */
 
 #define FAST_FALLBACK 1
-#define FAST_CHUNK 64u      /* leaves per work item (read in contiguous runs) */
+#define FAST_CHUNK 256u     /* leaves per work item (read in contiguous runs) */
 
 struct leaf_job {
 	uint64_t block, dev, lo, hi;

@@ -64,7 +64,7 @@ static int cmp_idx(const void *a, const void *b, void *ctx)
 static int sync_read_batch(struct ioe *e, const uint64_t *blocks, unsigned nr, void *const *bufs,
 			   int *results)
 {
-	enum { MAX_RUN = 64 };
+	enum { MAX_RUN = 256 };
 	struct iovec iov[MAX_RUN];
 	unsigned *order = malloc(nr * sizeof(*order));
 
