@@ -867,6 +867,8 @@ static int visit_internal(struct visit *v, const struct bt_node *n, uint64_t blo
 		if (t->ref)
 			t->ref(t->ctx, kids[i]);
 	}
+	if (t->inner)
+		t->inner(t->ctx, block, kids, nr);
 	/* n may point into a buffer that the batches below reuse: not used after this */
 	for (uint32_t from = 0; from < nr && r >= 0; from += BT_WALK_BATCH) {
 		uint32_t to = from + BT_WALK_BATCH < nr ? from + BT_WALK_BATCH : nr;
@@ -914,6 +916,8 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 			return 0;
 		}
 		*out = *found;
+		if (t->again)
+			t->again(t->ctx, found);
 		return 0;
 	}
 	if (depth > BT_MAX_DEPTH) {

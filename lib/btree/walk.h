@@ -118,7 +118,7 @@ int bt_walk_keys(const struct bt_source *src, uint64_t root, uint64_t lo, uint64
 		 int again, uint32_t leaf_vsize, const struct bt_walk_ops *ops, void *ctx);
 
 /*----------------------------------------------------------------*/
-/* The memoising walker (thin_check) */
+/* The memoising walker (thin_check, thin_ls) */
 
 #define BT_WALK_BATCH 256u
 
@@ -162,6 +162,17 @@ struct bt_walk_tree {
 	/* a fault: level, finding code, node, lost key range [lo, hi) (may be NULL) */
 	void (*damage)(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
 		       uint64_t lo, uint64_t hi, const char *what);
+	/*
+	 * Optional, on the walking thread: a node reached again (walked
+	 * before, in this tree or an earlier one), whose subtree is not walked
+	 * again; s is its summary.
+	 */
+	void (*again)(void *ctx, const struct bt_summary *s);
+	/*
+	 * Optional, on the walking thread: once per distinct internal node, its
+	 * children in order, before they are walked.
+	 */
+	void (*inner)(void *ctx, uint64_t block, const uint64_t *kids, uint32_t nr);
 	void *ctx;
 };
 

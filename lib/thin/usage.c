@@ -2,12 +2,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/hash.h"
+#include "util/u64map.h"
 #include "util/vec.h"
 
 /*----------------------------------------------------------------*/
@@ -39,34 +39,6 @@ struct owners {
 	int nomem;
 };
 
-/*
- * The plain walk counts owners on a second thread: the walk (reads,
- * checksums, node checks, leaf records) hands each leaf's runs of
- * consecutive data blocks, in walk order, to the owner thread, which
- * applies them in that order, so every count is what one thread gives.
- * Runs go in buffers of RUNQ_RUNS; RUNQ_BUFS of them circulate.
- */
-#define RUNQ_RUNS 4096u
-#define RUNQ_BUFS 4u
-
-struct own_run {
-	uint64_t start;
-	uint32_t len;
-	uint32_t dev;
-};
-
-struct runq {
-	pthread_mutex_t lock;
-	pthread_cond_t work, room;
-	struct own_run *buf[RUNQ_BUFS];
-	unsigned nr[RUNQ_BUFS];
-	unsigned head, queued;     /* ring of queued buffers; the rest are free */
-	struct own_run *fill;      /* the buffer being filled (buf[(head + queued) % RUNQ_BUFS]) */
-	unsigned nr_fill;
-	pthread_t thread;
-	int quit;
-};
-
 struct uctx {
 	struct bc *bc;
 	const struct thin_dev_list *devs;
@@ -83,7 +55,6 @@ struct uctx {
 	struct thin_usage_split *split;   /* NULL: plain walk */
 	uint64_t *live_bm, *orph_bm;      /* split walk: per data block */
 	size_t *order;                    /* split walk: live devices first */
-	struct runq *q;                   /* plain walk: the owner thread, or NULL (inline) */
 	int err;
 	char *msg;
 	size_t msglen;
@@ -208,121 +179,10 @@ static void map_run(struct uctx *c, uint64_t b, uint64_t n, uint32_t dev)
 	}
 }
 
-static void *owner_thread(void *arg)
-{
-	struct uctx *c = arg;
-	struct runq *q = c->q;
-
-	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		unsigned h, nr;
-
-		while (!q->queued && !q->quit)
-			pthread_cond_wait(&q->work, &q->lock);
-		if (!q->queued)
-			break;
-		h = q->head;
-		nr = q->nr[h];
-		pthread_mutex_unlock(&q->lock);
-		for (unsigned k = 0; k < nr; k++)
-			map_run(c, q->buf[h][k].start, q->buf[h][k].len, q->buf[h][k].dev);
-		pthread_mutex_lock(&q->lock);
-		q->head = (q->head + 1) % RUNQ_BUFS;
-		q->queued--;
-		pthread_cond_broadcast(&q->room);
-	}
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
-}
-
-/* Hands the filled buffer to the owner thread; waits for a free one. */
-static void runq_flush(struct runq *q)
-{
-	if (!q->nr_fill)
-		return;
-	pthread_mutex_lock(&q->lock);
-	q->nr[(q->head + q->queued) % RUNQ_BUFS] = q->nr_fill;
-	q->queued++;
-	pthread_cond_signal(&q->work);
-	while (q->queued == RUNQ_BUFS)
-		pthread_cond_wait(&q->room, &q->lock);
-	q->fill = q->buf[(q->head + q->queued) % RUNQ_BUFS];
-	q->nr_fill = 0;
-	pthread_mutex_unlock(&q->lock);
-}
-
-/* Every run handed over so far is applied. */
-static void runq_drain(struct runq *q)
-{
-	runq_flush(q);
-	pthread_mutex_lock(&q->lock);
-	while (q->queued)
-		pthread_cond_wait(&q->room, &q->lock);
-	pthread_mutex_unlock(&q->lock);
-}
-
-/* The owner thread for the plain walk, in c->q; none (counts applied inline) when it cannot start. */
-static void runq_start(struct uctx *c)
-{
-	struct runq *q = calloc(1, sizeof(*q));
-
-	if (!q)
-		return;
-	for (unsigned i = 0; i < RUNQ_BUFS; i++)
-		if (!(q->buf[i] = malloc(RUNQ_RUNS * sizeof(struct own_run))))
-			goto fail;
-	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->work, NULL);
-	pthread_cond_init(&q->room, NULL);
-	q->fill = q->buf[0];
-	c->q = q;
-	if (pthread_create(&q->thread, NULL, owner_thread, c) == 0)
-		return;
-	pthread_cond_destroy(&q->work);
-	pthread_cond_destroy(&q->room);
-	pthread_mutex_destroy(&q->lock);
-	c->q = NULL;
-fail:
-	for (unsigned i = 0; i < RUNQ_BUFS; i++)
-		free(q->buf[i]);
-	free(q);
-}
-
-static void runq_stop(struct uctx *c)
-{
-	struct runq *q = c->q;
-
-	if (!q)
-		return;
-	runq_drain(q);
-	pthread_mutex_lock(&q->lock);
-	q->quit = 1;
-	pthread_cond_signal(&q->work);
-	pthread_mutex_unlock(&q->lock);
-	pthread_join(q->thread, NULL);
-	pthread_cond_destroy(&q->work);
-	pthread_cond_destroy(&q->room);
-	pthread_mutex_destroy(&q->lock);
-	for (unsigned i = 0; i < RUNQ_BUFS; i++)
-		free(q->buf[i]);
-	free(q);
-	c->q = NULL;
-}
-
-/* Blocks [b, b + n) mapped by the device being walked: to the owner thread, or now. */
+/* Blocks [b, b + n) mapped by the device being walked. */
 static inline void map_blocks(struct uctx *c, uint64_t b, uint64_t n)
 {
-	struct runq *q = c->q;
-
-	if (!q) {
-		map_run(c, b, n, (uint32_t)c->cur);
-		return;
-	}
-	q->fill[q->nr_fill].start = b;
-	q->fill[q->nr_fill].len = (uint32_t)n;
-	q->fill[q->nr_fill].dev = (uint32_t)c->cur;
-	if (++q->nr_fill == RUNQ_RUNS)
-		runq_flush(q);
+	map_run(c, b, n, (uint32_t)c->cur);
 }
 
 static inline size_t hash_slot(uint64_t block, size_t size)
@@ -611,6 +471,241 @@ static int split_init(struct uctx *c)
 	return 0;
 }
 
+/*----------------------------------------------------------------*/
+/*
+ * The fast walk (plain usage of sound metadata).  The memoising walker
+ * (btree/walk.h) reads every distinct node once, children in block order
+ * in large reads (read ahead on a block device), and hands each distinct
+ * leaf to its leaf thread, which applies the leaf's runs to the owners.
+ * A node reached again (a subtree shared by snapshots) is not read again:
+ * each leaf below it reached for the second time is listed with the
+ * device reaching it, and those leaves are read in block order after the
+ * walk and counted once more (a third visit changes no owner).  Mapped
+ * and highest come from the roots' summaries, which count a leaf once per
+ * path to it.  Owners after every mapping do not depend on the order of
+ * the mappings, so the counts are the path walk's.  Any damage at all, a
+ * device without a tree or a mapping beyond the data device gives up
+ * (FAST_GIVE_UP), and the path walk below reports it in its own words.
+ */
+#define FAST_GIVE_UP 1
+#define FAST_BEYOND (-ERANGE)   /* the leaf callback's: a mapping beyond the data device */
+
+struct again_leaf {
+	uint64_t block;
+	uint32_t dev;
+};
+
+struct fast {
+	struct uctx *c;
+	struct bt_walker *w;
+	uint64_t *twice;            /* bit per metadata block: reached a second time */
+	uint64_t nr_md;
+	struct u64map inner;        /* internal node -> first << 16 | nr, into kids */
+	uint64_t *kids;
+	size_t nr_kids, cap_kids;
+	struct again_leaf *ag;      /* leaves reached a second time, with the device */
+	size_t nr_ag, cap_ag;
+	int give_up, nomem;
+};
+
+/* Leaf thread: the leaf's runs of consecutive data blocks, for the device walked. */
+static int fast_leaf(void *ctx, const struct bt_node *n)
+{
+	struct fast *f = ctx;
+	struct uctx *c = f->c;
+	const uint8_t *vals = bt_value(n, 0);
+	uint64_t start = 0, len = 0;
+
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)i));
+
+		if (b >= c->nr_data_blocks)
+			return FAST_BEYOND;
+		if (len && b == start + len) {
+			len++;
+			continue;
+		}
+		if (len)
+			map_run(c, start, len, (uint32_t)c->cur);
+		start = b;
+		len = 1;
+	}
+	if (len)
+		map_run(c, start, len, (uint32_t)c->cur);
+	return 0;
+}
+
+static void fast_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
+			uint64_t lo, uint64_t hi, const char *what)
+{
+	struct fast *f = ctx;
+
+	(void)level, (void)code, (void)block, (void)lo, (void)hi, (void)what;
+	f->give_up = 1;
+}
+
+static void fast_inner(void *ctx, uint64_t block, const uint64_t *kids, uint32_t nr)
+{
+	struct fast *f = ctx;
+
+	while (f->nr_kids + nr > f->cap_kids) {
+		uint64_t *k = vec_grow(f->kids, &f->cap_kids, sizeof(*k), 4096);
+
+		if (!k) {
+			f->nomem = 1;
+			return;
+		}
+		f->kids = k;
+	}
+	memcpy(f->kids + f->nr_kids, kids, nr * sizeof(*kids));
+	if (u64map_put(&f->inner, block, (uint64_t)f->nr_kids << 16 | nr) < 0)
+		f->nomem = 1;
+	f->nr_kids += nr;
+}
+
+/* Block b (a leaf or an internal node) reached by device c->cur once more. */
+static void fast_again_block(struct fast *f, uint64_t b)
+{
+	uint64_t v;
+
+	if (b >= f->nr_md || bm_test_set(f->twice, b))
+		return;   /* every leaf below was listed already */
+	if (!u64map_get(&f->inner, b, &v)) {
+		if (f->nr_ag == f->cap_ag) {
+			struct again_leaf *n = vec_grow(f->ag, &f->cap_ag, sizeof(*n), 256);
+
+			if (!n) {
+				f->nomem = 1;
+				return;
+			}
+			f->ag = n;
+		}
+		f->ag[f->nr_ag++] = (struct again_leaf){ b, (uint32_t)f->c->cur };
+		return;
+	}
+	for (uint64_t i = v >> 16, end = (v >> 16) + (v & 0xffff); i < end; i++)
+		fast_again_block(f, f->kids[i]);
+}
+
+static void fast_again(void *ctx, const struct bt_summary *s)
+{
+	struct fast *f = ctx;
+
+	if (s->flags & (BT_SUM_BAD | BT_SUM_DAMAGED))
+		f->give_up = 1;
+	else
+		fast_again_block(f, s->block);
+}
+
+static int cmp_again(const void *a, const void *b)
+{
+	const struct again_leaf *x = a, *y = b;
+
+	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/* The leaves reached a second time, read in block order, counted once more. */
+static int fast_second_visits(struct fast *f, struct ioe *ioe)
+{
+	enum { RUN = 256 };
+	uint8_t *buf = f->nr_ag ? ioe_alloc_blocks(RUN) : NULL;
+
+	if (f->nr_ag && !buf)
+		return -ENOMEM;
+	vec_sort(f->ag, f->nr_ag, sizeof(*f->ag), cmp_again);
+	for (size_t i = 0; i < f->nr_ag;) {
+		size_t k = 1;
+
+		while (i + k < f->nr_ag && k < RUN && f->ag[i + k].block == f->ag[i].block + k)
+			k++;
+		if (ioe_read(ioe, f->ag[i].block, (unsigned)k, buf) < 0) {
+			free(buf);
+			return FAST_GIVE_UP;
+		}
+		for (size_t j = 0; j < k; j++) {
+			const uint8_t *data = buf + j * MD_BLOCK_SIZE;
+			struct bt_node n;
+			int r;
+
+			bt_node_view(data, &n);
+			if (bt_node_validator.check(data, f->ag[i + j].block, MD_BLOCK_SIZE) < 0 ||
+			    !bt_is_leaf(&n) || bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK) {
+				free(buf);
+				return FAST_GIVE_UP;   /* changed since the walk read it */
+			}
+			f->c->cur = f->ag[i + j].dev;
+			r = fast_leaf(f, &n);
+			if (r < 0) {
+				free(buf);
+				return FAST_GIVE_UP;
+			}
+		}
+		i += k;
+	}
+	free(buf);
+	return 0;
+}
+
+/* 0: counted; FAST_GIVE_UP: the path walk must do it; < 0: an error. */
+static int usage_fast(struct uctx *c)
+{
+	const struct thin_dev_list *devs = c->devs;
+	struct ioe *ioe = bc_engine(c->bc);
+	struct fast f = { .c = c };
+	struct bt_walk_tree t = { .kind = 1, .leaf_vsize = THIN_MAPPING_VSIZE,
+				  .flags = BT_TREE_LEAF_THREAD, .leaf = fast_leaf,
+				  .damage = fast_damage, .again = fast_again,
+				  .inner = fast_inner, .ctx = &f };
+	const uint32_t *salts;
+	size_t nr_salts;
+	int r = 0;
+
+	for (size_t k = 0; k < devs->nr; k++)
+		if (!devs->devs[k].has_root)
+			return FAST_GIVE_UP;
+	f.nr_md = bc_nr_blocks(c->bc);
+	f.twice = calloc(f.nr_md / 64 + 1, sizeof(uint64_t));
+	u64map_init(&f.inner);
+	if (!f.twice || bt_walker_create(ioe, &f.w) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	salts = thin_block_salts(&nr_salts);
+	bt_walker_set_type_salts(f.w, salts, nr_salts);
+	bt_walker_set_bound(f.w, f.nr_md);
+	bt_walker_set_readahead(f.w, ioe->is_bdev);
+	for (size_t k = 0; k < devs->nr && !f.give_up && !f.nomem; k++) {
+		struct bt_summary s;
+
+		c->cur = k;
+		r = bt_walker_walk(f.w, &t, devs->devs[k].root, &s);
+		if (r == FAST_BEYOND) {
+			f.give_up = 1;
+			r = 0;
+		}
+		if (r < 0)
+			goto out;
+		if (s.flags & (BT_SUM_BAD | BT_SUM_DAMAGED))
+			f.give_up = 1;
+		c->out[k].mapped = s.count;
+		if (s.count && !(s.flags & BT_SUM_EMPTY))
+			c->out[k].highest = s.max;
+	}
+	if (!f.give_up && !f.nomem)
+		r = fast_second_visits(&f, ioe);
+	if (r == 0 && f.nomem)
+		r = -ENOMEM;
+	if (r == 0 && (f.give_up || c->own.nomem))
+		r = FAST_GIVE_UP;
+out:
+	bt_walker_destroy(f.w);
+	u64map_release(&f.inner);
+	free(f.twice);
+	free(f.kids);
+	free(f.ag);
+	return r;
+}
+
 static int usage_walk(struct uctx *c, const struct thin_dev_list *devs, uint64_t nr_data_blocks,
 		      struct thin_usage *out, char *msg, size_t msglen);
 
@@ -657,10 +752,17 @@ static int usage_walk(struct uctx *c_, const struct thin_dev_list *devs, uint64_
 		snprintf(msg, msglen, "out of memory");
 		return -ENOMEM;
 	}
-	if (!c.split)
-		runq_start(&c);   /* none: the counts are applied inline */
-	r = walk_devices(&c);
-	runq_stop(&c);
+	r = c.split ? FAST_GIVE_UP : usage_fast(&c);
+	if (r == FAST_GIVE_UP) {
+		/* start again on the path walk, which reports the damage */
+		memset(out, 0, devs->nr * sizeof(*out));
+		owners_release(&c.own);
+		if (owners_init(&c.own, nr_data_blocks, devs->nr) < 0) {
+			snprintf(msg, msglen, "out of memory");
+			return -ENOMEM;
+		}
+		r = walk_devices(&c);
+	}
 	if (r == 0 && c.own.nomem)
 		fail(&c, -ENOMEM, "out of memory");
 	if (r == 0 && c.err)

@@ -25,11 +25,15 @@ struct thin_usage {
  * and how many of them map a data block that is mapped exactly once in the
  * whole list of devices ("exclusive"; the rest are "shared").  A leaf
  * reached from k devices counts k times, as in thin_ls 0.9.0 and 1.x.
- * Each distinct leaf is decoded once (one pass: every data block remembers
- * the only device mapping it until a second mapping makes it shared); a
- * leaf reached again is re-read once, on its second visit; internal nodes
- * are re-read per device.  Memory: one byte per data block (two beyond
- * 253 devices, four beyond 65533) plus 24 bytes per distinct leaf.
+ * Each distinct leaf is decoded once (every data block remembers the only
+ * device mapping it until a second mapping makes it shared) and a leaf
+ * reached again is re-read once, for its second visit.  Sound metadata
+ * takes the memoising walker (btree/walk.h: every distinct node read once,
+ * large reads, read-ahead on a block device, leaves counted on its leaf
+ * thread); anything it finds wrong sends the count to the path walk,
+ * which reports the damage.  Memory: one byte per data block (two beyond
+ * 253 devices, four beyond 65533), the walker's 40 bytes per metadata
+ * block in use and 8 per child pointer of an internal node.
  * Damage (bad node, mapping beyond nr_data_blocks, device without a tree)
  * returns -EILSEQ with a message in msg.
  */

@@ -179,13 +179,14 @@ Test(pipeline, usage_counts_exclusive_and_shared_blocks)
 }
 
 /*
- * The plain walk counts owners on a second thread in buffers of runs; the
- * split walk (thin_reconcile's) one block at a time on the walking thread.
- * A pool with enough runs for many buffers, leaves shared between devices
- * (read again), a run across an owner region (2^20 blocks) and a block
- * mapped twice: both walks give the counts the construction implies.
+ * The plain walk of sound metadata goes through the memoising walker
+ * (leaves counted on its leaf thread, leaves reached again read after the
+ * walk); the split walk (thin_reconcile's) is the path walk, one block at
+ * a time.  A pool with many leaves, leaves shared between devices (read
+ * again), a run across an owner region (2^20 blocks) and a block mapped
+ * twice: both walks give the counts the construction implies.
  */
-Test(pipeline, usage_on_the_owner_thread_matches_the_split_walk_and_the_construction)
+Test(pipeline, usage_of_the_memoising_walk_matches_the_split_walk_and_the_construction)
 {
 	const unsigned N = 40000;
 	const uint64_t edge = 1ull << 20;
@@ -250,6 +251,68 @@ Test(pipeline, usage_on_the_owner_thread_matches_the_split_walk_and_the_construc
 	cr_assert_eq(a[2].mapped, 202);
 	cr_assert_eq(a[2].exclusive, 200, "the run across the edge; the block mapped twice is shared");
 	cr_assert_eq(a[2].shared, 2);
+	thin_view_close(&v);
+	unlink(path);
+	free(path);
+}
+
+/*
+ * Whole trees shared: thin_restore gives identical devices one tree, so
+ * the second device reaches the root again (an internal node: every leaf
+ * below is read again once) and the third reaches it a third time (no
+ * owner changes).  A fourth device has its own tree of other blocks.  The
+ * first three share everything, only because of the visits again; the
+ * fourth shares nothing; the memoising walk agrees with the path walk.
+ */
+Test(pipeline, usage_counts_trees_shared_whole_once_per_device)
+{
+	const unsigned N = 30000;
+	size_t cap = 16u << 20, len = 0;
+	char *xml = malloc(cap), msg[256];
+	struct thin_view v;
+	struct thin_usage a[4], b[4];
+	uint8_t orphan[4] = { 0 };
+	uint64_t with_live[4];
+	struct thin_usage_split split = { orphan, with_live, 0 };
+
+	cr_assert_not_null(xml);
+#define ADD(...) (len += (size_t)snprintf(xml + len, cap - len, __VA_ARGS__))
+	ADD("<superblock uuid=\"\" time=\"0\" transaction=\"1\" flags=\"0\" version=\"2\" "
+	    "data_block_size=\"128\" nr_data_blocks=\"%u\">\n", 2 * N + 10);
+	for (unsigned d = 0; d < 4; d++) {
+		ADD("  <device dev_id=\"%u\" mapped_blocks=\"%u\" transaction=\"0\" "
+		    "creation_time=\"0\" snap_time=\"0\">\n", d, N);
+		/* dev 3: other blocks at other virtual blocks */
+		for (unsigned i = 0; i < N; i++)
+			ADD("    <single_mapping origin_block=\"%u\" data_block=\"%u\" time=\"0\"/>\n",
+			    d == 3 ? i + 7 : i, d == 3 ? 2 * i + 1 : 2 * i);
+		ADD("  </device>\n");
+	}
+	ADD("</superblock>\n");
+#undef ADD
+	cr_assert_lt(len, cap);
+
+	char *path = restore_to_file(xml, 4096);
+
+	free(xml);
+	cr_assert_eq(thin_view_open(path, 0, 0, &v, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(v.devs.nr, 4);
+	cr_assert_eq(v.devs.devs[1].root, v.devs.devs[0].root, "restore shares the whole tree");
+	cr_assert_eq(v.devs.devs[2].root, v.devs.devs[0].root);
+	cr_assert_neq(v.devs.devs[3].root, v.devs.devs[0].root);
+	cr_assert_eq(thin_usage_compute(v.md->bc, &v.devs, v.nr_data_blocks, a, msg, sizeof(msg)),
+		     0, "%s", msg);
+	cr_assert_eq(thin_usage_compute_split(v.md->bc, &v.devs, v.nr_data_blocks, b, &split, msg,
+					      sizeof(msg)),
+		     0, "%s", msg);
+	for (unsigned d = 0; d < 4; d++) {
+		cr_assert_eq(a[d].mapped, N, "dev %u", d);
+		cr_assert_eq(a[d].exclusive, d == 3 ? N : 0, "dev %u", d);
+		cr_assert_eq(a[d].shared, d == 3 ? 0 : N, "dev %u", d);
+		cr_assert_eq(a[d].highest, d == 3 ? N + 6 : N - 1, "dev %u", d);
+		cr_assert_eq(a[d].exclusive, b[d].exclusive, "dev %u", d);
+		cr_assert_eq(a[d].highest, b[d].highest, "dev %u", d);
+	}
 	thin_view_close(&v);
 	unlink(path);
 	free(path);
