@@ -298,18 +298,20 @@ static inline void split_block(struct uctx *c, struct leaf_rec *l, uint64_t b)
  * Entries [0, nr) of leaf n as runs of consecutive data blocks; a block
  * beyond the data device is skipped, as map_block() one by one would, and
  * reported when report is set (first read of the leaf; fail() keeps the
- * first message only).
+ * first message only).  Returns the number of blocks beyond.
  */
-static void map_leaf_runs(struct uctx *c, const struct bt_node *n, uint32_t nr, int report,
-			  uint64_t dev_id)
+static uint32_t map_leaf_runs(struct uctx *c, const struct bt_node *n, uint32_t nr, int report,
+			      uint64_t dev_id)
 {
 	const uint8_t *vals = bt_value(n, 0);
 	uint64_t start = 0, len = 0;
+	uint32_t beyond = 0;
 
 	for (uint32_t i = 0; i < nr; i++) {
 		uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)i));
 
 		if (b >= c->nr_data_blocks) {
+			beyond++;
 			if (report)
 				fail(c, -EILSEQ,
 				     "thin device %" PRIu64 ": block %" PRIu64
@@ -329,6 +331,7 @@ static void map_leaf_runs(struct uctx *c, const struct bt_node *n, uint32_t nr, 
 	}
 	if (len)
 		map_blocks(c, start, len);
+	return beyond;
 }
 
 static int u_leaf(void *vctx, const struct bt_node *n)
@@ -512,27 +515,8 @@ struct fast {
 static int fast_leaf(void *ctx, const struct bt_node *n)
 {
 	struct fast *f = ctx;
-	struct uctx *c = f->c;
-	const uint8_t *vals = bt_value(n, 0);
-	uint64_t start = 0, len = 0;
 
-	for (uint32_t i = 0; i < n->nr_entries; i++) {
-		uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)i));
-
-		if (b >= c->nr_data_blocks)
-			return FAST_BEYOND;
-		if (len && b == start + len) {
-			len++;
-			continue;
-		}
-		if (len)
-			map_run(c, start, len, (uint32_t)c->cur);
-		start = b;
-		len = 1;
-	}
-	if (len)
-		map_run(c, start, len, (uint32_t)c->cur);
-	return 0;
+	return map_leaf_runs(f->c, n, n->nr_entries, 0, 0) ? FAST_BEYOND : 0;
 }
 
 static void fast_damage(void *ctx, enum dmg_level level, enum rep_code code, uint64_t block,
@@ -608,42 +592,37 @@ static int cmp_again(const void *a, const void *b)
 static int fast_second_visits(struct fast *f, struct ioe *ioe)
 {
 	enum { RUN = 256 };
-	uint8_t *buf = f->nr_ag ? ioe_alloc_blocks(RUN) : NULL;
+	uint8_t *buf;
+	int r = 0;
 
-	if (f->nr_ag && !buf)
+	if (!f->nr_ag)
+		return 0;
+	if (!(buf = ioe_alloc_blocks(RUN)))
 		return -ENOMEM;
 	vec_sort(f->ag, f->nr_ag, sizeof(*f->ag), cmp_again);
-	for (size_t i = 0; i < f->nr_ag;) {
+	for (size_t i = 0; i < f->nr_ag && !r;) {
 		size_t k = 1;
 
 		while (i + k < f->nr_ag && k < RUN && f->ag[i + k].block == f->ag[i].block + k)
 			k++;
-		if (ioe_read(ioe, f->ag[i].block, (unsigned)k, buf) < 0) {
-			free(buf);
-			return FAST_GIVE_UP;
-		}
-		for (size_t j = 0; j < k; j++) {
+		if (ioe_read(ioe, f->ag[i].block, (unsigned)k, buf) < 0)
+			r = FAST_GIVE_UP;
+		for (size_t j = 0; j < k && !r; j++) {
 			const uint8_t *data = buf + j * MD_BLOCK_SIZE;
 			struct bt_node n;
-			int r;
 
 			bt_node_view(data, &n);
-			if (bt_node_validator.check(data, f->ag[i + j].block, MD_BLOCK_SIZE) < 0 ||
-			    !bt_is_leaf(&n) || bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK) {
-				free(buf);
-				return FAST_GIVE_UP;   /* changed since the walk read it */
-			}
 			f->c->cur = f->ag[i + j].dev;
-			r = fast_leaf(f, &n);
-			if (r < 0) {
-				free(buf);
-				return FAST_GIVE_UP;
-			}
+			/* changed since the walk read it: the path walk reports it */
+			if (bt_node_validator.check(data, f->ag[i + j].block, MD_BLOCK_SIZE) < 0 ||
+			    !bt_is_leaf(&n) || bt_node_check(&n, THIN_MAPPING_VSIZE) != BT_NODE_OK ||
+			    fast_leaf(f, &n) < 0)
+				r = FAST_GIVE_UP;
 		}
 		i += k;
 	}
 	free(buf);
-	return 0;
+	return r;
 }
 
 /* 0: counted; FAST_GIVE_UP: the path walk must do it; < 0: an error. */
