@@ -267,6 +267,7 @@ static int memo_put(struct bt_memo *m, const struct bt_summary *s)
 #define LEAF_JOBS 8u
 #define RA_SLOTS 4u
 #define MAX_BUFS (BT_MAX_DEPTH + 2 + LEAF_JOBS + RA_SLOTS)
+_Static_assert(2 * BT_WALK_BATCH == IOE_HUGE_BLOCKS, "two batch buffers fill a huge page");
 
 struct wbuf {
 	uint8_t *data;          /* BT_WALK_BATCH blocks */
@@ -355,7 +356,10 @@ static struct wbuf *buf_take(struct bt_walker *w, int wait)
 			break;
 		}
 		if (w->nr_bufs < MAX_BUFS) {
-			uint8_t *d = ioe_alloc_blocks(BT_WALK_BATCH);
+			/* two batch buffers to a huge page: the even one owns it */
+			uint8_t *d = w->nr_bufs % 2
+					     ? w->bufs[w->nr_bufs - 1].data + BT_WALK_BATCH * MD_BLOCK_SIZE
+					     : ioe_alloc_huge(2 * BT_WALK_BATCH);
 
 			if (d) {
 				b = &w->bufs[w->nr_bufs++];
@@ -1040,7 +1044,7 @@ void bt_walker_destroy(struct bt_walker *w)
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->room);
-	for (unsigned i = 0; i < w->nr_bufs; i++)
+	for (unsigned i = 0; i < w->nr_bufs; i += 2)
 		free(w->bufs[i].data);
 	free(w->one);
 	memo_release(&w->memo);

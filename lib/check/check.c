@@ -398,44 +398,38 @@ static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 	if (nr && refs && nr <= MAP_LEAF_MAX) {
 		/*
 		 * The common leaf in one pass: its runs of consecutive data
-		 * blocks, the largest time and the end of the highest run; when
+		 * blocks, the largest time and the highest block; when
 		 * every block is on the data device and no time is late, the runs
 		 * are counted and that is all.  Otherwise the loop below.
 		 */
-		uint64_t start[MAP_LEAF_MAX];
-		uint32_t len[MAP_LEAF_MAX];
-		uint64_t v = get_le64(vals), next, max_end = 0;
-		uint32_t max_time = thin_bt_time(v), nr_runs = 0;
+		uint16_t first[MAP_LEAF_MAX + 1];   /* each run's first entry, then nr */
+		uint64_t next = UINT64_MAX, max_block = 0;   /* no block is UINT64_MAX (40 bits) */
+		uint32_t max_time = 0, nr_runs = 0;
 
-		start[0] = thin_bt_block(v);
-		next = start[0] + 1;
-		len[0] = 1;
-		for (uint32_t i = 1; i < nr; i++) {
-			uint64_t b;
-			uint32_t t;
+		/*
+		 * Without a branch on the data: the entry's index is stored in the
+		 * next run's slot, which only a run's first entry keeps.
+		 */
+		for (uint32_t i = 0; i < nr; i++) {
+			uint64_t v = get_le64(vals + 8 * (size_t)i), b = thin_bt_block(v);
+			uint32_t t = thin_bt_time(v);
 
-			v = get_le64(vals + 8 * (size_t)i);
-			b = thin_bt_block(v);
-			t = thin_bt_time(v);
-			max_time = t > max_time ? t : max_time;
-			if (b == next) {
-				len[nr_runs]++;
-				next++;
-				continue;
-			}
-			max_end = next > max_end ? next : max_end;
-			start[++nr_runs] = b;
-			len[nr_runs] = 1;
+			first[nr_runs] = (uint16_t)i;
+			nr_runs += b != next;
 			next = b + 1;
+			max_time = t > max_time ? t : max_time;
+			max_block = b > max_block ? b : max_block;
 		}
-		max_end = next > max_end ? next : max_end;
-		nr_runs++;
-		if (max_end <= nr_data && max_time <= m->time) {
+		first[nr_runs] = (uint16_t)nr;
+		if (max_block < nr_data && max_time <= m->time) {
 			for (uint32_t k = 0; k < nr_runs; k++) {
-				if (len[k] == 1)
-					rcmap_inc(refs, start[k]);
+				uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)first[k]));
+				uint32_t len = (uint32_t)first[k + 1] - first[k];
+
+				if (len == 1)
+					rcmap_inc(refs, b);
 				else
-					rcmap_inc_run(refs, start[k], len[k]);
+					rcmap_inc_run(refs, b, len);
 			}
 			return 0;
 		}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,18 @@ void *ioe_alloc_blocks(size_t nr)
 
 	if (posix_memalign(&p, MD_BLOCK_SIZE, (nr ? nr : 1) * MD_BLOCK_SIZE))
 		return NULL;
+	return p;
+}
+
+void *ioe_alloc_huge(size_t nr)
+{
+	size_t len = ((nr ? nr : 1) + IOE_HUGE_BLOCKS - 1) / IOE_HUGE_BLOCKS * IOE_HUGE_BLOCKS *
+		     MD_BLOCK_SIZE;
+	void *p = NULL;
+
+	if (posix_memalign(&p, (size_t)IOE_HUGE_BLOCKS * MD_BLOCK_SIZE, len))
+		return NULL;
+	madvise(p, len, MADV_HUGEPAGE);   /* a hint: small pages where it fails */
 	return p;
 }
 

@@ -56,6 +56,24 @@ Test(io, mem_counts_reads_when_not_armed)
 	ioe_destroy(e);
 }
 
+Test(io, huge_buffers_are_aligned_whole_huge_pages)
+{
+	const size_t huge = (size_t)IOE_HUGE_BLOCKS * MD_BLOCK_SIZE;
+	size_t sizes[] = { 1, IOE_HUGE_BLOCKS - 1, IOE_HUGE_BLOCKS, IOE_HUGE_BLOCKS + 1 };
+
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t len = (sizes[k] + IOE_HUGE_BLOCKS - 1) / IOE_HUGE_BLOCKS * huge;
+		uint8_t *p = ioe_alloc_huge(sizes[k]);
+
+		cr_assert_not_null(p);
+		cr_assert_eq((uintptr_t)p % huge, 0, "%zu blocks: aligned to a huge page", sizes[k]);
+		/* every byte of the rounded length is ours to use */
+		memset(p, 0x5a, len);
+		cr_assert_eq(p[len - 1], 0x5a);
+		free(p);
+	}
+}
+
 #include "io/stream.h"
 
 static struct ioe *numbered(uint64_t nr)
