@@ -89,6 +89,8 @@ enum bt_node_err {
  * value size expected of leaves in this tree (internal nodes must have 8).
  */
 enum bt_node_err bt_node_check(const struct bt_node *n, uint32_t leaf_vsize);
+/* 1 when the nr little-endian 64-bit keys at keys rise strictly (AVX2 where the CPU has it). */
+int bt_keys_rise(const uint8_t *keys, uint32_t nr);
 const char *bt_node_err_str(enum bt_node_err e);
 enum rep_code bt_node_err_code(enum bt_node_err e);
 /* How bad a node fault is: the one ruling for every walker (DMG_NONE for BT_NODE_OK). */

@@ -727,3 +727,29 @@ Test(walk, read_ahead_gives_the_walk_it_would_read_itself)
 		cr_assert_eq(memcmp(ra.o.first, base.o.first, base.o.nr * sizeof(base.o.first[0])), 0);
 	}
 }
+
+/* bt_keys_rise (vectorised where the CPU allows) against the plain loop. */
+Test(btree, keys_rise_matches_a_pairwise_loop_at_every_length_and_position)
+{
+	uint64_t keys[260];
+	uint64_t seed = 12345;
+
+	for (uint32_t nr = 0; nr <= 260; nr++) {
+		/* rising keys, some above 2^63 (the comparison is unsigned) */
+		for (uint32_t i = 0; i < nr; i++)
+			keys[i] = (i < nr / 2 ? 0 : 0x8000000000000000ull) + 3ull * i;
+		cr_assert(bt_keys_rise((const uint8_t *)keys, nr), "rising, %u keys", nr);
+		for (uint32_t at = 1; at < nr; at++) {
+			uint64_t keep = keys[at];
+
+			keys[at] = keys[at - 1];   /* equal neighbours */
+			cr_assert(!bt_keys_rise((const uint8_t *)keys, nr), "equal at %u of %u", at, nr);
+			keys[at] = keep;
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			keep = keys[at - 1];
+			keys[at - 1] = keys[at] + 1 + (seed >> 40);   /* a fall */
+			cr_assert(!bt_keys_rise((const uint8_t *)keys, nr), "fall at %u of %u", at, nr);
+			keys[at - 1] = keep;
+		}
+	}
+}
