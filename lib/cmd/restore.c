@@ -737,7 +737,7 @@ static struct ioe *wb_create(struct ioe *inner)
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	for (unsigned i = 0; i < WB_SLOTS; i++) {
-		w->slot[i].buf = ioe_alloc_blocks(WB_SLOT_BLOCKS);
+		w->slot[i].buf = ioe_alloc_huge(WB_SLOT_BLOCKS);   /* O_DIRECT writes pin huge pages */
 		if (!w->slot[i].buf) {
 			wb_destroy(&w->e);
 			return NULL;

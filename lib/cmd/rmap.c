@@ -371,7 +371,7 @@ static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
-	uint8_t *buf = ioe_alloc_blocks(FAST_CHUNK);
+	uint8_t *buf = ioe_alloc_huge(FAST_CHUNK);   /* O_DIRECT reads pin one huge page */
 
 	if (!buf) {
 		w->result = -ENOMEM;

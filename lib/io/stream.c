@@ -26,6 +26,7 @@ struct ioe_stream {
 	uint64_t next_read, end;
 	unsigned chunk, depth;
 	struct slot *slots;
+	uint8_t *bufs;       /* the slots' buffers, in huge pages */
 	size_t head, tail;   /* slots read by the thread / taken by the consumer */
 	int taken;           /* the consumer holds slots[tail % depth] */
 	int stop, done, threaded;   /* done: the reader read its last chunk */
@@ -109,10 +110,13 @@ int ioe_stream_open(struct ioe *e, uint64_t first, uint64_t end, unsigned chunk,
 	s->slots = calloc(s->depth, sizeof(*s->slots));
 	if (!s->slots)
 		goto nomem;
+	s->bufs = ioe_alloc_huge((size_t)s->chunk * s->depth);
+	if (!s->bufs)
+		goto nomem;
 	for (unsigned i = 0; i < s->depth; i++) {
-		s->slots[i].buf = ioe_alloc_blocks(s->chunk);
+		s->slots[i].buf = s->bufs + (size_t)i * s->chunk * MD_BLOCK_SIZE;
 		s->slots[i].bad = calloc(s->chunk / 8 + 1, 1);
-		if (!s->slots[i].buf || !s->slots[i].bad)
+		if (!s->slots[i].bad)
 			goto nomem;
 	}
 	s->threaded = pthread_create(&s->th, NULL, reader, s) == 0;
@@ -173,10 +177,9 @@ void ioe_stream_close(struct ioe_stream *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->th, NULL);
 	}
-	for (unsigned i = 0; s->slots && i < s->depth; i++) {
-		free(s->slots[i].buf);
+	for (unsigned i = 0; s->slots && i < s->depth; i++)
 		free(s->slots[i].bad);
-	}
+	free(s->bufs);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	free(s->slots);
