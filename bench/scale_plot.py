@@ -8,7 +8,7 @@ ROWS.tsv lines: mappings  metadata_blocks  tool  wall_s  rss_mib
 import math
 import sys
 
-COLORS = {"floor": "#7f7f7f", "check": "#1f77b4", "ls": "#ff7f0e", "dump": "#2ca02c",
+COLORS = {"floor": "#7f7f7f", "floor-after": "#c7c7c7", "check": "#1f77b4", "ls": "#ff7f0e", "dump": "#2ca02c",
           "repair": "#d62728", "restore": "#9467bd"}
 
 
@@ -24,7 +24,7 @@ def load(path):
 
 def panel(x0, y0, w, h, rows, col, title, unit):
     xs = [r[0] for r in rows]
-    ys = [max(r[col], 1e-3) for r in rows if not (r[1] == "floor" and col == 3)]
+    ys = [max(r[col], 1e-3) for r in rows if not (r[1].startswith("floor") and col == 3)]
     lx0, lx1 = math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs)))
     ly0, ly1 = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
     if ly1 == ly0:
@@ -46,7 +46,7 @@ def panel(x0, y0, w, h, rows, col, title, unit):
         out.append('<text x="%g" y="%g" font-size="11" text-anchor="end">%g %s</text>' % (x0 - 4, py(10 ** e) + 4, 10 ** e, unit))
     out.append('<text x="%g" y="%g" font-size="12" text-anchor="middle">mappings</text>' % (x0 + w / 2, y0 + h + 34))
     for tool in COLORS:
-        if tool == "floor" and col == 3:
+        if tool.startswith("floor") and col == 3:
             continue   # dd's memory says nothing
         pts = sorted((r[0], r[col]) for r in rows if r[1] == tool)
         if not pts:
