@@ -9,6 +9,10 @@
 # in its lowest free block, which takes the proof away).
 #
 #   bench/run.sh [SCALE ...]          default: small medium
+#   bench/run.sh --blockdev [META.bin]  where users run the tools: the same
+#                         comparison on a loop block device, every tool
+#                         O_DIRECT, warm and cold, against 1.1.0 and 0.9.0
+#                         and the device floor (bench/blockdev.sh; root)
 #
 # Environment:
 #   WORK=/tmp/bench       scratch: WORK/SCALE/{SCALE.xml,SCALE.json,meta.bin}
@@ -21,6 +25,10 @@
 # Needs python3, GNU time, the reference tools (make deps installs them) and
 # the pool generator build/devbin/gen_pool (make builds it; see bench/README.md).
 set -euo pipefail
+if [ "${1:-}" = --blockdev ]; then
+	shift
+	exec "$(dirname "$0")/blockdev.sh" "$@"
+fi
 source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)

@@ -1,6 +1,7 @@
 #include "cmd/rmap.h"
 #include "cmd/rmap-internal.h"
 
+#include "util/fmt.h"
 #include "util/parse.h"
 
 #include <errno.h>
@@ -510,47 +511,40 @@ static int collect(struct rctx *c, const struct thin_view *v, char *msg, size_t 
 	return 0;
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 static char *put_str(char *p, const char *s, size_t n)
 {
 	memcpy(p, s, n);
 	return p + n;
 }
 
-/* "data A..B -> thin(D) X..Y" lines, formatted by hand (hot at scale). */
+/* "data A..B -> thin(D) X..Y" lines, formatted by hand into one buffer (hot at scale). */
+#define PRINT_BUF (64u << 10)
+#define PRINT_LINE (5 * FMT_U64_MAX + 32)
+
 static void print_runs(FILE *out, const struct rrun *runs, size_t nr)
 {
-	char line[160];
+	char buf[PRINT_BUF], *p = buf;
 
 	for (size_t i = 0; i < nr; i++) {
 		const struct rrun *x = &runs[i];
-		char *p = put_str(line, "data ", 5);
 
-		p = put_u64(p, x->data_begin);
+		if (p + PRINT_LINE > buf + sizeof(buf)) {
+			fwrite(buf, 1, (size_t)(p - buf), out);
+			p = buf;
+		}
+		p = put_str(p, "data ", 5);
+		p = fmt_u64(p, x->data_begin);
 		p = put_str(p, "..", 2);
-		p = put_u64(p, x->data_begin + x->len);
+		p = fmt_u64(p, x->data_begin + x->len);
 		p = put_str(p, " -> thin(", 9);
-		p = put_u64(p, x->dev);
+		p = fmt_u64(p, x->dev);
 		p = put_str(p, ") ", 2);
-		p = put_u64(p, x->thin_begin);
+		p = fmt_u64(p, x->thin_begin);
 		p = put_str(p, "..", 2);
-		p = put_u64(p, x->thin_begin + x->len);
+		p = fmt_u64(p, x->thin_begin + x->len);
 		*p++ = '\n';
-		fwrite(line, 1, (size_t)(p - line), out);
 	}
+	fwrite(buf, 1, (size_t)(p - buf), out);
 }
 
 int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msglen)

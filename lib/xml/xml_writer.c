@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/fmt.h"
+
 /*----------------------------------------------------------------*/
 
 #define BUF_SIZE (1u << 20)
@@ -17,18 +19,6 @@ struct xml_writer {
 	int err;           /* first write error, negative errno */
 	int depth;         /* 0 outside <superblock>, 1 inside, 2 inside <device>/<def> */
 };
-
-static const char digit_pairs[201] =
-	"00010203040506070809"
-	"10111213141516171819"
-	"20212223242526272829"
-	"30313233343536373839"
-	"40414243444546474849"
-	"50515253545556575859"
-	"60616263646566676869"
-	"70717273747576777879"
-	"80818283848586878889"
-	"90919293949596979899";
 
 static int drain(struct xml_writer *w)
 {
@@ -57,42 +47,10 @@ static void put_mem(struct xml_writer *w, const char *s, size_t n)
 
 #define PUT_LIT(w, s) put_mem((w), (s), sizeof(s) - 1)
 
-static const uint64_t pow10_table[20] = {
-	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
-	100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
-	10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
-	100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
-};
-
-/* Decimal digits of v (1 for 0). */
-static inline unsigned nr_digits(uint64_t v)
+/* Straight into the buffer (util/fmt.h). */
+static inline void put_u64(struct xml_writer *w, uint64_t v)
 {
-	unsigned t = ((64u - (unsigned)__builtin_clzll(v | 1)) * 1233u) >> 12;   /* ~log10 */
-	unsigned d = t + (v >= pow10_table[t]);
-
-	return d ? d : 1;
-}
-
-/* Straight into the buffer, two digits a step from the end (no copy). */
-static void put_u64(struct xml_writer *w, uint64_t v)
-{
-	unsigned nd = nr_digits(v);
-	char *p = w->buf + w->len + nd;
-
-	w->len += nd;
-	while (v >= 100) {
-		unsigned d = (unsigned)(v % 100) * 2;
-		v /= 100;
-		*--p = digit_pairs[d + 1];
-		*--p = digit_pairs[d];
-	}
-	if (v >= 10) {
-		unsigned d = (unsigned)v * 2;
-		*--p = digit_pairs[d + 1];
-		*--p = digit_pairs[d];
-	} else {
-		*--p = (char)('0' + v);
-	}
+	w->len = (size_t)(fmt_u64(w->buf + w->len, v) - w->buf);
 }
 
 /* Attribute text of unbounded length, escaped. */
