@@ -75,52 +75,49 @@ static void after_read(int fd, const struct iovec *iov, int n, off_t off, ssize_
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
 typedef ssize_t (*preadv_fn)(int, const struct iovec *, int, off_t);
 
-ssize_t pread(int fd, void *buf, size_t len, off_t off)
+static ssize_t one(const char *name, pread_fn *real, int fd, void *buf, size_t len, off_t off)
 {
-	static pread_fn real;
-	ssize_t got;
 	struct iovec v = { buf, len };
+	ssize_t got;
 
-	if (!real)
-		real = (pread_fn)dlsym(RTLD_NEXT, "pread");
-	got = real(fd, buf, len, off);
+	if (!*real)
+		*real = (pread_fn)dlsym(RTLD_NEXT, name);
+	got = (*real)(fd, buf, len, off);
 	after_read(fd, &v, 1, off, got);
 	return got;
+}
+
+static ssize_t vec(const char *name, preadv_fn *real, int fd, const struct iovec *iov, int n,
+		   off_t off)
+{
+	ssize_t got;
+
+	if (!*real)
+		*real = (preadv_fn)dlsym(RTLD_NEXT, name);
+	got = (*real)(fd, iov, n, off);
+	after_read(fd, iov, n, off, got);
+	return got;
+}
+
+static pread_fn real_pread, real_pread64;
+static preadv_fn real_preadv, real_preadv64;
+
+ssize_t pread(int fd, void *buf, size_t len, off_t off)
+{
+	return one("pread", &real_pread, fd, buf, len, off);
 }
 
 ssize_t pread64(int fd, void *buf, size_t len, off_t off)
 {
-	static pread_fn real;
-	ssize_t got;
-	struct iovec v = { buf, len };
-
-	if (!real)
-		real = (pread_fn)dlsym(RTLD_NEXT, "pread64");
-	got = real(fd, buf, len, off);
-	after_read(fd, &v, 1, off, got);
-	return got;
+	return one("pread64", &real_pread64, fd, buf, len, off);
 }
 
 ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
 {
-	static preadv_fn real;
-	ssize_t got;
-
-	if (!real)
-		real = (preadv_fn)dlsym(RTLD_NEXT, "preadv");
-	got = real(fd, iov, n, off);
-	after_read(fd, iov, n, off, got);
-	return got;
+	return vec("preadv", &real_preadv, fd, iov, n, off);
 }
 
 ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
 {
-	static preadv_fn real;
-	ssize_t got;
-
-	if (!real)
-		real = (preadv_fn)dlsym(RTLD_NEXT, "preadv64");
-	got = real(fd, iov, n, off);
-	after_read(fd, iov, n, off, got);
-	return got;
+	return vec("preadv64", &real_preadv64, fd, iov, n, off);
 }
