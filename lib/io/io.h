@@ -122,8 +122,9 @@ void *ioe_alloc_blocks(size_t nr);
  * The same in whole 2 MiB pages, aligned to 2 MiB and advised for
  * transparent huge pages (free()): an O_DIRECT read into it pins one huge
  * page where it would pin 512 small ones (thin_check's system time on the
- * 20 M pool: 50 -> 30 ms).  For buffers of IOE_HUGE_BLOCKS or more blocks;
- * nr is rounded up to a multiple of it.
+ * 20 M pool: 50 -> 30 ms).  nr is rounded up to a multiple of
+ * IOE_HUGE_BLOCKS: a smaller buffer costs the whole page once touched
+ * (thin_rmap's two 1 MiB worker buffers: 2 MiB more of peak memory).
  */
 #define IOE_HUGE_BLOCKS 512u
 void *ioe_alloc_huge(size_t nr);
