@@ -32,7 +32,6 @@ else
 	echo "####################################################################"
 fi
 
-
 # run NAME IMG CMD...: output, error and status of CMD into $WORK/NAME
 run() {
 	local name=$1 img=$2 rc=0; shift 2
@@ -63,6 +62,9 @@ for img in "${imgs[@]}"; do
 		THINMETA_NOTHREAD_AT=1000000 THINMETA_NOTHREAD_COUNT=$WORK/count LD_PRELOAD=$SHIM \
 			run count "$img" "${cmd[@]}"
 		n=$(cat "$WORK/count" 2>/dev/null || echo 0)
+		# the shim itself, refusing nothing, changes nothing
+		assert_same "$WORK/want.out" "$WORK/count.out"
+		assert_same "$WORK/want.err" "$WORK/count.err"
 		[ "$n" -gt 0 ] && threaded=$((threaded + 1))
 		for at in $(seq 0 $((n - 1))) -1; do
 			THINMETA_NOTHREAD_AT=$at LD_PRELOAD=$SHIM run got "$img" "${cmd[@]}"
