@@ -265,7 +265,9 @@ static int memo_put(struct bt_memo *m, const struct bt_summary *s)
  * job will give back.
  */
 #define LEAF_JOBS 8u
-#define RA_SLOTS 4u
+#define RA_SLOTS 6u
+#define RA_READERS 2u   /* reads in flight at once */
+#define RA_AHEAD 3u     /* siblings asked for ahead of the one entered */
 #define MAX_BUFS (BT_MAX_DEPTH + 2 + LEAF_JOBS + RA_SLOTS)
 _Static_assert(2 * BT_WALK_BATCH == IOE_HUGE_BLOCKS, "two batch buffers fill a huge page");
 
@@ -292,7 +294,7 @@ struct leaf_job {
  * errors are what the walk would read itself; a slot whose node the walk
  * never batches (it was damaged, or seen) is dropped at the walk's end.
  */
-enum { RA_FREE, RA_QUEUED, RA_DONE };
+enum { RA_FREE, RA_QUEUED, RA_READING, RA_DONE };
 
 struct ra_slot {
 	int state;
@@ -327,8 +329,9 @@ struct bt_walker {
 	int leaf_err;                           /* the first leaf() error on the thread */
 
 	/* read-ahead; ra_lock guards the slots' states and ra_quit */
-	int ra_on, ra_started, ra_quit;
-	pthread_t ra_thread;
+	int ra_on, ra_tried, ra_quit;
+	unsigned ra_started;                    /* reader threads running */
+	pthread_t ra_thread[RA_READERS];
 	pthread_mutex_t ra_lock;
 	pthread_cond_t ra_work, ra_done;
 	struct ra_slot ra[RA_SLOTS];
@@ -593,6 +596,7 @@ static void *ra_thread(void *arg)
 			pthread_cond_wait(&w->ra_work, &w->ra_lock);
 			continue;
 		}
+		sl->state = RA_READING;
 		pthread_mutex_unlock(&w->ra_lock);
 		read_runs(w->ioe, sl->blocks, sl->n, sl->buf->data, sl->errs);
 		pthread_mutex_lock(&w->ra_lock);
@@ -606,7 +610,7 @@ static void *ra_thread(void *arg)
 /* Under ra_lock: waits until slot sl's read is done. */
 static void ra_wait_locked(struct bt_walker *w, struct ra_slot *sl)
 {
-	while (sl->state == RA_QUEUED)
+	while (sl->state != RA_DONE)
 		pthread_cond_wait(&w->ra_done, &w->ra_lock);
 }
 
@@ -662,12 +666,16 @@ static void ra_ask(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t b
 	    bt_node_validator.check(data, block, MD_BLOCK_SIZE) != 0 ||
 	    bt_node_check(&n, t->leaf_vsize) != BT_NODE_OK)
 		return;
+	if (!w->ra_tried) {
+		/* the readers, once: as many as start */
+		w->ra_tried = 1;
+		while (w->ra_started < RA_READERS &&
+		       pthread_create(&w->ra_thread[w->ra_started], NULL, ra_thread, w) == 0)
+			w->ra_started++;
+	}
 	if (!w->ra_started) {
-		if (pthread_create(&w->ra_thread, NULL, ra_thread, w) != 0) {
-			w->ra_on = 0;   /* no thread: the walk reads for itself */
-			return;
-		}
-		w->ra_started = 1;
+		w->ra_on = 0;   /* no thread: the walk reads for itself */
+		return;
 	}
 	pthread_mutex_lock(&w->ra_lock);
 	for (unsigned i = 0; i < RA_SLOTS; i++) {
@@ -775,8 +783,14 @@ static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, c
 			data = buf + (size_t)at * MD_BLOCK_SIZE;
 			err = errs[at];
 		}
-		if (w->ra_on && next < n && !errs[next])
-			ra_ask(w, v->t, kids[i + 1], buf + (size_t)next * MD_BLOCK_SIZE);
+		/* the children of the next RA_AHEAD siblings, each asked for once */
+		for (uint32_t k = i == from ? i + 1 : i + RA_AHEAD;
+		     w->ra_on && k <= i + RA_AHEAD && k < to; k++) {
+			unsigned x = k == i + 1 ? next : find_block(want, n, kids[k]);
+
+			if (x < n && !errs[x])
+				ra_ask(w, v->t, kids[k], buf + (size_t)x * MD_BLOCK_SIZE);
+		}
 		at = next;
 		r = visit(v, kids[i], keys[i], chi, depth + 1, data, data ? wb : NULL, err, &sums[i]);
 		if (r < 0)
@@ -1027,9 +1041,10 @@ void bt_walker_destroy(struct bt_walker *w)
 	if (w->ra_started) {
 		pthread_mutex_lock(&w->ra_lock);
 		w->ra_quit = 1;
-		pthread_cond_signal(&w->ra_work);
+		pthread_cond_broadcast(&w->ra_work);
 		pthread_mutex_unlock(&w->ra_lock);
-		pthread_join(w->ra_thread, NULL);
+		for (unsigned i = 0; i < w->ra_started; i++)
+			pthread_join(w->ra_thread[i], NULL);
 	}
 	pthread_mutex_destroy(&w->ra_lock);
 	pthread_cond_destroy(&w->ra_work);
