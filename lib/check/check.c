@@ -12,6 +12,7 @@
 
 #include "crc/crc32c.h"
 #include "check/check-internal.h"
+#include "thin/leaf_runs.h"
 
 /*----------------------------------------------------------------*/
 
@@ -384,8 +385,6 @@ static inline void late_mapping(struct map_ctx *m, const struct bt_node *n, uint
  * Data references are counted by run: mappings whose data blocks follow
  * each other (most of a pool) are one rcmap_inc_run().
  */
-#define MAP_LEAF_MAX ((MD_BLOCK_SIZE - BT_HEADER_SIZE) / (8 + THIN_MAPPING_VSIZE))
-
 static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 {
 	struct map_ctx *m = vctx;
@@ -395,36 +394,18 @@ static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 	const uint8_t *vals = bt_value(n, 0);
 
 	m->nr += nr;
-	if (nr && refs && nr <= MAP_LEAF_MAX) {
+	if (nr && refs && nr <= THIN_LEAF_MAX_ENTRIES) {
 		/*
-		 * The common leaf in one pass: its runs of consecutive data
-		 * blocks, the largest time and the highest block; when
-		 * every block is on the data device and no time is late, the runs
-		 * are counted and that is all.  Otherwise the loop below.
+		 * The common leaf: when every block is on the data device and no
+		 * time is late, the runs are counted and that is all.
+		 * Otherwise the loop below.
 		 */
-		uint16_t first[MAP_LEAF_MAX + 1];   /* each run's first entry, then nr */
-		uint64_t next = UINT64_MAX, max_block = 0;   /* no block is UINT64_MAX (40 bits) */
-		uint32_t max_time = 0, nr_runs = 0;
+		struct thin_leaf_runs lr;
 
-		/*
-		 * Without a branch on the data: the entry's index is stored in the
-		 * next run's slot, which only a run's first entry keeps.
-		 */
-		for (uint32_t i = 0; i < nr; i++) {
-			uint64_t v = get_le64(vals + 8 * (size_t)i), b = thin_bt_block(v);
-			uint32_t t = thin_bt_time(v);
-
-			first[nr_runs] = (uint16_t)i;
-			nr_runs += b != next;
-			next = b + 1;
-			max_time = t > max_time ? t : max_time;
-			max_block = b > max_block ? b : max_block;
-		}
-		first[nr_runs] = (uint16_t)nr;
-		if (max_block < nr_data && max_time <= m->time) {
-			for (uint32_t k = 0; k < nr_runs; k++) {
-				uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)first[k]));
-				uint32_t len = (uint32_t)first[k + 1] - first[k];
+		if (thin_leaf_runs(n, nr_data, m->time, &lr)) {
+			for (uint32_t k = 0; k < lr.nr_runs; k++) {
+				uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)lr.first[k]));
+				uint32_t len = (uint32_t)lr.first[k + 1] - lr.first[k];
 
 				if (len == 1)
 					rcmap_inc(refs, b);
