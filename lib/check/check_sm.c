@@ -90,35 +90,71 @@ static int index_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 	return 0;
 }
 
+/* Entry (b, v) of the overflow tree: kept when v is not the count walked. */
+static int ovf_entry(struct ck_sm_fix *fx, uint64_t b, uint32_t v)
+{
+	if (v >= 3 && v == rcmap_get(fx->refs, b))
+		return 0;
+	if (fx->nr_ovf == fx->cap_ovf) {
+		size_t cap = fx->cap_ovf ? fx->cap_ovf * 2 : 64;
+		struct ovf *o = realloc(fx->ovf, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		fx->ovf = o;
+		fx->cap_ovf = cap;
+	}
+	fx->ovf[fx->nr_ovf].block = b;
+	fx->ovf[fx->nr_ovf].count = v;
+	fx->nr_ovf++;
+	return 0;
+}
+
+#define OVF_SPAN 2048u
+
 static int ovf_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 {
 	struct ck_sm_fix *fx = ctx;
 	const uint8_t *keys = n->raw + BT_HEADER_SIZE, *vals = bt_value(n, 0);
-	const struct rcmap *refs = fx->refs;
 	uint64_t *has_ovf = fx->has_ovf, nr_blocks = fx->info.nr_blocks;
 	uint32_t nr = n->nr_entries;
+	int r;
 
 	(void)ck;
+	if (!nr)
+		return 0;
+	/*
+	 * The common leaf: its keys (which rise: the node check) span at most
+	 * OVF_SPAN blocks, all on the device (a pool with many snapshots has
+	 * about every other block here).  The walked counts of the span are
+	 * read at once, and an entry whose value is a count of 3..254 equal to
+	 * the walked one costs a compare.
+	 */
+	uint64_t first = get_le64(keys), last = get_le64(keys + 8 * (size_t)(nr - 1));
+
+	if (last < nr_blocks && last - first < OVF_SPAN) {
+		uint8_t cnt[OVF_SPAN];
+
+		rcmap_get_counts8(fx->refs, first, last - first + 1, cnt);
+		for (uint32_t i = 0; i < nr; i++) {
+			uint64_t b = get_le64(keys + 8 * (size_t)i);
+			uint32_t v = get_le32(vals + 4 * (size_t)i);
+
+			has_ovf[b / 64] |= 1ull << (b % 64);
+			if (v == cnt[b - first] && v >= 3 && v < 255)
+				continue;
+			if ((r = ovf_entry(fx, b, v)) < 0)
+				return r;
+		}
+		return 0;
+	}
 	for (uint32_t i = 0; i < nr; i++) {
 		uint64_t b = get_le64(keys + 8 * (size_t)i);
-		uint32_t v = get_le32(vals + 4 * (size_t)i);
 
 		if (b >= nr_blocks)
 			continue; /* garbage the kernel ignores */
 		has_ovf[b / 64] |= 1ull << (b % 64);
-		if (v >= 3 && v == rcmap_get(refs, b))
-			continue;
-		if (fx->nr_ovf == fx->cap_ovf) {
-			size_t cap = fx->cap_ovf ? fx->cap_ovf * 2 : 64;
-			struct ovf *o = realloc(fx->ovf, cap * sizeof(*o));
-			if (!o)
-				return -ENOMEM;
-			fx->ovf = o;
-			fx->cap_ovf = cap;
-		}
-		fx->ovf[fx->nr_ovf].block = b;
-		fx->ovf[fx->nr_ovf].count = v;
-		fx->nr_ovf++;
+		if ((r = ovf_entry(fx, b, get_le32(vals + 4 * (size_t)i))) < 0)
+			return r;
 	}
 	return 0;
 }
