@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "thin/leaf_runs.h"
 #include "util/hash.h"
 #include "util/u64map.h"
 #include "util/vec.h"
@@ -307,6 +308,17 @@ static uint32_t map_leaf_runs(struct uctx *c, const struct bt_node *n, uint32_t 
 	uint64_t start = 0, len = 0;
 	uint32_t beyond = 0;
 
+	if (nr == n->nr_entries && nr <= THIN_LEAF_MAX_ENTRIES) {
+		/* the common leaf, every block on the data device: its runs at once */
+		struct thin_leaf_runs lr;
+
+		if (thin_leaf_runs(n, c->nr_data_blocks, UINT32_MAX, &lr)) {
+			for (uint32_t k = 0; k < lr.nr_runs; k++)
+				map_blocks(c, thin_bt_block(get_le64(vals + 8 * (size_t)lr.first[k])),
+					   (uint64_t)lr.first[k + 1] - lr.first[k]);
+			return 0;
+		}
+	}
 	for (uint32_t i = 0; i < nr; i++) {
 		uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)i));
 
