@@ -287,8 +287,10 @@ struct leaf_job {
 
 /*
  * Read-ahead (bt_walker_set_readahead): before the walk enters an internal
- * node's child, the children of the next sibling, when that is a sound
- * internal node, are read on a reader thread into a batch buffer; the
+ * node's child, the children of the next RA_AHEAD siblings, each that is a
+ * sound internal node, are read on RA_READERS reader threads (two reads in
+ * flight: on a loop device one 1 MiB read at a time waits on the device
+ * more than the walk does) into batch buffers, oldest request first; the
  * sibling's batch then takes them from there instead of reading.  Reads
  * are the same runs, retried block by block the same way, so data and
  * errors are what the walk would read itself; a slot whose node the walk
