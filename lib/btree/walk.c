@@ -305,8 +305,12 @@ struct ra_slot {
 	unsigned n;
 	uint64_t blocks[BT_WALK_BATCH];  /* sorted, unique */
 	int errs[BT_WALK_BATCH];
+	int checks[BT_WALK_BATCH];       /* the node validator's answer for each block read */
 	struct wbuf *buf;
 };
+
+/* No answer from the validator yet: visit() asks it. */
+#define CHECK_NONE INT32_MIN
 
 struct bt_walker {
 	struct ioe *ioe;
@@ -601,6 +605,11 @@ static void *ra_thread(void *arg)
 		sl->state = RA_READING;
 		pthread_mutex_unlock(&w->ra_lock);
 		read_runs(w->ioe, sl->blocks, sl->n, sl->buf->data, sl->errs);
+		/* the checksums here too, off the walk's thread, while the data is warm */
+		for (unsigned k = 0; k < sl->n; k++)
+			sl->checks[k] = sl->errs[k] ? CHECK_NONE
+					: bt_node_validator.check(sl->buf->data + (size_t)k * MD_BLOCK_SIZE,
+								  sl->blocks[k], MD_BLOCK_SIZE);
 		pthread_mutex_lock(&w->ra_lock);
 		sl->state = RA_DONE;
 		pthread_cond_broadcast(&w->ra_done);
@@ -722,7 +731,8 @@ static void node_damage(struct visit *v, enum dmg_level level, enum rep_code cod
 }
 
 static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
-		 const uint8_t *data, struct wbuf *in, int read_err, struct bt_summary *out);
+		 const uint8_t *data, struct wbuf *in, int read_err, int checked,
+		 struct bt_summary *out);
 
 /* One batch of children [from, to) of internal node parent. */
 static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, const uint64_t *kids,
@@ -731,7 +741,8 @@ static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, c
 {
 	struct bt_walker *w = v->w;
 	uint64_t want[BT_WALK_BATCH];
-	int errs[BT_WALK_BATCH];
+	int errs[BT_WALK_BATCH], checks[BT_WALK_BATCH];
+	int have_checks = 0;
 	unsigned n = 0;
 	struct wbuf *wb = NULL;
 	struct ra_slot *sl;
@@ -761,6 +772,8 @@ static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, c
 			n = sl->n;
 			memcpy(want, sl->blocks, n * sizeof(*want));
 			memcpy(errs, sl->errs, n * sizeof(*errs));
+			memcpy(checks, sl->checks, n * sizeof(*checks));
+			have_checks = 1;
 			w->ra_used++;
 		} else {
 			buf_put(w, sl->buf);
@@ -779,11 +792,13 @@ static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, c
 		uint64_t chi = i + 1 < nr ? keys[i + 1] : hi;
 		const uint8_t *data = NULL;
 		unsigned next = i + 1 < to ? find_block(want, n, kids[i + 1]) : n;
-		int err = 0;
+		int err = 0, checked = CHECK_NONE;
 
 		if (at < n) {
 			data = buf + (size_t)at * MD_BLOCK_SIZE;
 			err = errs[at];
+			if (have_checks)
+				checked = checks[at];
 		}
 		/* the children of the next RA_AHEAD siblings, each asked for once */
 		for (uint32_t k = i == from ? i + 1 : i + RA_AHEAD;
@@ -794,7 +809,8 @@ static int visit_batch(struct visit *v, uint64_t parent, const uint64_t *keys, c
 				ra_ask(w, v->t, kids[k], buf + (size_t)x * MD_BLOCK_SIZE);
 		}
 		at = next;
-		r = visit(v, kids[i], keys[i], chi, depth + 1, data, data ? wb : NULL, err, &sums[i]);
+		r = visit(v, kids[i], keys[i], chi, depth + 1, data, data ? wb : NULL, err, checked,
+			  &sums[i]);
 		if (r < 0)
 			break;
 	}
@@ -901,8 +917,14 @@ static int visit_internal(struct visit *v, const struct bt_node *n, uint64_t blo
 	return r;
 }
 
+/*
+ * Node block at depth; data (from batch buffer in, NULL: read it here) was
+ * read with read_err; checked is the node validator's answer for it, or
+ * CHECK_NONE.
+ */
 static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
-		 const uint8_t *data, struct wbuf *in, int read_err, struct bt_summary *out)
+		 const uint8_t *data, struct wbuf *in, int read_err, int checked,
+		 struct bt_summary *out)
 {
 	struct bt_walker *w = v->w;
 	const struct bt_walk_tree *t = v->t;
@@ -957,10 +979,13 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 		read_err = ioe_read(w->ioe, block, 1, w->one);
 		data = w->one;
 		in = NULL;
+		checked = CHECK_NONE;
 	}
 	if (!read_err)
-		read_err = bc_classify(bt_node_validator.check(data, block, MD_BLOCK_SIZE), data,
-				       MD_BLOCK_SIZE, w->type_salts, w->nr_type_salts);
+		read_err = bc_classify(checked != CHECK_NONE
+					       ? checked
+					       : bt_node_validator.check(data, block, MD_BLOCK_SIZE),
+				       data, MD_BLOCK_SIZE, w->type_salts, w->nr_type_salts);
 	if (read_err) {
 		const char *what = read_err == -EILSEQ	       ? "bad checksum"
 				   : read_err == -ENOTBLK      ? "blocknr mismatch"
@@ -1090,7 +1115,7 @@ int bt_walker_walk(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t r
 		   struct bt_summary *out)
 {
 	struct visit v = { w, t };
-	int r = visit(&v, root, 0, UINT64_MAX, 0, NULL, NULL, 0, out);
+	int r = visit(&v, root, 0, UINT64_MAX, 0, NULL, NULL, 0, CHECK_NONE, out);
 	int d = drain_leaves(w);
 
 	ra_drop_all(w);
