@@ -300,7 +300,17 @@ enum { RA_FREE, RA_QUEUED, RA_READING, RA_DONE };
 
 struct ra_slot {
 	int state;
-	uint64_t parent;                 /* the node whose children these are */
+	uint64_t parent;                 /* the node whose children these are (hint: none) */
+	/*
+	 * bt_walker_hint(): the root of a tree walked next, read into the
+	 * buffer's last block, then its children (when it is a sound internal
+	 * node) as any slot's; the walk of that tree takes the root and turns
+	 * the slot into the root's read-ahead.
+	 */
+	int hint;
+	uint64_t root, walk;             /* walk: walk_no when asked */
+	uint32_t leaf_vsize;
+	int root_err, root_check;
 	uint64_t seq;                    /* reads in the order asked */
 	unsigned n;
 	uint64_t blocks[BT_WALK_BATCH];  /* sorted, unique */
@@ -342,6 +352,8 @@ struct bt_walker {
 	pthread_cond_t ra_work, ra_done;
 	struct ra_slot ra[RA_SLOTS];
 	uint64_t ra_seq;
+	uint64_t walk_no;                       /* bt_walker_walk() calls so far */
+	uint64_t hints_used;                    /* roots served by bt_walker_hint() (tests) */
 	uint64_t ra_used;                       /* batches served from read-ahead (tests) */
 };
 
@@ -585,6 +597,33 @@ static unsigned find_block(const uint64_t *have, unsigned n, uint64_t b)
 	return lo < n && have[lo] == b ? lo : n;
 }
 
+/* Hint slot sl: its root, and the children to read (none unless it is a sound internal node). */
+static void hint_root(struct bt_walker *w, struct ra_slot *sl)
+{
+	uint8_t *data = sl->buf->data + (size_t)(BT_WALK_BATCH - 1) * MD_BLOCK_SIZE;
+	struct bt_node n;
+	unsigned k = 0;
+
+	sl->n = 0;
+	sl->root_err = ioe_read(w->ioe, sl->root, 1, data);
+	sl->root_check = sl->root_err ? CHECK_NONE
+				      : bt_node_validator.check(data, sl->root, MD_BLOCK_SIZE);
+	if (sl->root_err || sl->root_check)
+		return;
+	bt_node_view(data, &n);
+	if (n.flags != BT_INTERNAL_NODE || bt_node_check(&n, sl->leaf_vsize) != BT_NODE_OK ||
+	    n.nr_entries >= BT_WALK_BATCH)
+		return;
+	/* seen or not (the memo is the walk's): the walk takes a slot holding more than it wants */
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t b = get_le64(bt_value(&n, i));
+
+		if (b < w->bound)
+			sl->blocks[k++] = b;
+	}
+	sl->n = sort_unique(sl->blocks, k);
+}
+
 static void *ra_thread(void *arg)
 {
 	struct bt_walker *w = arg;
@@ -593,8 +632,11 @@ static void *ra_thread(void *arg)
 	for (;;) {
 		struct ra_slot *sl = NULL;
 
+		/* oldest first, a hint (for the next tree) after what this walk asked for */
 		for (unsigned i = 0; i < RA_SLOTS; i++)
-			if (w->ra[i].state == RA_QUEUED && (!sl || w->ra[i].seq < sl->seq))
+			if (w->ra[i].state == RA_QUEUED &&
+			    (!sl || w->ra[i].hint < sl->hint ||
+			     (w->ra[i].hint == sl->hint && w->ra[i].seq < sl->seq)))
 				sl = &w->ra[i];
 		if (!sl) {
 			if (w->ra_quit)
@@ -604,6 +646,8 @@ static void *ra_thread(void *arg)
 		}
 		sl->state = RA_READING;
 		pthread_mutex_unlock(&w->ra_lock);
+		if (sl->hint)
+			hint_root(w, sl);
 		read_runs(w->ioe, sl->blocks, sl->n, sl->buf->data, sl->errs);
 		/* the checksums here too, off the walk's thread, while the data is warm */
 		for (unsigned k = 0; k < sl->n; k++)
@@ -634,7 +678,7 @@ static struct ra_slot *ra_take(struct bt_walker *w, uint64_t parent)
 		return NULL;
 	pthread_mutex_lock(&w->ra_lock);
 	for (unsigned i = 0; i < RA_SLOTS; i++)
-		if (w->ra[i].state != RA_FREE && w->ra[i].parent == parent)
+		if (w->ra[i].state != RA_FREE && !w->ra[i].hint && w->ra[i].parent == parent)
 			sl = &w->ra[i];
 	if (sl)
 		ra_wait_locked(w, sl);
@@ -642,8 +686,11 @@ static struct ra_slot *ra_take(struct bt_walker *w, uint64_t parent)
 	return sl;
 }
 
-/* Every slot back to free (the walk's end). */
-static void ra_drop_all(struct bt_walker *w)
+/*
+ * Every slot back to free (a walk's end), unless all but for hints asked
+ * during this walk or just before it (for the next one).
+ */
+static void ra_drop_all(struct bt_walker *w, int all)
 {
 	if (!w->ra_started)
 		return;
@@ -651,13 +698,27 @@ static void ra_drop_all(struct bt_walker *w)
 	for (unsigned i = 0; i < RA_SLOTS; i++) {
 		struct ra_slot *sl = &w->ra[i];
 
-		if (sl->state == RA_FREE)
+		if (sl->state == RA_FREE || (!all && sl->hint && sl->walk + 1 >= w->walk_no))
 			continue;
 		ra_wait_locked(w, sl);
 		sl->state = RA_FREE;
 		buf_put(w, sl->buf);   /* w->lock, never taken with ra_lock the other way round */
 	}
 	pthread_mutex_unlock(&w->ra_lock);
+}
+
+/* The readers, started once (as many as start); 0 when none runs. */
+static int ra_start(struct bt_walker *w)
+{
+	if (!w->ra_tried) {
+		w->ra_tried = 1;
+		while (w->ra_started < RA_READERS &&
+		       pthread_create(&w->ra_thread[w->ra_started], NULL, ra_thread, w) == 0)
+			w->ra_started++;
+	}
+	if (!w->ra_started)
+		w->ra_on = 0;   /* no thread: the walk reads for itself */
+	return w->ra_started != 0;
 }
 
 /*
@@ -677,20 +738,11 @@ static void ra_ask(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t b
 	    bt_node_validator.check(data, block, MD_BLOCK_SIZE) != 0 ||
 	    bt_node_check(&n, t->leaf_vsize) != BT_NODE_OK)
 		return;
-	if (!w->ra_tried) {
-		/* the readers, once: as many as start */
-		w->ra_tried = 1;
-		while (w->ra_started < RA_READERS &&
-		       pthread_create(&w->ra_thread[w->ra_started], NULL, ra_thread, w) == 0)
-			w->ra_started++;
-	}
-	if (!w->ra_started) {
-		w->ra_on = 0;   /* no thread: the walk reads for itself */
+	if (!ra_start(w))
 		return;
-	}
 	pthread_mutex_lock(&w->ra_lock);
 	for (unsigned i = 0; i < RA_SLOTS; i++) {
-		if (w->ra[i].state != RA_FREE && w->ra[i].parent == block) {
+		if (w->ra[i].state != RA_FREE && !w->ra[i].hint && w->ra[i].parent == block) {
 			pthread_mutex_unlock(&w->ra_lock);
 			return;   /* asked already */
 		}
@@ -716,6 +768,42 @@ static void ra_ask(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t b
 	sl->state = RA_QUEUED;
 	pthread_cond_signal(&w->ra_work);
 	pthread_mutex_unlock(&w->ra_lock);
+}
+
+/*
+ * The hinted read of root, into data (one block) with its read error and
+ * the validator's answer: 1, or 0 when there is none.  The slot then holds
+ * the root's children for its first batch, or is freed.
+ */
+static int hint_take(struct bt_walker *w, uint64_t root, uint8_t *data, int *err, int *checked)
+{
+	struct ra_slot *sl = NULL;
+
+	if (!w->ra_started)
+		return 0;
+	pthread_mutex_lock(&w->ra_lock);
+	for (unsigned i = 0; i < RA_SLOTS; i++)
+		if (w->ra[i].state != RA_FREE && w->ra[i].hint && w->ra[i].root == root)
+			sl = &w->ra[i];
+	if (!sl) {
+		pthread_mutex_unlock(&w->ra_lock);
+		return 0;
+	}
+	ra_wait_locked(w, sl);
+	memcpy(data, sl->buf->data + (size_t)(BT_WALK_BATCH - 1) * MD_BLOCK_SIZE, MD_BLOCK_SIZE);
+	*err = sl->root_err;
+	*checked = sl->root_check;
+	sl->hint = 0;
+	if (sl->n) {
+		sl->parent = root;   /* now the read-ahead of the root's children */
+		sl = NULL;
+	} else {
+		sl->state = RA_FREE;
+	}
+	pthread_mutex_unlock(&w->ra_lock);
+	if (sl)
+		buf_put(w, sl->buf);
+	return 1;
 }
 
 struct visit {
@@ -976,10 +1064,14 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 	if (!data) {
 		if (!w->one && !(w->one = ioe_alloc_blocks(1)))
 			return -ENOMEM;
-		read_err = ioe_read(w->ioe, block, 1, w->one);
+		if (!depth && hint_take(w, block, w->one, &read_err, &checked)) {
+			w->hints_used++;
+		} else {
+			read_err = ioe_read(w->ioe, block, 1, w->one);
+			checked = CHECK_NONE;
+		}
 		data = w->one;
 		in = NULL;
-		checked = CHECK_NONE;
 	}
 	if (!read_err)
 		read_err = bc_classify(checked != CHECK_NONE
@@ -1064,7 +1156,7 @@ void bt_walker_destroy(struct bt_walker *w)
 	if (!w)
 		return;
 	drain_leaves(w);
-	ra_drop_all(w);
+	ra_drop_all(w, 1);
 	if (w->ra_started) {
 		pthread_mutex_lock(&w->ra_lock);
 		w->ra_quit = 1;
@@ -1115,10 +1207,12 @@ int bt_walker_walk(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t r
 		   struct bt_summary *out)
 {
 	struct visit v = { w, t };
-	int r = visit(&v, root, 0, UINT64_MAX, 0, NULL, NULL, 0, CHECK_NONE, out);
-	int d = drain_leaves(w);
+	int r, d;
 
-	ra_drop_all(w);
+	w->walk_no++;
+	r = visit(&v, root, 0, UINT64_MAX, 0, NULL, NULL, 0, CHECK_NONE, out);
+	d = drain_leaves(w);
+	ra_drop_all(w, 0);
 	return r < 0 ? r : d;
 }
 
@@ -1130,4 +1224,42 @@ void bt_walker_set_readahead(struct bt_walker *w, int on)
 uint64_t bt_walker_readahead_used(const struct bt_walker *w)
 {
 	return w->ra_used;
+}
+
+void bt_walker_hint(struct bt_walker *w, uint64_t root, uint32_t leaf_vsize)
+{
+	struct ra_slot *sl = NULL;
+
+	if (!w->ra_on || root >= w->bound || memo_find(&w->memo, root) || !ra_start(w))
+		return;
+	pthread_mutex_lock(&w->ra_lock);
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		if (w->ra[i].state != RA_FREE && w->ra[i].hint && w->ra[i].root == root) {
+			w->ra[i].walk = w->walk_no;   /* asked again: kept for the next walk */
+			pthread_mutex_unlock(&w->ra_lock);
+			return;
+		}
+		if (w->ra[i].state == RA_FREE && !sl)
+			sl = &w->ra[i];
+	}
+	pthread_mutex_unlock(&w->ra_lock);
+	/* the slot is free: only this thread fills it */
+	if (!sl || !(sl->buf = buf_try_get(w)))
+		return;
+	sl->hint = 1;
+	sl->root = root;
+	sl->parent = UINT64_MAX;
+	sl->leaf_vsize = leaf_vsize;
+	sl->walk = w->walk_no;
+	sl->n = 0;
+	pthread_mutex_lock(&w->ra_lock);
+	sl->seq = w->ra_seq++;
+	sl->state = RA_QUEUED;
+	pthread_cond_signal(&w->ra_work);
+	pthread_mutex_unlock(&w->ra_lock);
+}
+
+uint64_t bt_walker_hints_used(const struct bt_walker *w)
+{
+	return w->hints_used;
 }

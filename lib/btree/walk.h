@@ -209,5 +209,15 @@ const struct bt_summary *bt_walker_seen(const struct bt_walker *w, uint64_t bloc
 void bt_walker_set_readahead(struct bt_walker *w, int on);
 /* Batches the walk took from read-ahead so far (tests, benches). */
 uint64_t bt_walker_readahead_used(const struct bt_walker *w);
+/*
+ * With read-ahead on: the next bt_walker_walk() after the one that comes
+ * (or is under way) will start at root, a tree of leaves of leaf_vsize
+ * bytes: its root, and its children when it is a sound internal node, are
+ * read ahead now.  Only when reads happen changes; a hint no walk takes is
+ * dropped at the end of the walk after next.
+ */
+void bt_walker_hint(struct bt_walker *w, uint64_t root, uint32_t leaf_vsize);
+/* Walks that started from a hinted root so far (tests, benches). */
+uint64_t bt_walker_hints_used(const struct bt_walker *w);
 
 #endif

@@ -518,6 +518,13 @@ static int walk_devices(struct ck *ck, struct tree_set *ts, const struct tree_se
 
 		if (!d->has_root)
 			continue;
+		for (size_t j = i + 1; j < ts->devs.nr; j++)
+			if (ts->devs.devs[j].has_root) {
+				/* the next device's root and children, read while this one is walked */
+				bt_walker_set_bound(ck->walker, ck->md_nr_blocks);
+				bt_walker_hint(ck->walker, ts->devs.devs[j].root, THIN_MAPPING_VSIZE);
+				break;
+			}
 		r = walk_device(ck, ts, d, check_count);
 		if (r < 0)
 			return r;

@@ -669,6 +669,8 @@ static int usage_fast(struct uctx *c)
 		struct bt_summary s;
 
 		c->cur = k;
+		if (k + 1 < devs->nr)   /* the next tree's top, read while this one is walked */
+			bt_walker_hint(f.w, devs->devs[k + 1].root, THIN_MAPPING_VSIZE);
 		r = bt_walker_walk(f.w, &t, devs->devs[k].root, &s);
 		if (r == FAST_BEYOND) {
 			f.give_up = 1;

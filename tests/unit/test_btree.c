@@ -733,6 +733,57 @@ Test(walk, read_ahead_gives_the_walk_it_would_read_itself)
 	}
 }
 
+/*
+ * bt_walker_hint() changes when the next tree's top is read, nothing
+ * else: the inner nodes walked as trees one after another, each hinted
+ * while the one before is walked, give the same leaves and faults as
+ * without hints (a bad sector under one, a bad checksum on another's root,
+ * a hint no walk takes); with read-ahead on, the three roots walked after
+ * a hint come from it.
+ */
+Test(walk, hinted_roots_give_the_walks_they_would_read_themselves)
+{
+	static struct full_log base, hinted;
+
+	for (int on = 0; on <= 1; on++) {
+		struct ioe *e = wide_tree();
+		struct full_log *f = on ? &hinted : &base;
+		struct bt_walker *w;
+		struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8, .flags = BT_TREE_LEAF_THREAD,
+					  .leaf = full_leaf, .damage = full_damage, .ctx = f };
+		struct bt_summary s;
+
+		memset(f, 0, sizeof(*f));
+		f->o.walker = pthread_self();
+		ioe_mem_bad_block(e, 16 + 2 * LT_LEAVES + 9);      /* inner node 4's 10th leaf */
+		ioe_mem_data(e)[5 * MD_BLOCK_SIZE + 100] ^= 0x40;  /* inner node 5: bad checksum */
+		cr_assert_eq(bt_walker_create(e, &w), 0);
+		bt_walker_set_bound(w, 16 + LT_INNER * LT_LEAVES);
+		bt_walker_set_readahead(w, on);
+		for (uint64_t root = 2; root <= 5; root++) {
+			if (root < 5)
+				bt_walker_hint(w, root + 1, 8);
+			else
+				bt_walker_hint(w, 1, 8);   /* taken by no walk */
+			cr_assert_eq(bt_walker_walk(w, &t, root, &s), 0);
+		}
+		cr_assert_eq(bt_walker_hints_used(w), on ? 3 : 0, "%llu roots from hints",
+			     (unsigned long long)bt_walker_hints_used(w));
+		bt_walker_destroy(w);
+		ioe_destroy(e);
+	}
+	cr_assert_eq(base.nr_dmg, 2, "the bad sector and the bad root: %u", base.nr_dmg);
+	cr_assert_eq(base.dmg[0][0], 16 + 2 * LT_LEAVES + 9);
+	cr_assert_eq(base.dmg[1][0], 5);
+	cr_assert_eq(base.code[1], RC_NODE_CSUM);
+	cr_assert_eq(base.o.nr, 3 * LT_LEAVES - 1, "%u leaves", base.o.nr);
+	cr_assert_eq(hinted.nr_dmg, base.nr_dmg);
+	cr_assert_eq(memcmp(hinted.dmg, base.dmg, sizeof(base.dmg)), 0);
+	cr_assert_eq(memcmp(hinted.code, base.code, sizeof(base.code)), 0);
+	cr_assert_eq(hinted.o.nr, base.o.nr);
+	cr_assert_eq(memcmp(hinted.o.first, base.o.first, base.o.nr * sizeof(base.o.first[0])), 0);
+}
+
 /* bt_keys_rise (vectorised where the CPU allows) against the plain loop. */
 Test(btree, keys_rise_matches_a_pairwise_loop_at_every_length_and_position)
 {
