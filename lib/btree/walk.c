@@ -309,6 +309,7 @@ struct ra_slot {
 	 */
 	int hint;
 	uint64_t root, walk;             /* walk: walk_no when asked */
+	uint64_t bound;                  /* the walker's, when asked (the reader's copy) */
 	uint32_t leaf_vsize;
 	int root_err, root_check;
 	uint64_t seq;                    /* reads in the order asked */
@@ -618,7 +619,7 @@ static void hint_root(struct bt_walker *w, struct ra_slot *sl)
 	for (uint32_t i = 0; i < n.nr_entries; i++) {
 		uint64_t b = get_le64(bt_value(&n, i));
 
-		if (b < w->bound)
+		if (b < sl->bound)
 			sl->blocks[k++] = b;
 	}
 	sl->n = sort_unique(sl->blocks, k);
@@ -1251,6 +1252,7 @@ void bt_walker_hint(struct bt_walker *w, uint64_t root, uint32_t leaf_vsize)
 	sl->parent = UINT64_MAX;
 	sl->leaf_vsize = leaf_vsize;
 	sl->walk = w->walk_no;
+	sl->bound = w->bound;
 	sl->n = 0;
 	pthread_mutex_lock(&w->ra_lock);
 	sl->seq = w->ra_seq++;
