@@ -723,6 +723,44 @@ static int ra_start(struct bt_walker *w)
 }
 
 /*
+ * A free slot for a request: a hint for root key, or the children of
+ * parent key; NULL when none is free or it was asked already (a hint asked
+ * again is then kept for the walk after this one).  Only the walk's thread
+ * fills a free slot, so it may do so without the lock.
+ */
+static struct ra_slot *ra_slot_for(struct bt_walker *w, int hint, uint64_t key)
+{
+	struct ra_slot *sl = NULL;
+
+	pthread_mutex_lock(&w->ra_lock);
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		struct ra_slot *s = &w->ra[i];
+
+		if (s->state == RA_FREE) {
+			if (!sl)
+				sl = s;
+		} else if (s->hint == hint && (hint ? s->root : s->parent) == key) {
+			if (hint)
+				s->walk = w->walk_no;
+			sl = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->ra_lock);
+	return sl;
+}
+
+/* Slot sl, filled, to the readers. */
+static void ra_queue(struct bt_walker *w, struct ra_slot *sl)
+{
+	pthread_mutex_lock(&w->ra_lock);
+	sl->seq = w->ra_seq++;
+	sl->state = RA_QUEUED;
+	pthread_cond_signal(&w->ra_work);
+	pthread_mutex_unlock(&w->ra_lock);
+}
+
+/*
  * Asks for the children of block (whose data, read without error, is at
  * data) to be read ahead, when it is a sound internal node of the tree and
  * a slot and a buffer are free.
@@ -739,21 +777,8 @@ static void ra_ask(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t b
 	    bt_node_validator.check(data, block, MD_BLOCK_SIZE) != 0 ||
 	    bt_node_check(&n, t->leaf_vsize) != BT_NODE_OK)
 		return;
-	if (!ra_start(w))
+	if (!ra_start(w) || !(sl = ra_slot_for(w, 0, block)))
 		return;
-	pthread_mutex_lock(&w->ra_lock);
-	for (unsigned i = 0; i < RA_SLOTS; i++) {
-		if (w->ra[i].state != RA_FREE && !w->ra[i].hint && w->ra[i].parent == block) {
-			pthread_mutex_unlock(&w->ra_lock);
-			return;   /* asked already */
-		}
-		if (w->ra[i].state == RA_FREE && !sl)
-			sl = &w->ra[i];
-	}
-	pthread_mutex_unlock(&w->ra_lock);
-	if (!sl)
-		return;
-	/* the slot is free: only this thread fills it */
 	for (uint32_t i = 0; i < n.nr_entries && k < BT_WALK_BATCH; i++) {
 		uint64_t b = get_le64(bt_value(&n, i));
 
@@ -763,12 +788,9 @@ static void ra_ask(struct bt_walker *w, const struct bt_walk_tree *t, uint64_t b
 	if (!k || !(sl->buf = buf_try_get(w)))
 		return;
 	sl->n = sort_unique(sl->blocks, k);
+	sl->hint = 0;   /* the slot may have held a hint no walk took */
 	sl->parent = block;
-	pthread_mutex_lock(&w->ra_lock);
-	sl->seq = w->ra_seq++;
-	sl->state = RA_QUEUED;
-	pthread_cond_signal(&w->ra_work);
-	pthread_mutex_unlock(&w->ra_lock);
+	ra_queue(w, sl);
 }
 
 /*
@@ -1231,21 +1253,8 @@ void bt_walker_hint(struct bt_walker *w, uint64_t root, uint32_t leaf_vsize)
 {
 	struct ra_slot *sl = NULL;
 
-	if (!w->ra_on || root >= w->bound || memo_find(&w->memo, root) || !ra_start(w))
-		return;
-	pthread_mutex_lock(&w->ra_lock);
-	for (unsigned i = 0; i < RA_SLOTS; i++) {
-		if (w->ra[i].state != RA_FREE && w->ra[i].hint && w->ra[i].root == root) {
-			w->ra[i].walk = w->walk_no;   /* asked again: kept for the next walk */
-			pthread_mutex_unlock(&w->ra_lock);
-			return;
-		}
-		if (w->ra[i].state == RA_FREE && !sl)
-			sl = &w->ra[i];
-	}
-	pthread_mutex_unlock(&w->ra_lock);
-	/* the slot is free: only this thread fills it */
-	if (!sl || !(sl->buf = buf_try_get(w)))
+	if (!w->ra_on || root >= w->bound || memo_find(&w->memo, root) || !ra_start(w) ||
+	    !(sl = ra_slot_for(w, 1, root)) || !(sl->buf = buf_try_get(w)))
 		return;
 	sl->hint = 1;
 	sl->root = root;
@@ -1254,11 +1263,7 @@ void bt_walker_hint(struct bt_walker *w, uint64_t root, uint32_t leaf_vsize)
 	sl->walk = w->walk_no;
 	sl->bound = w->bound;
 	sl->n = 0;
-	pthread_mutex_lock(&w->ra_lock);
-	sl->seq = w->ra_seq++;
-	sl->state = RA_QUEUED;
-	pthread_cond_signal(&w->ra_work);
-	pthread_mutex_unlock(&w->ra_lock);
+	ra_queue(w, sl);
 }
 
 uint64_t bt_walker_hints_used(const struct bt_walker *w)

@@ -511,6 +511,7 @@ static int walk_device(struct ck *ck, struct tree_set *ts, const struct thin_dev
 static int walk_devices(struct ck *ck, struct tree_set *ts, const struct tree_set *live)
 {
 	ck->snap_prefix = ts->is_snap;
+	bt_walker_set_bound(ck->walker, ck->md_nr_blocks);   /* for the hints (ck_walk_tree's too) */
 	for (size_t i = 0; i < ts->devs.nr; i++) {
 		const struct thin_dev *d = &ts->devs.devs[i];
 		int check_count = !ts->is_snap || !in_live(live, d);
@@ -518,10 +519,9 @@ static int walk_devices(struct ck *ck, struct tree_set *ts, const struct tree_se
 
 		if (!d->has_root)
 			continue;
+		/* the next device's root and children, read while this one is walked */
 		for (size_t j = i + 1; j < ts->devs.nr; j++)
 			if (ts->devs.devs[j].has_root) {
-				/* the next device's root and children, read while this one is walked */
-				bt_walker_set_bound(ck->walker, ck->md_nr_blocks);
 				bt_walker_hint(ck->walker, ts->devs.devs[j].root, THIN_MAPPING_VSIZE);
 				break;
 			}

@@ -96,12 +96,10 @@ static int ovf_entry(struct ck_sm_fix *fx, uint64_t b, uint32_t v)
 	if (v >= 3 && v == rcmap_get(fx->refs, b))
 		return 0;
 	if (fx->nr_ovf == fx->cap_ovf) {
-		size_t cap = fx->cap_ovf ? fx->cap_ovf * 2 : 64;
-		struct ovf *o = realloc(fx->ovf, cap * sizeof(*o));
+		struct ovf *o = vec_grow(fx->ovf, &fx->cap_ovf, sizeof(*o), 64);
 		if (!o)
 			return -ENOMEM;
 		fx->ovf = o;
-		fx->cap_ovf = cap;
 	}
 	fx->ovf[fx->nr_ovf].block = b;
 	fx->ovf[fx->nr_ovf].count = v;

@@ -56,7 +56,7 @@ for leaf in kids:
                     print(leaf, i, b)
             sys.exit(0)
 PY
-[ -s "$WORK/gaps" ] || die "no gap in the keys of leaf $leaf"
+[ -s "$WORK/gaps" ] || die "no gap in the keys of the ref count tree's leaves"
 "$BIN/thin_rmap" --region "$(head -1 "$WORK/gaps" | cut -d' ' -f3)..$(($(tail -1 "$WORK/gaps" | cut -d' ' -f3) + 1))" "$src" > "$WORK/rmap" ||
 	die "thin_rmap failed"
 pick=""

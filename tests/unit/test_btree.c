@@ -784,6 +784,70 @@ Test(walk, hinted_roots_give_the_walks_they_would_read_themselves)
 	cr_assert_eq(memcmp(hinted.o.first, base.o.first, base.o.nr * sizeof(base.o.first[0])), 0);
 }
 
+/* A hinted root that cannot be read is the fault it is without the hint. */
+Test(walk, a_hinted_root_that_cannot_be_read_is_an_io_fault)
+{
+	for (int on = 0; on <= 1; on++) {
+		struct ioe *e = wide_tree();
+		struct full_log f = { 0 };
+		struct bt_walker *w;
+		struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8, .leaf = full_leaf,
+					  .damage = full_damage, .ctx = &f };
+		struct bt_summary s;
+
+		f.o.walker = pthread_self();
+		ioe_mem_bad_block(e, 3);
+		cr_assert_eq(bt_walker_create(e, &w), 0);
+		bt_walker_set_bound(w, 16 + LT_INNER * LT_LEAVES);
+		bt_walker_set_readahead(w, on);
+		bt_walker_hint(w, 3, 8);
+		cr_assert_eq(bt_walker_walk(w, &t, 2, &s), 0);
+		cr_assert_eq(bt_walker_walk(w, &t, 3, &s), 0);
+		cr_assert(s.flags & BT_SUM_BAD);
+		cr_assert_eq(bt_walker_hints_used(w), (uint64_t)on);
+		cr_assert_eq(f.nr_dmg, 1, "read-ahead %d: %u faults", on, f.nr_dmg);
+		cr_assert_eq(f.dmg[0][0], 3);
+		cr_assert_eq(f.code[0], RC_NODE_IO);
+		cr_assert_eq(f.o.nr, LT_LEAVES, "%u leaves", f.o.nr);
+		bt_walker_destroy(w);
+		ioe_destroy(e);
+	}
+}
+
+/*
+ * A hint no walk takes is dropped, and its slot serves read-ahead like any
+ * other afterwards: the whole tree walked after it has its two sound inner
+ * nodes after the first read ahead, as without the hint.
+ */
+Test(walk, an_untaken_hint_leaves_read_ahead_as_it_was)
+{
+	for (int hinted = 0; hinted <= 1; hinted++) {
+		struct ioe *e = wide_tree();
+		struct full_log f = { 0 };
+		struct bt_walker *w;
+		struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8, .leaf = full_leaf,
+					  .damage = full_damage, .ctx = &f };
+		struct bt_summary s;
+
+		f.o.walker = pthread_self();
+		ioe_mem_data(e)[5 * MD_BLOCK_SIZE + 100] ^= 0x40;  /* inner node 5: bad checksum */
+		cr_assert_eq(bt_walker_create(e, &w), 0);
+		bt_walker_set_bound(w, 16 + LT_INNER * LT_LEAVES);
+		bt_walker_set_readahead(w, 1);
+		if (hinted)
+			bt_walker_hint(w, 2, 8);   /* no walk starts at 2 */
+		for (int i = 0; i < 2; i++)
+			cr_assert_eq(bt_walker_walk(w, &t, 5, &s), 0);
+		cr_assert_eq(bt_walker_walk(w, &t, 1, &s), 0);
+		cr_assert_eq(bt_walker_hints_used(w), 0);
+		cr_assert_eq(bt_walker_readahead_used(w), 2, "hinted %d: inner nodes 3 and 4: %llu",
+			     hinted, (unsigned long long)bt_walker_readahead_used(w));
+		cr_assert_eq(f.o.nr, 3 * LT_LEAVES, "%u leaves", f.o.nr);
+		bt_walker_destroy(w);
+		ioe_destroy(e);
+	}
+}
+
 /* bt_keys_rise (vectorised where the CPU allows) against the plain loop. */
 Test(btree, keys_rise_matches_a_pairwise_loop_at_every_length_and_position)
 {
