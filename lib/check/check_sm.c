@@ -441,11 +441,12 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 	struct bm_reader rd = { .buf = ioe_alloc_blocks(BM_RUN) };
 	uint8_t *dec = malloc(SM_ENTRIES_PER_BITMAP);
 	uint8_t *cb = refs ? malloc(SM_ENTRIES_PER_BITMAP) : NULL;
+	uint64_t *want = refs ? malloc(SM_ENTRIES_PER_BITMAP / 4) : NULL;
 	const uint8_t *buf;
 	size_t ko = 0;   /* fx->ovf[ko]: the first disagreeing overflow entry not below bitmap i */
 	int r = 0;
 
-	if (!rd.buf || !dec || (refs && !cb)) {
+	if (!rd.buf || !dec || (refs && (!cb || !want))) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -475,13 +476,14 @@ static int compare_bitmaps(struct ck *ck, struct ck_sm_fix *fx, const struct rcm
 				ko++;
 			if (fx->has_ovf && (ko == fx->nr_ovf || fx->ovf[ko].block >= base + n))
 				threes_ok = fx->has_ovf + base / 64;
-			rcmap_get_counts8(refs, base, n, cb);
-			if (sm_bitmap_agrees(buf, cb, n, threes_ok, &nonzero, &first_free)) {
+			rcmap_get_fields2(refs, base, (n + 31) / 32, want);
+			if (sm_bitmap_agrees(buf, want, n, threes_ok, &nonzero, &first_free)) {
 				/* every entry as counted, none beyond: what the loop below finds */
 				fx->nonzero_in += nonzero;
 				judge_hints(ck, fx, i, nonzero, first_free);
 				continue;
 			}
+			rcmap_get_counts8(refs, base, n, cb);
 		}
 		sm_bitmap_decode(buf, SM_ENTRIES_PER_BITMAP, dec);
 		compare_entries(fx, refs, i * SM_ENTRIES_PER_BITMAP, dec, cb, n, t, &leaks);
@@ -498,6 +500,7 @@ out:
 	free(rd.buf);
 	free(dec);
 	free(cb);
+	free(want);
 	return r;
 }
 

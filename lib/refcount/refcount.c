@@ -1,5 +1,6 @@
 #include "refcount/refcount.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,119 @@ void rcmap_get_counts8(const struct rcmap *sm, uint64_t base, uint64_t n, uint8_
 		out += k;
 		base += k;
 		n -= k;
+	}
+}
+
+/* Eight count bytes as eight 2-bit fields (16 bits, field k: min(count, 3), high bit at 2k). */
+static inline uint64_t fields8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull;
+	uint64_t big = ((((x & 0xfcfcfcfcfcfcfcfcull) >> 2) + 0x3f3f3f3f3f3f3f3full) &
+			0x4040404040404040ull) >> 6;           /* 1 in each byte >= 4 */
+	uint64_t c = (x & 0x0303030303030303ull) | (big * 3);   /* min(count, 3) */
+	uint64_t v = ((c & ones) << 1) | ((c >> 1) & ones);    /* the high bit first */
+
+	v = (v | (v >> 6)) & 0x000f000f000f000full;
+	v = (v | (v >> 12)) & 0x000000ff000000ffull;
+	return (v | (v >> 24)) & 0xffffull;
+}
+
+static void fields_scalar(const uint8_t *c, uint64_t nwords, uint64_t *out)
+{
+	for (uint64_t w = 0; w < nwords; w++, c += 32) {
+		uint64_t x[4];
+
+		memcpy(x, c, sizeof(x));
+		out[w] = fields8(le64toh(x[0])) | fields8(le64toh(x[1])) << 16 |
+			 fields8(le64toh(x[2])) << 32 | fields8(le64toh(x[3])) << 48;
+	}
+}
+
+#if defined(__x86_64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <immintrin.h>
+
+/*
+ * 32 counts a step: min(count, 3), then each count's high bit and low bit
+ * moved to the top of a byte (shifts within 16-bit lanes: a count is at
+ * most 3, so what crosses into the next byte is below its bit 7), the two
+ * interleaved a byte each, and the tops gathered by movemask.  unpacklo
+ * gives counts 0-7 and 16-23, unpackhi 8-15 and 24-31.
+ */
+__attribute__((target("avx2"))) static void fields_avx2(const uint8_t *c, uint64_t nwords,
+							uint64_t *out)
+{
+	const __m256i three = _mm256_set1_epi8(3);
+
+	for (uint64_t w = 0; w < nwords; w++, c += 32) {
+		__m256i x = _mm256_min_epu8(_mm256_loadu_si256((const __m256i *)(const void *)c), three);
+		__m256i hi = _mm256_slli_epi16(x, 6), lo = _mm256_slli_epi16(x, 7);
+		uint64_t a = (uint32_t)_mm256_movemask_epi8(_mm256_unpacklo_epi8(hi, lo));
+		uint64_t b = (uint32_t)_mm256_movemask_epi8(_mm256_unpackhi_epi8(hi, lo));
+
+		out[w] = (a & 0xffff) | (b & 0xffff) << 16 | (a >> 16) << 32 | (b >> 16) << 48;
+	}
+}
+
+void rcmap_fields_of_counts(const uint8_t *counts, uint64_t nwords, uint64_t *out, int plain)
+{
+	if (!plain && __builtin_cpu_supports("avx2"))
+		fields_avx2(counts, nwords, out);
+	else
+		fields_scalar(counts, nwords, out);
+}
+#else
+void rcmap_fields_of_counts(const uint8_t *counts, uint64_t nwords, uint64_t *out, int plain)
+{
+	(void)plain;
+	fields_scalar(counts, nwords, out);
+}
+#endif
+
+void rcmap_get_fields2(const struct rcmap *sm, uint64_t base, uint64_t nwords, uint64_t *out)
+{
+	const uint64_t lows = 0x5555555555555555ull;
+
+	while (nwords) {
+		uint64_t b = base, i = b & RC_MASK, ri = b >> RC_REGION_SHIFT, k = (RC_REGION - i) / 32;
+		const struct rcmap_region *r;
+
+		if (b >= sm->nr_blocks) {
+			memset(out, 0, nwords * sizeof(*out));
+			return;
+		}
+		r = &sm->regions[ri];
+		if (k > nwords)
+			k = nwords;
+		if (r->bytes) {
+			/* a byte region has all 2^20 bytes, 0 beyond the map's end */
+			rcmap_fields_of_counts(r->bytes + i, k, out, 0);
+		} else if (sm->packed && (sm->cinfo[ri] & RCMAP_TOUCHED)) {
+			/* ours: low bit first; the whole words inside the map, then the rest */
+			uint64_t whole = (sm->nr_blocks - b) / 32, w = 0;
+
+			for (; w < k && w < whole; w++) {
+				uint64_t x;
+
+				memcpy(&x, sm->packed + (b >> 2) + 8 * w, sizeof(x));
+				x = le64toh(x);
+				out[w] = (x & lows) << 1 | ((x >> 1) & lows);
+			}
+			for (; w < k; w++) {
+				uint64_t f = 0;
+
+				for (unsigned j = 0; j < 32 && b + 32 * w + j < sm->nr_blocks; j++) {
+					uint64_t v = packed_get(sm, b + 32 * w + j);
+
+					f |= ((v >> 1) | (v & 1) << 1) << (2 * j);
+				}
+				out[w] = f;
+			}
+		} else {
+			memset(out, 0, k * sizeof(*out));
+		}
+		out += k;
+		base += 32 * k;
+		nwords -= k;
 	}
 }
 

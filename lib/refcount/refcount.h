@@ -185,6 +185,16 @@ uint64_t rcmap_nr_allocated(const struct rcmap *sm);
 uint64_t rcmap_find_free(const struct rcmap *sm, uint64_t from);
 /* Counts of blocks [base, base + n), saturated at 255, into out[0, n). */
 void rcmap_get_counts8(const struct rcmap *sm, uint64_t base, uint64_t n, uint8_t *out);
+/*
+ * min(count, 3) of blocks [base, base + 32 * nwords) as 2-bit fields, 32 to
+ * a word: block base + 32 w + k in bits 2k (the high bit) and 2k + 1 (the
+ * low bit) of out[w], the dm space map's bitmap encoding; blocks beyond the
+ * map read 0.  base must be a multiple of 32.  A word per 32 bytes on byte
+ * regions (AVX2 where the CPU has it), a bit swap on 2-bit ones.
+ */
+void rcmap_get_fields2(const struct rcmap *sm, uint64_t base, uint64_t nwords, uint64_t *out);
+/* The same from count bytes counts[0, 32 * nwords); plain: without SIMD (tests). */
+void rcmap_fields_of_counts(const uint8_t *counts, uint64_t nwords, uint64_t *out, int plain);
 /* Bytes of memory the map uses now. */
 uint64_t rcmap_mem_bytes(const struct rcmap *sm);
 /* 1 when no count was ever set in [base, base + n): every count there is 0. */

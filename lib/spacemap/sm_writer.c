@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "btree/btree_builder.h"
+#include "util/bits.h"
 
 uint64_t sm_data_blocks_needed(uint64_t nr_blocks)
 {
@@ -23,29 +24,26 @@ uint64_t sm_metadata_blocks_needed(uint64_t nr_blocks)
 static void encode_bitmap(const struct rcmap *counts, uint64_t base, uint64_t n, void *block,
 			  struct sm_index_entry *ie)
 {
-	uint8_t c[SM_ENTRIES_PER_BITMAP];
+	const uint64_t evens = 0x5555555555555555ull;
+	uint64_t w[SM_ENTRIES_PER_BITMAP / 32];
 	uint8_t *words = (uint8_t *)block + sizeof(struct disk_bitmap_header);
-	uint32_t nonzero = 0, first_free;
-	const uint8_t *z;
+	uint32_t nonzero = 0, first_free = SM_ENTRIES_PER_BITMAP;
+	unsigned nw = (unsigned)((n + 31) / 32);
 
-	rcmap_get_counts8(counts, base, n, c);
+	rcmap_get_fields2(counts, base, nw, w);
+	if (n % 32)
+		w[nw - 1] &= (1ull << (2 * (n % 32))) - 1;   /* only the blocks [base, base + n) */
 	memset(block, 0, MD_BLOCK_SIZE);
-	for (uint64_t w = 0; w * 32 < n; w++) {
-		uint64_t word = 0;
-		unsigned lim = n - w * 32 < 32 ? (unsigned)(n - w * 32) : 32;
-		const uint8_t *cw = c + w * 32;
+	for (unsigned k = 0; k < nw; k++) {
+		uint64_t used = (w[k] | (w[k] >> 1)) & evens;
 
-		/* a count of 1, 2 or 3+ as two bits, the high one first */
-		for (unsigned k = 0; k < lim; k++) {
-			uint64_t v = cw[k] > 3 ? 3 : cw[k];
-			nonzero += cw[k] != 0;
-			word |= ((v >> 1) | ((v & 1) << 1)) << (2 * k);
-		}
-		put_le64(words + 8 * w, word);
+		put_le64(words + 8 * k, w[k]);
+		nonzero += tm_popcount64(used);
+		if (first_free == SM_ENTRIES_PER_BITMAP && used != evens)
+			first_free = k * 32 + (unsigned)__builtin_ctzll(~used & evens) / 2;
 	}
-	z = memchr(c, 0, n);
-	first_free = z ? (uint32_t)(z - c) : n < SM_ENTRIES_PER_BITMAP ? (uint32_t)n
-								   : SM_ENTRIES_PER_BITMAP;
+	if (first_free > n)
+		first_free = (uint32_t)n;
 	ie->nr_free = SM_ENTRIES_PER_BITMAP - nonzero;
 	ie->none_free_before = first_free;
 }

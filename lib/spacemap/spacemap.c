@@ -70,26 +70,6 @@ int sm_bitmap_all_free(const void *block)
 	return 1;
 }
 
-/* Eight count bytes as eight bitmap entries (16 bits, entry k: high bit at 2k, low at 2k + 1). */
-static inline uint64_t pack8(uint64_t x)
-{
-	const uint64_t ones = 0x0101010101010101ull;
-	uint64_t big = ((((x & 0xfcfcfcfcfcfcfcfcull) >> 2) + 0x3f3f3f3f3f3f3f3full) &
-			0x4040404040404040ull) >> 6;           /* 1 in each byte >= 4 */
-	uint64_t c = (x & 0x0303030303030303ull) | (big * 3);   /* min(count, 3) */
-	uint64_t v = ((c & ones) << 1) | ((c >> 1) & ones);    /* bit order of the format */
-
-	v = (v | (v >> 6)) & 0x000f000f000f000full;
-	v = (v | (v >> 12)) & 0x000000ff000000ffull;
-	return (v | (v >> 24)) & 0xffffull;
-}
-
-static inline uint64_t pack32(const uint8_t *counts)
-{
-	return pack8(get_le64(counts)) | pack8(get_le64(counts + 8)) << 16 |
-	       pack8(get_le64(counts + 16)) << 32 | pack8(get_le64(counts + 24)) << 48;
-}
-
 /* Bits [0, 32) of x at the even bits of the result (bit k -> bit 2k). */
 static uint64_t spread32(uint64_t x)
 {
@@ -101,36 +81,24 @@ static uint64_t spread32(uint64_t x)
 	return (x | (x << 1)) & 0x5555555555555555ull;
 }
 
-int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, const uint64_t *threes_ok,
+int sm_bitmap_agrees(const void *block, const uint64_t *want, unsigned n, const uint64_t *threes_ok,
 		     unsigned *nonzero, unsigned *first_free)
 {
 	const uint64_t evens = 0x5555555555555555ull;
 	const uint8_t *p = (const uint8_t *)block + 16;
-	unsigned nz = 0, ff = SM_ENTRIES_PER_BITMAP;
+	unsigned nz = 0, ff = SM_ENTRIES_PER_BITMAP, nw = (n + 31) / 32;
 
 	for (unsigned w = 0; w < SM_ENTRIES_PER_BITMAP / 32; w++) {
-		uint64_t word = get_le64(p + 8 * w), want = 0, used, threes;
-		unsigned base = w * 32;
+		uint64_t word = get_le64(p + 8 * w), used, threes;
 
-		if (base + 32 <= n) {
-			if (!word) {
-				/* 32 free entries (most of a sparse pool): every count must be 0 */
-				if (get_le64(counts + base) | get_le64(counts + base + 8) |
-				    get_le64(counts + base + 16) | get_le64(counts + base + 24))
-					return 0;
-				if (ff == SM_ENTRIES_PER_BITMAP)
-					ff = base;
-				continue;
-			}
-			want = pack32(counts + base);
-		} else if (base < n) {
-			uint8_t tail[32] = { 0 };
-
-			memcpy(tail, counts + base, n - base);
-			want = pack32(tail);
-		}
-		if (word != want)
+		if (word != (w < nw ? want[w] : 0))
 			return 0;
+		if (!word) {
+			/* 32 free entries (most of a sparse pool) */
+			if (ff == SM_ENTRIES_PER_BITMAP)
+				ff = w * 32;
+			continue;
+		}
 		threes = word & (word >> 1) & evens;   /* entries of 3 (counts >= 3: word == want) */
 		if (threes && (!threes_ok ||
 			       (threes & ~spread32(threes_ok[w / 2] >> (32 * (w & 1))))))
@@ -138,7 +106,7 @@ int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, const
 		used = (word | (word >> 1)) & evens;
 		nz += (unsigned)tm_popcount64(used);
 		if (ff == SM_ENTRIES_PER_BITMAP && used != evens)
-			ff = base + (unsigned)__builtin_ctzll(~used & evens) / 2;
+			ff = w * 32 + (unsigned)__builtin_ctzll(~used & evens) / 2;
 	}
 	*nonzero = nz;
 	*first_free = ff;

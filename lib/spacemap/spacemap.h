@@ -87,16 +87,17 @@ void sm_bitmap_decode(const void *block, unsigned n, uint8_t *out);
 int sm_bitmap_all_free(const void *block);
 /*
  * The fast path of a checker: 1 when entries [0, n) of the bitmap block
- * equal counts[0, n) (bytes, each read as min(count, 3)), every entry of 3
- * has its bit set in threes_ok (entry j: bit j % 64 of threes_ok[j / 64];
- * the checker sets it where the overflow tree holds the block's count and
- * that count agrees; NULL: no entry of 3 agrees) and every entry from n on
- * is 0; then *nonzero is the number of entries in use and *first_free the
- * first free one (SM_ENTRIES_PER_BITMAP: none).  0 otherwise (decode and
- * compare one by one).  32 entries a step; threes_ok is read only for the
- * 64-entry words that hold an entry of 3.
+ * equal want (the computed counts, each min(count, 3), in the bitmap's own
+ * encoding: (n + 31) / 32 words from rcmap_get_fields2(), fields from n on
+ * 0), every entry of 3 has its bit set in threes_ok (entry j: bit j % 64 of
+ * threes_ok[j / 64]; the checker sets it where the overflow tree holds the
+ * block's count and that count agrees; NULL: no entry of 3 agrees) and
+ * every entry from n on is 0; then *nonzero is the number of entries in
+ * use and *first_free the first free one (SM_ENTRIES_PER_BITMAP: none).
+ * 0 otherwise (decode and compare one by one).  A word of 32 entries a
+ * step; threes_ok is read only for the 64-entry words that hold a 3.
  */
-int sm_bitmap_agrees(const void *block, const uint8_t *counts, unsigned n, const uint64_t *threes_ok,
+int sm_bitmap_agrees(const void *block, const uint64_t *want, unsigned n, const uint64_t *threes_ok,
 		     unsigned *nonzero, unsigned *first_free);
 
 static inline uint64_t sm_nr_bitmaps(uint64_t nr_blocks)

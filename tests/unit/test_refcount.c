@@ -13,6 +13,30 @@
 
 #define REGION (1ull << RCMAP_REGION_SHIFT)
 
+/* Field j of a word from rcmap_get_fields2(): high bit at 2j. */
+static unsigned field(const uint64_t *w, uint64_t j)
+{
+	unsigned f = (unsigned)(w[j / 32] >> (2 * (j % 32))) & 3;
+
+	return (f & 1) << 1 | f >> 1;
+}
+
+/* rcmap_get_fields2() over [lo, hi) (from lo rounded down to 32) against rcmap_get(). */
+static void fields_as_counted(const struct rcmap *m, uint64_t lo, uint64_t hi)
+{
+	uint64_t w[16];
+
+	for (uint64_t x = lo & ~31ull; x < hi; x += 32 * 16) {
+		rcmap_get_fields2(m, x, 16, w);
+		for (uint64_t j = 0; j < 32 * 16; j++) {
+			uint32_t c = rcmap_get(m, x + j);
+
+			cr_assert_eq(field(w, j), c > 3 ? 3 : c, "fields2: block %llu, count %u",
+				     (unsigned long long)(x + j), c);
+		}
+	}
+}
+
 static void same_maps(const struct rcmap *c, const struct rcmap *b, uint64_t lo, uint64_t hi)
 {
 	uint8_t c8[512], b8[512];
@@ -29,6 +53,70 @@ static void same_maps(const struct rcmap *c, const struct rcmap *b, uint64_t lo,
 		rcmap_get_counts8(c, x, n, c8);
 		rcmap_get_counts8(b, x, n, b8);
 		cr_assert(!memcmp(c8, b8, n), "counts8 at %llu", (unsigned long long)x);
+	}
+	fields_as_counted(c, lo, hi);
+	fields_as_counted(b, lo, hi);
+}
+
+/*
+ * Fields from count bytes, with SIMD and without, against the definition:
+ * every count 0..255 at every position of a word.
+ */
+Test(refcount, fields_of_counts_are_min_count_3_high_bit_first)
+{
+	static uint8_t c[32 * 64];
+	uint64_t simd[64], plain[64];
+	unsigned seed = 99;
+
+	for (unsigned round = 0; round < 40; round++) {
+		for (unsigned j = 0; j < sizeof(c); j++) {
+			seed = seed * 1103515245u + 12345u;
+			c[j] = round < 8 ? (uint8_t)(j * 7 + round * 31) : (uint8_t)((seed >> 16) % (round % 2 ? 6 : 256));
+		}
+		rcmap_fields_of_counts(c, 64, simd, 0);
+		rcmap_fields_of_counts(c, 64, plain, 1);
+		for (unsigned j = 0; j < sizeof(c); j++) {
+			unsigned want = c[j] > 3 ? 3 : c[j];
+
+			cr_assert_eq(field(simd, j), want, "round %u entry %u count %u", round, j, c[j]);
+			cr_assert_eq(field(plain, j), want, "round %u entry %u count %u (plain)", round, j, c[j]);
+		}
+	}
+}
+
+/*
+ * Byte, dense and compact maps whose size is no multiple of 32, with counts
+ * in the side table, promoted and 2-bit regions, read across region edges
+ * and past the end.
+ */
+Test(refcount, fields2_of_every_kind_of_map)
+{
+	uint64_t nr = 2 * REGION + 77;
+	struct rcmap *m[3] = { rcmap_create(nr), rcmap_create_dense(nr), rcmap_create_compact(nr) };
+	unsigned seed = 5;
+
+	for (int k = 0; k < 3; k++) {
+		cr_assert(m[k]);
+		for (unsigned i = 0; i < 20000; i++) {
+			uint64_t b;
+			uint32_t v;
+
+			seed = seed * 1103515245u + 12345u;
+			b = (i % 3 == 0 ? REGION - 600 : i % 3 == 1 ? 2 * REGION - 300 : 0) + (seed >> 8) % 700;
+			if (b >= nr)
+				b = nr - 1 - (seed % 50);
+			v = (seed >> 4) % 5 == 0 ? 300 + (seed % 7) : (seed >> 12) % 5;
+			cr_assert_eq(rcmap_set(m[k], b, v), 0);
+		}
+		/* the compact map's first region past RCMAP_PROMOTE side entries: bytes */
+		if (k == 2)
+			for (uint64_t b = 0; b < RCMAP_PROMOTE + 10; b++)
+				cr_assert_eq(rcmap_set(m[k], 5000 + b, 3 + (uint32_t)(b % 3)), 0);
+		fields_as_counted(m[k], 0, 800);
+		fields_as_counted(m[k], 5000, 5000 + RCMAP_PROMOTE + 64);
+		fields_as_counted(m[k], REGION - 640, REGION + 640);
+		fields_as_counted(m[k], 2 * REGION - 320, nr + 1000);
+		rcmap_destroy(m[k]);
 	}
 }
 
