@@ -552,4 +552,12 @@ static const uint32_t crc32c_shift_table[4][256] = {
 	},
 };
 
+/* {x^(D + 63), x^(D - 1)} mod P, reflected, for a fold of D bits */
+#define CRC32C_FOLD(D) CRC32C_FOLD_##D
+#define CRC32C_FOLD_2048 0xe9a5d8be00000000ull, 0x1426a81500000000ull
+#define CRC32C_FOLD_512 0x1c19243b00000000ull, 0x75bba45b00000000ull
+#define CRC32C_FOLD_384 0xa46ef4aa00000000ull, 0x6051243f00000000ull
+#define CRC32C_FOLD_256 0x33ccbbbc00000000ull, 0xa2158b3400000000ull
+#define CRC32C_FOLD_128 0x3743f7bd00000000ull, 0x3171d43000000000ull
+
 #endif

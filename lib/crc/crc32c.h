@@ -11,6 +11,13 @@
 uint32_t crc_crc32c(uint32_t seed, const void *p, size_t len);
 /* The portable table implementation; same results as crc_crc32c(). */
 uint32_t crc_crc32c_sw(uint32_t seed, const void *p, size_t len);
+/*
+ * One implementation by name (tests), falling back to the next where the
+ * CPU lacks it: FOLD (carry-less multiply on 512-bit registers, AVX-512
+ * and VPCLMULQDQ), HW (three crc32-instruction chains, SSE4.2), SW.
+ */
+enum crc_impl { CRC_IMPL_SW, CRC_IMPL_HW, CRC_IMPL_FOLD };
+uint32_t crc_crc32c_impl(uint32_t seed, const void *p, size_t len, enum crc_impl impl);
 /* Non-zero when the hardware path is in use. */
 int crc_crc32c_hw_available(void);
 

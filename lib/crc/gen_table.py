@@ -43,5 +43,33 @@ for k in range(4):
     for i in range(0, 256, 6):
         out.append("\t\t" + " ".join("0x%08xu," % v for v in vals[i:i + 6]))
     out.append("\t},")
-out += ["};", "", "#endif"]
+out += ["};", ""]
+
+# Folding constants for the carry-less multiply path.  In the bit-reflected
+# order a 64-bit lane's bit j is the coefficient of x^(63 - j) and the
+# 128-bit product of two lanes carries one extra factor of x.  A 128-bit
+# chunk (lo, hi) moved D bits further on is lo * x^(D + 64) + hi * x^D, so
+# the constants are x^(D + 63) and x^(D - 1) mod P (normal form, degree
+# below 32), reflected into a 64-bit lane.
+PN = 0x11EDC6F41
+
+
+def xpow_mod(n):
+    r = 1
+    for _ in range(n):
+        r <<= 1
+        if r >> 32:
+            r ^= PN
+    return r
+
+
+def lane(n):
+    return int(format(xpow_mod(n), "032b")[::-1], 2) << 32
+
+
+out += ["/* {x^(D + 63), x^(D - 1)} mod P, reflected, for a fold of D bits */",
+        "#define CRC32C_FOLD(D) CRC32C_FOLD_##D"]
+for d in (2048, 512, 384, 256, 128):
+    out.append("#define CRC32C_FOLD_%d 0x%016xull, 0x%016xull" % (d, lane(d + 63), lane(d - 1)))
+out += ["", "#endif"]
 open("lib/crc/crc32c-internal.h", "w").write("\n".join(out) + "\n")
