@@ -86,7 +86,7 @@ void rcmap_destroy(struct rcmap *sm)
 {
 	if (!sm)
 		return;
-	for (uint64_t i = 0; i < sm->nr_regions; i++) {
+	for (uint64_t i = 0; i < sm->nr_regions && !sm->bytes_area; i++) {
 		if (!sm->dense)
 			free(sm->regions[i].bytes);
 		else if (!(i & 1) && sm->regions[i].bytes)
@@ -96,6 +96,8 @@ void rcmap_destroy(struct rcmap *sm)
 	free(sm->ov);
 	if (sm->packed)
 		munmap(sm->packed, sm->packed_len);
+	if (sm->bytes_area)
+		munmap(sm->bytes_area, sm->bytes_area_len);
 	free(sm->cinfo);
 	free(sm);
 }
@@ -203,6 +205,37 @@ static inline int has_esc(unsigned x)
 	return (x & (x >> 1) & 0x55u) != 0;
 }
 
+/*
+ * The address space for a compact map's promoted regions, region i at
+ * i MiB, zero-filled on demand and advised for huge pages: a promotion then
+ * faults in one 2 MiB page (its region and the one beside it, which a pool
+ * that promotes one region mostly promotes too) where 256 small ones cost
+ * five times as long.  Never more memory than a byte map of the same
+ * blocks.  Without the reservation (strict overcommit), calloc per region.
+ */
+static void bytes_area_reserve(struct rcmap *sm)
+{
+	size_t len = (size_t)sm->nr_regions * RC_REGION + HUGE_CHUNK;
+	uint8_t *p, *a;
+
+	if (!sm->nr_regions)
+		return;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	a = (uint8_t *)(((uintptr_t)p + HUGE_CHUNK - 1) & ~(uintptr_t)(HUGE_CHUNK - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	len -= (size_t)(a - p);
+	if (len > (size_t)sm->nr_regions * RC_REGION) {
+		munmap(a + (size_t)sm->nr_regions * RC_REGION, len - (size_t)sm->nr_regions * RC_REGION);
+		len = (size_t)sm->nr_regions * RC_REGION;
+	}
+	madvise(a, len, MADV_HUGEPAGE);   /* a hint: may fail */
+	sm->bytes_area = a;
+	sm->bytes_area_len = len;
+}
+
 struct rcmap *rcmap_create_compact(uint64_t nr_blocks)
 {
 	struct rcmap *sm = rcmap_create(nr_blocks);
@@ -226,6 +259,7 @@ struct rcmap *rcmap_create_compact(uint64_t nr_blocks)
 	}
 	sm->packed = p;
 	sm->packed_len = len ? len : 1;
+	bytes_area_reserve(sm);
 	return sm;
 }
 
@@ -464,6 +498,50 @@ static void ov_remove(struct rcmap *sm, uint64_t b)
 }
 
 /*
+ * 64 counts from 16 packed bytes into 64 bytes, when none of them is 3 (in
+ * the side table); 0 (nothing written) otherwise.  Each 2-bit field's
+ * shift masked out of 16-bit lanes, then interleaved: byte p's fields
+ * 0..3 are blocks 4p..4p+3.
+ */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static int expand64(const uint8_t *packed, uint8_t *out)
+{
+	const __m128i m3 = _mm_set1_epi8(3), m55 = _mm_set1_epi8(0x55);
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)packed);
+	__m128i esc = _mm_and_si128(_mm_and_si128(x, _mm_srli_epi16(x, 1)), m55);
+	__m128i v0, v1, v2, v3, a, b, c, d;
+
+	if (_mm_movemask_epi8(_mm_cmpeq_epi8(esc, _mm_setzero_si128())) != 0xffff)
+		return 0;
+	v0 = _mm_and_si128(x, m3);
+	v1 = _mm_and_si128(_mm_srli_epi16(x, 2), m3);
+	v2 = _mm_and_si128(_mm_srli_epi16(x, 4), m3);
+	v3 = _mm_and_si128(_mm_srli_epi16(x, 6), m3);
+	a = _mm_unpacklo_epi8(v0, v1);
+	b = _mm_unpackhi_epi8(v0, v1);
+	c = _mm_unpacklo_epi8(v2, v3);
+	d = _mm_unpackhi_epi8(v2, v3);
+	_mm_storeu_si128((__m128i *)(void *)out, _mm_unpacklo_epi16(a, c));
+	_mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_unpackhi_epi16(a, c));
+	_mm_storeu_si128((__m128i *)(void *)(out + 32), _mm_unpacklo_epi16(b, d));
+	_mm_storeu_si128((__m128i *)(void *)(out + 48), _mm_unpackhi_epi16(b, d));
+	return 1;
+}
+#else
+static int expand64(const uint8_t *packed, uint8_t *out)
+{
+	for (unsigned p = 0; p < 16; p++)
+		if (has_esc(packed[p]))
+			return 0;
+	for (unsigned p = 0; p < 16; p++)
+		memcpy(out + 4 * p, expand4[packed[p]], 4);
+	return 1;
+}
+#endif
+
+/*
  * A compact region with many counts of 3 and more becomes a byte region:
  * its side entries below 255 move into the bytes, its 2-bit pages go back.
  */
@@ -471,7 +549,7 @@ static int promote(struct rcmap *sm, uint64_t ri)
 {
 	struct rcmap_region *r = &sm->regions[ri];
 	uint64_t base = ri << RC_REGION_SHIFT, n = sm->nr_blocks - base;
-	uint8_t *bytes = calloc(RC_REGION, 1);
+	uint8_t *bytes = sm->bytes_area ? sm->bytes_area + (size_t)ri * RC_REGION : calloc(RC_REGION, 1);
 	size_t pg = (size_t)(base / 4);
 
 	if (!bytes)
@@ -481,6 +559,10 @@ static int promote(struct rcmap *sm, uint64_t ri)
 	for (uint64_t i = 0; i < n; i++) {
 		unsigned v;
 
+		if (!(i & 63) && n - i >= 64 && expand64(sm->packed + ((base + i) >> 2), bytes + i)) {
+			i += 63;
+			continue;
+		}
 		if (!(i & 3) && n - i >= 4 && !has_esc(sm->packed[(base + i) >> 2])) {
 			memcpy(bytes + i, expand4[sm->packed[(base + i) >> 2]], 4);
 			i += 3;

@@ -43,6 +43,8 @@ struct rcmap {
 	uint8_t *packed;      /* compact: 2 bits per block, on-demand pages; NULL: byte map */
 	size_t packed_len;
 	uint32_t *cinfo;      /* compact, per region without bytes: side entries, RCMAP_TOUCHED */
+	uint8_t *bytes_area;  /* compact: where promoted regions' bytes go (region i at i MiB), or NULL */
+	size_t bytes_area_len;
 };
 #define RCMAP_TOUCHED (1u << 31)   /* some count was set in the region's 2-bit part */
 
