@@ -80,6 +80,11 @@ int bt_keys_rise(const uint8_t *keys, uint32_t nr)
 
 enum bt_node_err bt_node_check(const struct bt_node *n, uint32_t leaf_vsize)
 {
+	return bt_node_check_known(n, leaf_vsize, 0);
+}
+
+enum bt_node_err bt_node_check_known(const struct bt_node *n, uint32_t leaf_vsize, int keys_rise)
+{
 	if (n->flags != BT_INTERNAL_NODE && n->flags != BT_LEAF_NODE)
 		return BT_NODE_BAD_FLAGS;
 	if ((uint64_t)n->max_entries * (8 + (uint64_t)n->value_size) + BT_HEADER_SIZE >
@@ -89,7 +94,7 @@ enum bt_node_err bt_node_check(const struct bt_node *n, uint32_t leaf_vsize)
 		return BT_NODE_NR_ENTRIES;
 	if (n->value_size != (bt_is_leaf(n) ? leaf_vsize : 8u))
 		return BT_NODE_VALUE_SIZE;
-	if (!bt_keys_rise(n->raw + BT_HEADER_SIZE, n->nr_entries))
+	if (!keys_rise && !bt_keys_rise(n->raw + BT_HEADER_SIZE, n->nr_entries))
 		return BT_NODE_KEYS_ORDER;
 	if (n->max_entries % 3)
 		return BT_NODE_MAX_NOT_DIV3;
@@ -159,6 +164,14 @@ enum rep_code bt_read_err_code(int err)
 	default:
 		return RC_NODE_IO;
 	}
+}
+
+int bt_node_keys_rise(const struct bt_node *n)
+{
+	return (n->flags == BT_INTERNAL_NODE || n->flags == BT_LEAF_NODE) &&
+	       n->nr_entries <= n->max_entries &&
+	       (uint64_t)n->max_entries * (8 + (uint64_t)n->value_size) + BT_HEADER_SIZE <= MD_BLOCK_SIZE &&
+	       bt_keys_rise(n->raw + BT_HEADER_SIZE, n->nr_entries);
 }
 
 int bt_node_check_raw(const void *data, uint64_t loc, uint32_t *value_size)

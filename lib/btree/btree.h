@@ -89,6 +89,18 @@ enum bt_node_err {
  * value size expected of leaves in this tree (internal nodes must have 8).
  */
 enum bt_node_err bt_node_check(const struct bt_node *n, uint32_t leaf_vsize);
+/*
+ * The same, the key order taken as checked when keys_rise is non-zero: the
+ * caller has had bt_node_keys_rise() answer 1 for this node's data.
+ */
+enum bt_node_err bt_node_check_known(const struct bt_node *n, uint32_t leaf_vsize, int keys_rise);
+/*
+ * 1 when the node's keys can be read (its flags a node's, nr_entries <=
+ * max_entries, which fit the block) and rise strictly: the part of
+ * bt_node_check() that reads every key, for a thread that has the block
+ * in its cache (the walker's readers).
+ */
+int bt_node_keys_rise(const struct bt_node *n);
 /* 1 when the nr little-endian 64-bit keys at keys rise strictly (AVX2 where the CPU has it). */
 int bt_keys_rise(const uint8_t *keys, uint32_t nr);
 const char *bt_node_err_str(enum bt_node_err e);

@@ -316,12 +316,14 @@ struct ra_slot {
 	unsigned n;
 	uint64_t blocks[BT_WALK_BATCH];  /* sorted, unique */
 	int errs[BT_WALK_BATCH];
-	int checks[BT_WALK_BATCH];       /* the node validator's answer for each block read */
+	int checks[BT_WALK_BATCH];       /* the node validator's answer for each block read, or CHECK_KEYS_RISE */
 	struct wbuf *buf;
 };
 
 /* No answer from the validator yet: visit() asks it. */
 #define CHECK_NONE INT32_MIN
+/* With a validator's answer of 0: bt_node_keys_rise() said 1 (a reader's, while the block was warm). */
+#define CHECK_KEYS_RISE (1 << 29)
 
 struct bt_walker {
 	struct ioe *ioe;
@@ -651,10 +653,18 @@ static void *ra_thread(void *arg)
 			hint_root(w, sl);
 		read_runs(w->ioe, sl->blocks, sl->n, sl->buf->data, sl->errs);
 		/* the checksums here too, off the walk's thread, while the data is warm */
-		for (unsigned k = 0; k < sl->n; k++)
+		for (unsigned k = 0; k < sl->n; k++) {
+			const uint8_t *d = sl->buf->data + (size_t)k * MD_BLOCK_SIZE;
+			struct bt_node n;
+
 			sl->checks[k] = sl->errs[k] ? CHECK_NONE
-					: bt_node_validator.check(sl->buf->data + (size_t)k * MD_BLOCK_SIZE,
-								  sl->blocks[k], MD_BLOCK_SIZE);
+					: bt_node_validator.check(d, sl->blocks[k], MD_BLOCK_SIZE);
+			if (!sl->checks[k]) {
+				bt_node_view(d, &n);
+				if (bt_node_keys_rise(&n))
+					sl->checks[k] = CHECK_KEYS_RISE;
+			}
+		}
 		pthread_mutex_lock(&w->ra_lock);
 		sl->state = RA_DONE;
 		pthread_cond_broadcast(&w->ra_done);
@@ -1030,8 +1040,8 @@ static int visit_internal(struct visit *v, const struct bt_node *n, uint64_t blo
 
 /*
  * Node block at depth; data (from batch buffer in, NULL: read it here) was
- * read with read_err; checked is the node validator's answer for it, or
- * CHECK_NONE.
+ * read with read_err; checked is the node validator's answer for it,
+ * CHECK_KEYS_RISE (0, and the keys rise) or CHECK_NONE.
  */
 static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int depth,
 		 const uint8_t *data, struct wbuf *in, int read_err, int checked,
@@ -1043,7 +1053,7 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 	struct bt_summary s = { .block = block, .kind = (uint8_t)t->kind };
 	struct bt_node n;
 	enum bt_node_err e;
-	int r;
+	int r, keys_rise;
 
 	if (block >= w->bound) {
 		node_damage(v, DMG_FATAL, RC_NODE_OUT_OF_BOUNDS, block, lo, hi,
@@ -1096,6 +1106,9 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 		data = w->one;
 		in = NULL;
 	}
+	keys_rise = checked == CHECK_KEYS_RISE;
+	if (keys_rise)
+		checked = 0;
 	if (!read_err)
 		read_err = bc_classify(checked != CHECK_NONE
 					       ? checked
@@ -1111,7 +1124,7 @@ static int visit(struct visit *v, uint64_t block, uint64_t lo, uint64_t hi, int 
 		goto out;
 	}
 	bt_node_view(data, &n);
-	e = bt_node_check(&n, t->leaf_vsize);
+	e = bt_node_check_known(&n, t->leaf_vsize, keys_rise);
 	if (e != BT_NODE_OK) {
 		node_damage(v, bt_node_err_level(e), bt_node_err_code(e), block, lo, hi,
 			    bt_node_err_str(e));

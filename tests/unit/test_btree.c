@@ -682,8 +682,9 @@ static void full_damage(void *ctx, enum dmg_level level, enum rep_code code, uin
 
 /*
  * Read-ahead changes when blocks are read, nothing else: a leaf with a bad
- * checksum and a bad sector under inner nodes that are read ahead (their
- * checksums are then verified on the reader thread), and an inner node
+ * checksum, a leaf whose keys do not rise and a bad sector under inner
+ * nodes that are read ahead (their checksums and key order are then
+ * verified on the reader thread), and an inner node
  * with a bad checksum (not read ahead), give the same faults and leaves, in the same
  * order, with and without it and with either thread setting; the children
  * of the sound inner nodes after the first come from read-ahead.
@@ -706,6 +707,16 @@ Test(walk, read_ahead_gives_the_walk_it_would_read_itself)
 			ioe_mem_data(e)[(16 + LT_LEAVES + 4) * MD_BLOCK_SIZE + 100] ^= 0x40;  /* 3's 5th leaf */
 			ioe_mem_bad_block(e, 16 + 2 * LT_LEAVES + 9);   /* inner node 4's 10th leaf */
 			ioe_mem_data(e)[5 * MD_BLOCK_SIZE + 100] ^= 0x40;  /* inner node 5: bad checksum */
+			{
+				/* inner node 4's 3rd leaf: keys 1 and 2 swapped, checksum sound */
+				uint64_t lb = 16 + 2 * LT_LEAVES + 2;
+				uint8_t *d = ioe_mem_data(e) + lb * MD_BLOCK_SIZE, k[8];
+
+				memcpy(k, d + BT_HEADER_SIZE + 8, 8);
+				memcpy(d + BT_HEADER_SIZE + 8, d + BT_HEADER_SIZE + 16, 8);
+				memcpy(d + BT_HEADER_SIZE + 16, k, 8);
+				bc_csum_prepare(d, lb, MD_BLOCK_SIZE, BTREE_CSUM_XOR);
+			}
 			cr_assert_eq(bt_walker_create(e, &w), 0);
 			bt_walker_set_readahead(w, on);
 			cr_assert_eq(bt_walker_walk(w, &t, 1, &s), 0);
@@ -718,13 +729,16 @@ Test(walk, read_ahead_gives_the_walk_it_would_read_itself)
 			bt_walker_destroy(w);
 			ioe_destroy(e);
 		}
-		cr_assert_eq(base.nr_dmg, 3, "the bad leaf, the bad sector and the bad inner node: %u",
+		cr_assert_eq(base.nr_dmg, 4,
+			     "the bad leaf, the unordered leaf, the bad sector and the bad inner node: %u",
 			     base.nr_dmg);
 		cr_assert_eq(base.dmg[0][0], 16 + LT_LEAVES + 4);
 		cr_assert_eq(base.code[0], RC_NODE_CSUM);
-		cr_assert_eq(base.dmg[1][0], 16 + 2 * LT_LEAVES + 9);
-		cr_assert_eq(base.dmg[2][0], 5);
-		cr_assert_eq(base.o.nr, 3 * LT_LEAVES - 2, "%u leaves", base.o.nr);
+		cr_assert_eq(base.dmg[1][0], 16 + 2 * LT_LEAVES + 2);
+		cr_assert_eq(base.code[1], RC_NODE_KEYS_ORDER);
+		cr_assert_eq(base.dmg[2][0], 16 + 2 * LT_LEAVES + 9);
+		cr_assert_eq(base.dmg[3][0], 5);
+		cr_assert_eq(base.o.nr, 3 * LT_LEAVES - 3, "%u leaves", base.o.nr);
 		cr_assert_eq(ra.nr_dmg, base.nr_dmg);
 		cr_assert_eq(memcmp(ra.dmg, base.dmg, sizeof(base.dmg)), 0);
 		cr_assert_eq(memcmp(ra.code, base.code, sizeof(base.code)), 0);
