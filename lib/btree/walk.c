@@ -264,8 +264,8 @@ static int memo_put(struct bt_memo *m, const struct bt_summary *s)
  * each: with the pool that large the walk never waits on a buffer that no
  * job will give back.
  */
-#define LEAF_JOBS 8u
-#define RA_SLOTS 6u
+#define LEAF_JOBS 4u
+#define RA_SLOTS 4u
 #define RA_READERS 2u   /* reads in flight at once */
 #define RA_AHEAD 3u     /* siblings asked for ahead of the one entered */
 #define MAX_BUFS (BT_MAX_DEPTH + 2 + LEAF_JOBS + RA_SLOTS)
