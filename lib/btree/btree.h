@@ -44,6 +44,7 @@ struct bt_node {
 	const uint8_t *raw;
 	uint64_t blocknr;
 	uint32_t flags, nr_entries, max_entries, value_size;
+	const void *prep;   /* a walker's leaf_prep() output for this leaf, or NULL (walk.h) */
 };
 
 static inline void bt_node_view(const void *data, struct bt_node *n)
@@ -56,6 +57,7 @@ static inline void bt_node_view(const void *data, struct bt_node *n)
 	n->nr_entries = le32_to_cpu(h->nr_entries);
 	n->max_entries = le32_to_cpu(h->max_entries);
 	n->value_size = le32_to_cpu(h->value_size);
+	n->prep = NULL;
 }
 
 static inline int bt_is_leaf(const struct bt_node *n)

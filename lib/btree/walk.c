@@ -283,6 +283,8 @@ struct leaf_job {
 	struct wbuf *buf;
 	unsigned nr;
 	uint16_t idx[BT_WALK_BATCH];
+	/* leaf_prep() outputs, one a leaf, or NULL; each job keeps its own (swapped on queueing) */
+	uint8_t (*prep)[BT_LEAF_PREP_SIZE];
 };
 
 /*
@@ -436,6 +438,8 @@ static int run_job(const struct leaf_job *j)
 		int r;
 
 		bt_node_view(j->buf->data + ((size_t)j->idx[i] << MD_BLOCK_SHIFT), &n);
+		if (j->t->leaf_prep)
+			n.prep = j->prep[i];
 		r = j->t->leaf(j->t->ctx, &n);
 		if (r < 0)
 			return r;
@@ -492,7 +496,14 @@ static int flush_leaves(struct bt_walker *w)
 	}
 	while (w->nr_jobs == LEAF_JOBS)
 		pthread_cond_wait(&w->room, &w->lock);
-	w->jobs[(w->head + w->nr_jobs) % LEAF_JOBS] = *p;
+	{
+		/* the ring slot takes the outputs; the walk gathers into the slot's old room */
+		struct leaf_job *q = &w->jobs[(w->head + w->nr_jobs) % LEAF_JOBS];
+		uint8_t (*room)[BT_LEAF_PREP_SIZE] = q->prep;
+
+		*q = *p;
+		p->prep = room;
+	}
 	w->nr_jobs++;
 	w->queued = 1;
 	p->buf->refs++;
@@ -540,6 +551,11 @@ static int leaf_call(struct bt_walker *w, const struct bt_walk_tree *t, const st
 		r = flush_leaves(w);
 		if (r < 0)
 			return r;
+	}
+	if (t->leaf_prep) {
+		if (!p->prep && !(p->prep = malloc(sizeof(*p->prep) * BT_WALK_BATCH)))
+			return -ENOMEM;
+		t->leaf_prep(t->ctx, n, p->prep[p->nr]);
 	}
 	p->t = t;
 	p->buf = in;
@@ -1216,6 +1232,9 @@ void bt_walker_destroy(struct bt_walker *w)
 	pthread_cond_destroy(&w->room);
 	for (unsigned i = 0; i < w->nr_bufs; i += 2)
 		free(w->bufs[i].data);
+	free(w->pending.prep);
+	for (unsigned i = 0; i < LEAF_JOBS; i++)
+		free(w->jobs[i].prep);
 	free(w->one);
 	memo_release(&w->memo);
 	free(w);

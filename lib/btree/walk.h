@@ -150,6 +150,8 @@ struct bt_summary {
  * and an error from it stops the walk a little later than it would have.
  */
 #define BT_TREE_LEAF_THREAD 1u
+/* Room for one leaf's leaf_prep() output. */
+#define BT_LEAF_PREP_SIZE 520u
 
 struct bt_walk_tree {
 	uint8_t kind;          /* trees of different kinds may not share nodes (non-zero) */
@@ -173,6 +175,14 @@ struct bt_walk_tree {
 	 * children in order, before they are walked.
 	 */
 	void (*inner)(void *ctx, uint64_t block, const uint64_t *kids, uint32_t nr);
+	/*
+	 * Optional, with BT_TREE_LEAF_THREAD: on the walking thread, as a leaf
+	 * is handed to the leaf thread, the part of leaf()'s work that reads
+	 * only the node, into out (BT_LEAF_PREP_SIZE bytes); leaf() then finds
+	 * it at n->prep.  Where leaf() runs on the walking thread n->prep is
+	 * NULL and leaf() does that part itself.  It balances the two threads.
+	 */
+	void (*leaf_prep)(void *ctx, const struct bt_node *n, void *out);
 	void *ctx;
 };
 

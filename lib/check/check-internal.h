@@ -40,6 +40,8 @@ struct ck_tree {
 	void *ctx;
 	/* leaf() touches only ctx and the data counts: it may run on the walker's thread */
 	int leaf_thread;
+	/* optional: bt_walk_tree.leaf_prep (reads only ctx's constants and n) */
+	void (*prep)(struct ck *ck, void *ctx, const struct bt_node *n, void *out);
 };
 
 struct ck {

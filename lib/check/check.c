@@ -314,7 +314,7 @@ static int details_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 static int walk_details(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "device details tree", CK_DETAILS, THIN_DETAILS_VSIZE, UINT64_MAX,
-			     details_leaf, ts, 0 };
+			     details_leaf, ts, 0, NULL };
 	struct bt_summary s;
 
 	ck->snap_prefix = ts->is_snap;
@@ -325,7 +325,7 @@ static int walk_details(struct ck *ck, struct tree_set *ts)
 static int walk_top(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "mapping top-level", CK_TOP, THIN_MAPPING_VSIZE, UINT64_MAX,
-			     top_leaf, NULL, 0 };
+			     top_leaf, NULL, 0, NULL };
 	struct bt_summary s;
 	int r;
 
@@ -385,6 +385,32 @@ static inline void late_mapping(struct map_ctx *m, const struct bt_node *n, uint
  * Data references are counted by run: mappings whose data blocks follow
  * each other (most of a pool) are one rcmap_inc_run().
  */
+/*
+ * A mapping leaf's runs (thin_leaf_runs), found on the walk's thread
+ * (bt_walk_tree.leaf_prep) to spare the leaf thread, the busier one; sound
+ * is 0 when some block is beyond the data device or some time is late, or
+ * the leaf is not one for the run path (nothing is counted then).
+ */
+struct map_prep {
+	int sound;
+	struct thin_leaf_runs lr;
+};
+_Static_assert(sizeof(struct map_prep) <= BT_LEAF_PREP_SIZE, "a leaf's runs fit the walker's room");
+
+static int leaf_runs(struct ck *ck, const struct map_ctx *m, const struct bt_node *n,
+		     struct thin_leaf_runs *lr)
+{
+	return n->nr_entries && ck->data_refs && n->nr_entries <= THIN_LEAF_MAX_ENTRIES &&
+	       thin_leaf_runs(n, ck->data_nr_blocks, m->time, lr);
+}
+
+static void mapping_prep(struct ck *ck, void *vctx, const struct bt_node *n, void *out)
+{
+	struct map_prep *p = out;
+
+	p->sound = leaf_runs(ck, vctx, n, &p->lr);
+}
+
 static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 {
 	struct map_ctx *m = vctx;
@@ -392,28 +418,30 @@ static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 	uint64_t nr_data = ck->data_nr_blocks;
 	uint32_t nr = n->nr_entries;
 	const uint8_t *vals = bt_value(n, 0);
+	const struct map_prep *pp = n->prep;
+	struct map_prep own;
 
 	m->nr += nr;
-	if (nr && refs && nr <= THIN_LEAF_MAX_ENTRIES) {
+	if (!pp) {
+		own.sound = leaf_runs(ck, m, n, &own.lr);
+		pp = &own;
+	}
+	if (pp->sound) {
 		/*
-		 * The common leaf: when every block is on the data device and no
-		 * time is late, the runs are counted and that is all.
-		 * Otherwise the loop below.
+		 * The common leaf: every block is on the data device and no time
+		 * is late; the runs are counted and that is all.  Otherwise the
+		 * loop below.
 		 */
-		struct thin_leaf_runs lr;
+		for (uint32_t k = 0; k < pp->lr.nr_runs; k++) {
+			uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)pp->lr.first[k]));
+			uint32_t len = (uint32_t)pp->lr.first[k + 1] - pp->lr.first[k];
 
-		if (thin_leaf_runs(n, nr_data, m->time, &lr)) {
-			for (uint32_t k = 0; k < lr.nr_runs; k++) {
-				uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)lr.first[k]));
-				uint32_t len = (uint32_t)lr.first[k + 1] - lr.first[k];
-
-				if (len == 1)
-					rcmap_inc(refs, b);
-				else
-					rcmap_inc_run(refs, b, len);
-			}
-			return 0;
+			if (len == 1)
+				rcmap_inc(refs, b);
+			else
+				rcmap_inc_run(refs, b, len);
 		}
+		return 0;
 	}
 	for (uint32_t i = 0; i < nr;) {
 		uint64_t v = get_le64(bt_value(n, i));
@@ -468,7 +496,8 @@ static int walk_device(struct ck *ck, struct tree_set *ts, const struct thin_dev
 {
 	char name[64];
 	struct map_ctx m = { .time = ts->time };
-	struct ck_tree t = { name, CK_BOTTOM, THIN_MAPPING_VSIZE, d->dev_id, mapping_leaf, &m, 1 };
+	struct ck_tree t = { name, CK_BOTTOM, THIN_MAPPING_VSIZE, d->dev_id, mapping_leaf, &m, 1,
+			     mapping_prep };
 	struct rep_ctx rc = { d->root, 0, 0, d->dev_id };
 	struct bt_summary s;
 	int r;

@@ -78,13 +78,20 @@ static int leaf(void *ctx, const struct bt_node *n)
 	return c->t->leaf ? c->t->leaf(c->ck, c->t->ctx, n) : 0;
 }
 
+static void leaf_prep(void *ctx, const struct bt_node *n, void *out)
+{
+	struct walk_ctx *c = ctx;
+
+	c->t->prep(c->ck, c->t->ctx, n, out);
+}
+
 int ck_walk_tree(struct ck *ck, const struct ck_tree *t, uint64_t root, struct bt_summary *out)
 {
 	struct walk_ctx c = { ck, t };
 	const struct bt_walk_tree wt = { .kind = (uint8_t)t->kind, .leaf_vsize = t->leaf_vsize,
 					 .flags = t->leaf_thread ? BT_TREE_LEAF_THREAD : 0u,
 					 .leaf = leaf, .ref = count_ref, .damage = node_damage,
-					 .ctx = &c };
+					 .leaf_prep = t->prep ? leaf_prep : NULL, .ctx = &c };
 
 	bt_walker_set_bound(ck->walker, ck->md_nr_blocks);
 	return bt_walker_walk(ck->walker, &wt, root, out);

@@ -568,6 +568,85 @@ Test(walk, leaf_thread_sees_the_leaves_in_walk_order_off_the_walking_thread)
 	ioe_destroy(e);
 }
 
+/* leaf_prep(): the node's block, first key and entry count, and the thread it ran on */
+struct prep_out {
+	uint64_t blocknr, key0;
+	uint32_t nr;
+	int on_walker;
+};
+
+struct prep_log {
+	struct order_log o;
+	pthread_t walker;
+	unsigned preps, checked, without;
+};
+
+static void prep_leaf_prep(void *ctx, const struct bt_node *n, void *out)
+{
+	struct prep_log *p = ctx;
+	struct prep_out po = { n->blocknr, bt_key(n, 0), n->nr_entries,
+			       pthread_equal(pthread_self(), p->walker) };
+
+	cr_assert_null(n->prep);
+	memcpy(out, &po, sizeof(po));
+	p->preps++;
+}
+
+static int prep_leaf(void *ctx, const struct bt_node *n)
+{
+	struct prep_log *p = ctx;
+
+	if (n->prep) {
+		const struct prep_out *po = n->prep;
+
+		/* this leaf's own output, made on the walking thread */
+		cr_assert_eq(po->blocknr, n->blocknr, "leaf %llu got %llu's",
+			     (unsigned long long)n->blocknr, (unsigned long long)po->blocknr);
+		cr_assert_eq(po->key0, bt_key(n, 0));
+		cr_assert_eq(po->nr, n->nr_entries);
+		cr_assert(po->on_walker);
+		p->checked++;
+	} else {
+		p->without++;
+	}
+	return order_leaf(&p->o, n);
+}
+
+/*
+ * leaf_prep() runs on the walking thread for each leaf handed to the leaf
+ * thread, and each leaf() there gets its own leaf's output (every job's
+ * room stays its own while more jobs are queued than the ring holds);
+ * without the leaf thread, leaf() gets none and the walk is the same.
+ */
+Test(walk, leaf_prep_output_reaches_the_leaf_it_was_made_for)
+{
+	struct ioe *e = wide_tree();
+	static struct prep_log with, plain;
+
+	for (int threaded = 0; threaded <= 1; threaded++) {
+		struct prep_log *p = threaded ? &with : &plain;
+		struct bt_walker *w;
+		struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8,
+					  .flags = threaded ? BT_TREE_LEAF_THREAD : 0u,
+					  .leaf = prep_leaf, .leaf_prep = prep_leaf_prep, .ctx = p };
+		struct bt_summary s;
+
+		memset(p, 0, sizeof(*p));
+		p->walker = p->o.walker = pthread_self();
+		cr_assert_eq(bt_walker_create(e, &w), 0);
+		cr_assert_eq(bt_walker_walk(w, &t, 1, &s), 0);
+		bt_walker_destroy(w);
+	}
+	cr_assert_eq(with.o.nr, LT_INNER * LT_LEAVES);
+	cr_assert_eq(with.preps, with.o.nr, "one prep a leaf: %u", with.preps);
+	cr_assert_eq(with.checked, with.o.nr);
+	cr_assert_gt(with.o.other_thread, 0, "leaves ran on the leaf thread");
+	cr_assert_eq(plain.preps, 0);
+	cr_assert_eq(plain.without, plain.o.nr);
+	cr_assert_eq(memcmp(with.o.first, plain.o.first, plain.o.nr * sizeof(plain.o.first[0])), 0);
+	ioe_destroy(e);
+}
+
 Test(walk, an_error_from_the_leaf_thread_ends_the_walk)
 {
 	struct ioe *e = wide_tree();
