@@ -386,29 +386,19 @@ static inline void late_mapping(struct map_ctx *m, const struct bt_node *n, uint
  * each other (most of a pool) are one rcmap_inc_run().
  */
 /*
- * A mapping leaf's runs (thin_leaf_runs), found on the walk's thread
- * (bt_walk_tree.leaf_prep) to spare the leaf thread, the busier one; sound
- * is 0 when some block is beyond the data device or some time is late, or
- * the leaf is not one for the run path (nothing is counted then).
+ * A mapping leaf's runs, found on the walk's thread (bt_walk_tree.leaf_prep)
+ * to spare the leaf thread, the busier one; not sound when some block is
+ * beyond the data device or some time is late (the loop in mapping_leaf).
  */
-struct map_prep {
-	int sound;
-	struct thin_leaf_runs lr;
-};
-_Static_assert(sizeof(struct map_prep) <= BT_LEAF_PREP_SIZE, "a leaf's runs fit the walker's room");
-
-static int leaf_runs(struct ck *ck, const struct map_ctx *m, const struct bt_node *n,
-		     struct thin_leaf_runs *lr)
-{
-	return n->nr_entries && ck->data_refs && n->nr_entries <= THIN_LEAF_MAX_ENTRIES &&
-	       thin_leaf_runs(n, ck->data_nr_blocks, m->time, lr);
-}
+_Static_assert(sizeof(struct thin_leaf_prep) <= BT_LEAF_PREP_SIZE, "a leaf's runs fit the walker's room");
 
 static void mapping_prep(struct ck *ck, void *vctx, const struct bt_node *n, void *out)
 {
-	struct map_prep *p = out;
+	const struct map_ctx *m = vctx;
+	struct thin_leaf_prep *p = out;
 
-	p->sound = leaf_runs(ck, vctx, n, &p->lr);
+	thin_leaf_prep(n, ck->data_nr_blocks, m->time, p);
+	p->sound &= ck->data_refs != NULL;
 }
 
 static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
@@ -418,12 +408,12 @@ static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 	uint64_t nr_data = ck->data_nr_blocks;
 	uint32_t nr = n->nr_entries;
 	const uint8_t *vals = bt_value(n, 0);
-	const struct map_prep *pp = n->prep;
-	struct map_prep own;
+	const struct thin_leaf_prep *pp = n->prep;
+	struct thin_leaf_prep own;
 
 	m->nr += nr;
 	if (!pp) {
-		own.sound = leaf_runs(ck, m, n, &own.lr);
+		mapping_prep(ck, m, n, &own);
 		pp = &own;
 	}
 	if (pp->sound) {

@@ -93,3 +93,10 @@ int thin_leaf_runs(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_tim
 #endif
 	return runs_scalar(vals, 0, n->nr_entries, nr_blocks, max_time, out);
 }
+
+void thin_leaf_prep(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_time,
+		    struct thin_leaf_prep *out)
+{
+	out->sound = n->nr_entries && n->nr_entries <= THIN_LEAF_MAX_ENTRIES &&
+		     thin_leaf_runs(n, nr_blocks, max_time, &out->lr);
+}

@@ -30,4 +30,17 @@ struct thin_leaf_runs {
 int thin_leaf_runs(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_time,
 		   struct thin_leaf_runs *out);
 
+/*
+ * A leaf's runs found ahead (a walker's leaf_prep, walk.h, so that the
+ * thread that counts them need not): sound is 1 when the leaf has entries,
+ * at most THIN_LEAF_MAX_ENTRIES of them, and thin_leaf_runs() answered 1;
+ * the runs are then in lr.
+ */
+struct thin_leaf_prep {
+	int sound;
+	struct thin_leaf_runs lr;
+};
+void thin_leaf_prep(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_time,
+		    struct thin_leaf_prep *out);
+
 #endif

@@ -308,14 +308,19 @@ static uint32_t map_leaf_runs(struct uctx *c, const struct bt_node *n, uint32_t 
 	uint64_t start = 0, len = 0;
 	uint32_t beyond = 0;
 
-	if (nr == n->nr_entries && nr <= THIN_LEAF_MAX_ENTRIES) {
+	if (nr == n->nr_entries) {
 		/* the common leaf, every block on the data device: its runs at once */
-		struct thin_leaf_runs lr;
+		const struct thin_leaf_prep *pp = n->prep;
+		struct thin_leaf_prep own;
 
-		if (thin_leaf_runs(n, c->nr_data_blocks, UINT32_MAX, &lr)) {
-			for (uint32_t k = 0; k < lr.nr_runs; k++)
-				map_blocks(c, thin_bt_block(get_le64(vals + 8 * (size_t)lr.first[k])),
-					   (uint64_t)lr.first[k + 1] - lr.first[k]);
+		if (!pp) {
+			thin_leaf_prep(n, c->nr_data_blocks, UINT32_MAX, &own);
+			pp = &own;
+		}
+		if (pp->sound) {
+			for (uint32_t k = 0; k < pp->lr.nr_runs; k++)
+				map_blocks(c, thin_bt_block(get_le64(vals + 8 * (size_t)pp->lr.first[k])),
+					   (uint64_t)pp->lr.first[k + 1] - pp->lr.first[k]);
 			return 0;
 		}
 	}
@@ -523,6 +528,16 @@ struct fast {
 	int give_up, nomem;
 };
 
+_Static_assert(sizeof(struct thin_leaf_prep) <= BT_LEAF_PREP_SIZE, "a leaf's runs fit the walker's room");
+
+/* Walking thread (leaf_prep): the leaf's runs, for fast_leaf. */
+static void fast_prep(void *ctx, const struct bt_node *n, void *out)
+{
+	const struct fast *f = ctx;
+
+	thin_leaf_prep(n, f->c->nr_data_blocks, UINT32_MAX, out);
+}
+
 /* Leaf thread: the leaf's runs of consecutive data blocks, for the device walked. */
 static int fast_leaf(void *ctx, const struct bt_node *n)
 {
@@ -644,7 +659,7 @@ static int usage_fast(struct uctx *c)
 	struct ioe *ioe = bc_engine(c->bc);
 	struct fast f = { .c = c };
 	struct bt_walk_tree t = { .kind = 1, .leaf_vsize = THIN_MAPPING_VSIZE,
-				  .flags = BT_TREE_LEAF_THREAD, .leaf = fast_leaf,
+				  .flags = BT_TREE_LEAF_THREAD, .leaf = fast_leaf, .leaf_prep = fast_prep,
 				  .damage = fast_damage, .again = fast_again,
 				  .inner = fast_inner, .ctx = &f };
 	const uint32_t *salts;

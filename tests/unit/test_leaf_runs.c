@@ -130,3 +130,28 @@ Test(leaf_runs, one_run_is_one_run)
 	cr_assert_eq(o.first[0], 0);
 	cr_assert_eq(o.first[1], THIN_LEAF_MAX_ENTRIES);
 }
+
+/* thin_leaf_prep: sound exactly when there are entries and thin_leaf_runs() says 1, with its runs. */
+Test(leaf_runs, prep_is_sound_only_for_a_leaf_the_run_path_takes)
+{
+	struct thin_leaf_prep p;
+	struct thin_leaf_runs r;
+	struct bt_node n;
+
+	for (uint32_t i = 0; i < 40; i++)
+		set(i, 1000 + i + (i / 7) * 3, 5);   /* runs of 7 */
+	n = leaf(40);
+	thin_leaf_prep(&n, 2000, 5, &p);
+	cr_assert(p.sound);
+	cr_assert_eq(thin_leaf_runs(&n, 2000, 5, &r), 1);
+	cr_assert_eq(p.lr.nr_runs, r.nr_runs);
+	cr_assert_eq(p.lr.nr_runs, 6);
+	cr_assert_eq(memcmp(p.lr.first, r.first, (r.nr_runs + 1) * sizeof(r.first[0])), 0);
+	thin_leaf_prep(&n, 1040, 5, &p);   /* the last blocks beyond the data device */
+	cr_assert(!p.sound);
+	thin_leaf_prep(&n, 2000, 4, &p);   /* times later than the superblock's */
+	cr_assert(!p.sound);
+	n = leaf(0);
+	thin_leaf_prep(&n, 2000, 5, &p);
+	cr_assert(!p.sound, "no entries: nothing for the run path");
+}
