@@ -1,6 +1,8 @@
 /*
  * CRC-32C (Castagnoli).  crc_crc32c() is the kernel's crc32c(seed, p, len):
- * no final inversion.  Uses the SSE4.2 crc32 instruction when available.
+ * no final inversion.  Uses carry-less multiply folding (AVX-512 and
+ * VPCLMULQDQ) for 256 bytes and more, else the SSE4.2 crc32 instruction,
+ * where the CPU has them.
  */
 #ifndef THINMETA_CRC_CRC32C_H
 #define THINMETA_CRC_CRC32C_H
