@@ -179,11 +179,7 @@ uint32_t crc_crc32c_impl(uint32_t crc, const void *p, size_t len, enum crc_impl 
 
 uint32_t crc_crc32c(uint32_t crc, const void *p, size_t len)
 {
-	if (len >= 256 && fold_available())
-		return crc_fold(crc, p, len);
-	if (__builtin_cpu_supports("sse4.2"))
-		return crc_hw3(crc, p, len);
-	return crc_crc32c_sw(crc, p, len);
+	return crc_crc32c_impl(crc, p, len, CRC_IMPL_FOLD);   /* the best the CPU has */
 }
 #else
 int crc_crc32c_hw_available(void)

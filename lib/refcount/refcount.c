@@ -86,6 +86,7 @@ void rcmap_destroy(struct rcmap *sm)
 {
 	if (!sm)
 		return;
+	/* promoted regions of a compact map live in its bytes_area, unmapped below */
 	for (uint64_t i = 0; i < sm->nr_regions && !sm->bytes_area; i++) {
 		if (!sm->dense)
 			free(sm->regions[i].bytes);
