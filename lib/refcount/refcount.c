@@ -97,6 +97,7 @@ void rcmap_destroy(struct rcmap *sm)
 	free(sm->ov);
 	if (sm->packed)
 		munmap(sm->packed, sm->packed_len);
+	free(sm->packed_written);
 	if (sm->bytes_area)
 		munmap(sm->bytes_area, sm->bytes_area_len);
 	free(sm->cinfo);
@@ -152,11 +153,13 @@ static size_t ov_slot(const struct rcmap *sm, uint64_t b)
 static int ov_grow(struct rcmap *sm)
 {
 	size_t cap = sm->ov_cap ? sm->ov_cap * 2 : 64;
-	struct ov_entry *old = sm->ov, *n = calloc(cap, sizeof(*n));
+	struct ov_entry *old = sm->ov, *n = malloc(cap * sizeof(*n));
 	size_t old_cap = sm->ov_cap;
 
 	if (!n)
 		return -ENOMEM;
+	/* written before it is read: no zero page to replace (see first_write) */
+	memset(n, 0, cap * sizeof(*n));
 	sm->ov = n;
 	sm->ov_cap = cap;
 	for (size_t i = 0; i < old_cap; i++)
@@ -178,6 +181,30 @@ static inline unsigned small_get(const struct rcmap_region *r, uint64_t i)
 static inline int packed_region(const struct rcmap *sm, const struct rcmap_region *r)
 {
 	return sm->packed && !r->bytes;
+}
+
+/*
+ * The 2-bit map's pages come on demand, and a count is read before it is
+ * raised: on a page not yet written that read maps the shared zero page,
+ * and the write after it replaces the page, a TLB flush that interrupts
+ * every other thread of the process (5 % of thin_check's time on a dense
+ * pool).  The first write to each 4 KiB of the map is therefore a locked
+ * OR of zero, a write fault that allocates the page at once and leaves
+ * its bytes as they are.
+ */
+static inline void first_write(struct rcmap *sm, uint8_t *p)
+{
+	size_t pg = (size_t)(p - sm->packed) >> 12;
+	uint64_t bit = 1ull << (pg & 63);
+
+	if (sm->packed_written[pg >> 6] & bit)
+		return;
+	sm->packed_written[pg >> 6] |= bit;
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("lock orb $0, %0" : "+m"(*p) : : "memory");
+#else
+	__atomic_fetch_or(p, 0, __ATOMIC_RELAXED);
+#endif
 }
 
 static inline unsigned packed_get(const struct rcmap *sm, uint64_t b)
@@ -207,34 +234,44 @@ static inline int has_esc(unsigned x)
 }
 
 /*
- * The address space for a compact map's promoted regions, region i at
- * i MiB, zero-filled on demand and advised for huge pages: a promotion then
- * faults in one 2 MiB page (its region and the one beside it, which a pool
- * that promotes one region mostly promotes too) where 256 small ones cost
- * five times as long.  Never more memory than a byte map of the same
- * blocks.  Without the reservation (strict overcommit), calloc per region.
+ * Address space with no commit charge, 2 MiB aligned and advised for huge
+ * pages, zero-filled on demand; NULL when the mapping fails.
  */
-static void bytes_area_reserve(struct rcmap *sm)
+static uint8_t *reserve_huge(size_t want, size_t *len_out)
 {
-	size_t len = (size_t)sm->nr_regions * RC_REGION + HUGE_CHUNK;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), len;
 	uint8_t *p, *a;
 
-	if (!sm->nr_regions)
-		return;
+	want = (want + pg - 1) & ~(pg - 1);
+	len = want + HUGE_CHUNK;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
-		return;
+		return NULL;
 	a = (uint8_t *)(((uintptr_t)p + HUGE_CHUNK - 1) & ~(uintptr_t)(HUGE_CHUNK - 1));
 	if (a > p)
 		munmap(p, (size_t)(a - p));
 	len -= (size_t)(a - p);
-	if (len > (size_t)sm->nr_regions * RC_REGION) {
-		munmap(a + (size_t)sm->nr_regions * RC_REGION, len - (size_t)sm->nr_regions * RC_REGION);
-		len = (size_t)sm->nr_regions * RC_REGION;
+	if (len > want) {
+		munmap(a + want, len - want);
+		len = want;
 	}
 	madvise(a, len, MADV_HUGEPAGE);   /* a hint: may fail */
-	sm->bytes_area = a;
-	sm->bytes_area_len = len;
+	*len_out = len;
+	return a;
+}
+
+/*
+ * The address space for a compact map's promoted regions, region i at
+ * i MiB: a promotion then faults in one 2 MiB page (its region and the one
+ * beside it, which a pool that promotes one region mostly promotes too)
+ * where 256 small ones cost five times as long.  Never more memory than a
+ * byte map of the same blocks.  Without the reservation (strict
+ * overcommit), calloc per region.
+ */
+static void bytes_area_reserve(struct rcmap *sm)
+{
+	if (sm->nr_regions)
+		sm->bytes_area = reserve_huge((size_t)sm->nr_regions * RC_REGION, &sm->bytes_area_len);
 }
 
 struct rcmap *rcmap_create_compact(uint64_t nr_blocks)
@@ -250,16 +287,21 @@ struct rcmap *rcmap_create_compact(uint64_t nr_blocks)
 		rcmap_destroy(sm);
 		return NULL;
 	}
-	p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE,
+	sm->packed_len = len ? len : 1;
+	p = mmap(NULL, sm->packed_len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED) {
+	sm->packed_written = calloc((sm->packed_len >> 18) + 1, sizeof(uint64_t));
+	if (p == MAP_FAILED || !sm->packed_written) {
+		if (p != MAP_FAILED)
+			munmap(p, sm->packed_len);
+		free(sm->packed_written);
+		sm->packed_written = NULL;
 		/* no address space for it: a byte map holds the same counts */
 		free(sm->cinfo);
 		sm->cinfo = NULL;
 		return sm;
 	}
 	sm->packed = p;
-	sm->packed_len = len ? len : 1;
 	bytes_area_reserve(sm);
 	return sm;
 }
@@ -583,14 +625,21 @@ static int promote(struct rcmap *sm, uint64_t ri)
 	sm->cinfo[ri] = 0;
 	/* base / 4 is a multiple of 2^18: page aligned */
 	madvise(sm->packed + pg, (size_t)((n + 3) / 4), MADV_DONTNEED);
+	for (size_t q = pg >> 12; q < (pg + (size_t)((n + 3) / 4) + 4095) >> 12; q++)
+		sm->packed_written[q >> 6] &= ~(1ull << (q & 63));
 	return 0;
 }
 
 static int packed_set(struct rcmap *sm, uint64_t b, uint32_t count)
 {
 	uint64_t ri = b >> RC_REGION_SHIFT;
-	unsigned cur = packed_get(sm, b), want = count < PK_ESC ? count : PK_ESC;
-	uint32_t old = cur < PK_ESC ? cur : sm->ov[ov_slot(sm, b)].count;
+	unsigned cur, want = count < PK_ESC ? count : PK_ESC;
+	uint32_t old;
+
+	if (count)
+		first_write(sm, &sm->packed[b >> 2]);
+	cur = packed_get(sm, b);
+	old = cur < PK_ESC ? cur : sm->ov[ov_slot(sm, b)].count;
 
 	if (want == PK_ESC && cur != PK_ESC) {
 		if ((sm->ov_nr + 1) * 2 > sm->ov_cap && ov_grow(sm) < 0)
@@ -667,7 +716,10 @@ int rcmap_inc_slow(struct rcmap *sm, uint64_t b)
 	if (b >= sm->nr_blocks)
 		return -EINVAL;
 	if (packed_region(sm, &sm->regions[b >> RC_REGION_SHIFT])) {
-		unsigned v = packed_get(sm, b);
+		unsigned v;
+
+		first_write(sm, &sm->packed[b >> 2]);
+		v = packed_get(sm, b);
 
 		if (v < PK_ESC - 1) {
 			/* 0 -> 1, 1 -> 2: the common case, in place */
@@ -693,12 +745,17 @@ static uint64_t packed_inc_run(struct rcmap *sm, uint64_t b, uint64_t n)
 {
 	const uint64_t lows = 0x5555555555555555ull, highs = 0xAAAAAAAAAAAAAAAAull;
 	uint64_t j = 0, zeros = 0;
+	const uint8_t *page = NULL;
 
 	while (j < n) {
 		uint64_t x = b + j, w, field, hi;
 		unsigned off = (unsigned)(x & 31), cnt = 32 - off;
 		uint8_t *p = &sm->packed[(x >> 5) << 3];
 
+		if (((uintptr_t)p & ~(uintptr_t)4095) != (uintptr_t)page) {
+			page = (const uint8_t *)((uintptr_t)p & ~(uintptr_t)4095);
+			first_write(sm, p);
+		}
 		if (cnt > n - j)
 			cnt = (unsigned)(n - j);
 		/* the fields of counts [off, off + cnt) of this word */

@@ -42,6 +42,7 @@ struct rcmap {
 	int dense;            /* regions in 2 MiB (huge page) pairs */
 	uint8_t *packed;      /* compact: 2 bits per block, on-demand pages; NULL: byte map */
 	size_t packed_len;
+	uint64_t *packed_written; /* compact: a bit per 4 KiB of packed, set once written (see first_write) */
 	uint32_t *cinfo;      /* compact, per region without bytes: side entries, RCMAP_TOUCHED */
 	uint8_t *bytes_area;  /* compact: where promoted regions' bytes go (region i at i MiB), or NULL */
 	size_t bytes_area_len;
