@@ -234,44 +234,34 @@ static inline int has_esc(unsigned x)
 }
 
 /*
- * Address space with no commit charge, 2 MiB aligned and advised for huge
- * pages, zero-filled on demand; NULL when the mapping fails.
+ * The address space for a compact map's promoted regions, region i at
+ * i MiB, zero-filled on demand and advised for huge pages: a promotion then
+ * faults in one 2 MiB page (its region and the one beside it, which a pool
+ * that promotes one region mostly promotes too) where 256 small ones cost
+ * five times as long.  Never more memory than a byte map of the same
+ * blocks.  Without the reservation (strict overcommit), calloc per region.
  */
-static uint8_t *reserve_huge(size_t want, size_t *len_out)
+static void bytes_area_reserve(struct rcmap *sm)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE), len;
+	size_t len = (size_t)sm->nr_regions * RC_REGION + HUGE_CHUNK;
 	uint8_t *p, *a;
 
-	want = (want + pg - 1) & ~(pg - 1);
-	len = want + HUGE_CHUNK;
+	if (!sm->nr_regions)
+		return;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
-		return NULL;
+		return;
 	a = (uint8_t *)(((uintptr_t)p + HUGE_CHUNK - 1) & ~(uintptr_t)(HUGE_CHUNK - 1));
 	if (a > p)
 		munmap(p, (size_t)(a - p));
 	len -= (size_t)(a - p);
-	if (len > want) {
-		munmap(a + want, len - want);
-		len = want;
+	if (len > (size_t)sm->nr_regions * RC_REGION) {
+		munmap(a + (size_t)sm->nr_regions * RC_REGION, len - (size_t)sm->nr_regions * RC_REGION);
+		len = (size_t)sm->nr_regions * RC_REGION;
 	}
 	madvise(a, len, MADV_HUGEPAGE);   /* a hint: may fail */
-	*len_out = len;
-	return a;
-}
-
-/*
- * The address space for a compact map's promoted regions, region i at
- * i MiB: a promotion then faults in one 2 MiB page (its region and the one
- * beside it, which a pool that promotes one region mostly promotes too)
- * where 256 small ones cost five times as long.  Never more memory than a
- * byte map of the same blocks.  Without the reservation (strict
- * overcommit), calloc per region.
- */
-static void bytes_area_reserve(struct rcmap *sm)
-{
-	if (sm->nr_regions)
-		sm->bytes_area = reserve_huge((size_t)sm->nr_regions * RC_REGION, &sm->bytes_area_len);
+	sm->bytes_area = a;
+	sm->bytes_area_len = len;
 }
 
 struct rcmap *rcmap_create_compact(uint64_t nr_blocks)
