@@ -437,6 +437,12 @@ static int run_job(const struct leaf_job *j)
 		struct bt_node n;
 		int r;
 
+		if (i + 1 < j->nr) {
+			/* the next leaf's header and prep, written on other threads */
+			__builtin_prefetch(j->buf->data + ((size_t)j->idx[i + 1] << MD_BLOCK_SHIFT));
+			if (j->t->leaf_prep)
+				__builtin_prefetch(j->prep[i + 1]);
+		}
 		bt_node_view(j->buf->data + ((size_t)j->idx[i] << MD_BLOCK_SHIFT), &n);
 		if (j->t->leaf_prep)
 			n.prep = j->prep[i];

@@ -151,7 +151,7 @@ struct bt_summary {
  */
 #define BT_TREE_LEAF_THREAD 1u
 /* Room for one leaf's leaf_prep() output. */
-#define BT_LEAF_PREP_SIZE 520u
+#define BT_LEAF_PREP_SIZE 1040u
 
 struct bt_walk_tree {
 	uint8_t kind;          /* trees of different kinds may not share nodes (non-zero) */

@@ -420,10 +420,14 @@ static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
 		/*
 		 * The common leaf: every block is on the data device and no time
 		 * is late; the runs are counted and that is all.  Otherwise the
-		 * loop below.
+		 * loop below.  The counts' words are asked for first, all of
+		 * them at once (they miss the cache), and the leaf itself is not
+		 * read: its runs' blocks are in the prep.
 		 */
+		for (uint32_t k = 0; k < pp->lr.nr_runs; k++)
+			rcmap_prefetch(refs, thin_prep_block(pp, vals, k));
 		for (uint32_t k = 0; k < pp->lr.nr_runs; k++) {
-			uint64_t b = thin_bt_block(get_le64(vals + 8 * (size_t)pp->lr.first[k]));
+			uint64_t b = thin_prep_block(pp, vals, k);
 			uint32_t len = (uint32_t)pp->lr.first[k + 1] - pp->lr.first[k];
 
 			if (len == 1)

@@ -11,6 +11,8 @@
 
 #include "btree/btree.h"
 #include "io/io.h"
+#include "thin/superblock.h"
+#include "util/endian.h"
 
 /* Most entries a leaf of 8-byte values can hold (a bound for first[]). */
 #define THIN_LEAF_MAX_ENTRIES ((MD_BLOCK_SIZE - BT_HEADER_SIZE) / (8 + 8))
@@ -36,11 +38,29 @@ int thin_leaf_runs(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_tim
  * at most THIN_LEAF_MAX_ENTRIES of them, and thin_leaf_runs() answered 1;
  * the runs are then in lr.
  */
+/* Runs whose first data block a prep carries (a leaf has 9 runs or so). */
+#define THIN_PREP_BLOCKS 64u
+
 struct thin_leaf_prep {
 	int sound;
+	/*
+	 * When sound: the first data block of run k, for k below nr_runs and
+	 * THIN_PREP_BLOCKS, read while the leaf was in the preparing thread's
+	 * cache, so that the thread counting the runs need not touch the leaf
+	 * (thin_prep_block()).
+	 */
+	uint64_t block[THIN_PREP_BLOCKS];
 	struct thin_leaf_runs lr;
 };
 void thin_leaf_prep(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_time,
 		    struct thin_leaf_prep *out);
+
+/* The first data block of run k of a sound prep p of the leaf whose values are vals. */
+static inline uint64_t thin_prep_block(const struct thin_leaf_prep *p, const uint8_t *vals,
+				       uint32_t k)
+{
+	return k < THIN_PREP_BLOCKS ? p->block[k]
+				    : thin_bt_block(get_le64(vals + 8 * (size_t)p->lr.first[k]));
+}
 
 #endif

@@ -319,7 +319,7 @@ static uint32_t map_leaf_runs(struct uctx *c, const struct bt_node *n, uint32_t 
 		}
 		if (pp->sound) {
 			for (uint32_t k = 0; k < pp->lr.nr_runs; k++)
-				map_blocks(c, thin_bt_block(get_le64(vals + 8 * (size_t)pp->lr.first[k])),
+				map_blocks(c, thin_prep_block(pp, vals, k),
 					   (uint64_t)pp->lr.first[k + 1] - pp->lr.first[k]);
 			return 0;
 		}
