@@ -433,15 +433,25 @@ static void buf_put(struct bt_walker *w, struct wbuf *b)
 
 static int run_job(const struct leaf_job *j)
 {
+	if (j->t->leaf_prep)
+		for (unsigned i = 0; i < 2 && i < j->nr; i++) {
+			__builtin_prefetch(j->prep[i]);
+			__builtin_prefetch(j->prep[i] + 64);
+		}
 	for (unsigned i = 0; i < j->nr; i++) {
 		struct bt_node n;
 		int r;
 
-		if (i + 1 < j->nr) {
-			/* the next leaf's header and prep, written on other threads */
+		/* the next leaf's header, the one after's prep: written on other threads */
+		if (i + 1 < j->nr)
 			__builtin_prefetch(j->buf->data + ((size_t)j->idx[i + 1] << MD_BLOCK_SHIFT));
-			if (j->t->leaf_prep)
-				__builtin_prefetch(j->prep[i + 1]);
+		if (j->t->leaf_prep) {
+			if (i + 2 < j->nr) {
+				__builtin_prefetch(j->prep[i + 2]);
+				__builtin_prefetch(j->prep[i + 2] + 64);
+			}
+			if (i + 1 < j->nr && j->t->leaf_ahead)
+				j->t->leaf_ahead(j->t->ctx, j->prep[i + 1]);
 		}
 		bt_node_view(j->buf->data + ((size_t)j->idx[i] << MD_BLOCK_SHIFT), &n);
 		if (j->t->leaf_prep)

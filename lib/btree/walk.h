@@ -183,6 +183,13 @@ struct bt_walk_tree {
 	 * NULL and leaf() does that part itself.  It balances the two threads.
 	 */
 	void (*leaf_prep)(void *ctx, const struct bt_node *n, void *out);
+	/*
+	 * Optional, with leaf_prep: on the leaf thread, the prep of the leaf
+	 * after the one leaf() is about to see (its first 128 bytes asked
+	 * for a leaf before), to ask for the memory leaf() will touch then.
+	 * Changes nothing but when memory arrives.
+	 */
+	void (*leaf_ahead)(void *ctx, const void *prep);
 	void *ctx;
 };
 

@@ -42,6 +42,8 @@ struct ck_tree {
 	int leaf_thread;
 	/* optional: bt_walk_tree.leaf_prep (reads only ctx's constants and n) */
 	void (*prep)(struct ck *ck, void *ctx, const struct bt_node *n, void *out);
+	/* optional, with prep: bt_walk_tree.leaf_ahead */
+	void (*ahead)(struct ck *ck, const void *prep);
 };
 
 struct ck {

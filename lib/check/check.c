@@ -314,7 +314,7 @@ static int details_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 static int walk_details(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "device details tree", CK_DETAILS, THIN_DETAILS_VSIZE, UINT64_MAX,
-			     details_leaf, ts, 0, NULL };
+			     details_leaf, ts, 0, NULL, NULL };
 	struct bt_summary s;
 
 	ck->snap_prefix = ts->is_snap;
@@ -325,7 +325,7 @@ static int walk_details(struct ck *ck, struct tree_set *ts)
 static int walk_top(struct ck *ck, struct tree_set *ts)
 {
 	struct ck_tree t = { "mapping top-level", CK_TOP, THIN_MAPPING_VSIZE, UINT64_MAX,
-			     top_leaf, NULL, 0, NULL };
+			     top_leaf, NULL, 0, NULL, NULL };
 	struct bt_summary s;
 	int r;
 
@@ -399,6 +399,16 @@ static void mapping_prep(struct ck *ck, void *vctx, const struct bt_node *n, voi
 
 	thin_leaf_prep(n, ck->data_nr_blocks, m->time, p);
 	p->sound &= ck->data_refs != NULL;
+}
+
+/* The next leaf's counts' words, asked for while this leaf is counted. */
+static void mapping_ahead(struct ck *ck, const void *prep)
+{
+	const struct thin_leaf_prep *p = prep;
+
+	if (p->sound)
+		for (uint32_t k = 0; k < p->nr_blocks; k++)
+			rcmap_prefetch(ck->data_refs, p->block[k]);
 }
 
 static int mapping_leaf(struct ck *ck, void *vctx, const struct bt_node *n)
@@ -491,7 +501,7 @@ static int walk_device(struct ck *ck, struct tree_set *ts, const struct thin_dev
 	char name[64];
 	struct map_ctx m = { .time = ts->time };
 	struct ck_tree t = { name, CK_BOTTOM, THIN_MAPPING_VSIZE, d->dev_id, mapping_leaf, &m, 1,
-			     mapping_prep };
+			     mapping_prep, mapping_ahead };
 	struct rep_ctx rc = { d->root, 0, 0, d->dev_id };
 	struct bt_summary s;
 	int r;

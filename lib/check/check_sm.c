@@ -167,7 +167,7 @@ static int cmp_ovf(const void *a, const void *b)
 static int read_data_index(struct ck *ck, struct ck_sm_fix *fx)
 {
 	struct ck_tree t = { "data space map index", CK_DINDEX, SM_INDEX_ENTRY_SIZE, UINT64_MAX,
-			     index_leaf, fx, 0, NULL };
+			     index_leaf, fx, 0, NULL, NULL };
 	struct sm_index_decoder *d = &fx->dindex;
 	struct bt_summary s;
 	int r;
@@ -227,7 +227,7 @@ static int read_overflow(struct ck *ck, struct ck_sm_fix *fx)
 	 * walk still counts its own nodes into the counts ovf_leaf reads.
 	 */
 	struct ck_tree t = { name, CK_OVERFLOW, SM_OVERFLOW_VSIZE, UINT64_MAX, ovf_leaf, fx,
-			     fx->kind == SM_DATA, NULL };
+			     fx->kind == SM_DATA, NULL, NULL };
 	struct bt_summary s;
 
 	int r;

@@ -85,13 +85,21 @@ static void leaf_prep(void *ctx, const struct bt_node *n, void *out)
 	c->t->prep(c->ck, c->t->ctx, n, out);
 }
 
+static void leaf_ahead(void *ctx, const void *prep)
+{
+	struct walk_ctx *c = ctx;
+
+	c->t->ahead(c->ck, prep);
+}
+
 int ck_walk_tree(struct ck *ck, const struct ck_tree *t, uint64_t root, struct bt_summary *out)
 {
 	struct walk_ctx c = { ck, t };
 	const struct bt_walk_tree wt = { .kind = (uint8_t)t->kind, .leaf_vsize = t->leaf_vsize,
 					 .flags = t->leaf_thread ? BT_TREE_LEAF_THREAD : 0u,
 					 .leaf = leaf, .ref = count_ref, .damage = node_damage,
-					 .leaf_prep = t->prep ? leaf_prep : NULL, .ctx = &c };
+					 .leaf_prep = t->prep ? leaf_prep : NULL,
+					 .leaf_ahead = t->prep && t->ahead ? leaf_ahead : NULL, .ctx = &c };
 
 	bt_walker_set_bound(ck->walker, ck->md_nr_blocks);
 	return bt_walker_walk(ck->walker, &wt, root, out);

@@ -126,16 +126,30 @@ static inline int rcmap_inc(struct rcmap *sm, uint64_t b)
 	}
 	return rcmap_inc_slow(sm, b);
 }
-/* A hint: the count of block b will be wanted soon. */
+
+/*
+ * A hint: the count of block b will be wanted soon.  An asm statement, not
+ * __builtin_prefetch(): GCC 12 drops a builtin prefetch whose address comes
+ * from loads under a condition, as here, and emits nothing at all.
+ */
+static inline void rcmap_prefetch_line(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p);
+#endif
+}
+
 static inline void rcmap_prefetch(const struct rcmap *sm, uint64_t b)
 {
 	if (b < sm->nr_blocks) {
 		const uint8_t *p = sm->regions[b >> RCMAP_REGION_SHIFT].bytes;
 
 		if (p)
-			__builtin_prefetch(p + (b & ((1ull << RCMAP_REGION_SHIFT) - 1)), 1);
+			rcmap_prefetch_line(p + (b & ((1ull << RCMAP_REGION_SHIFT) - 1)));
 		else if (sm->packed)
-			__builtin_prefetch(sm->packed + (b >> 2), 1);
+			rcmap_prefetch_line(sm->packed + (b >> 2));
 	}
 }
 

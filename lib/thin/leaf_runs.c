@@ -99,10 +99,12 @@ void thin_leaf_prep(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_ti
 {
 	out->sound = n->nr_entries && n->nr_entries <= THIN_LEAF_MAX_ENTRIES &&
 		     thin_leaf_runs(n, nr_blocks, max_time, &out->lr);
+	out->nr_blocks = 0;
 	if (out->sound) {
 		const uint8_t *vals = bt_value(n, 0);
 		uint32_t nr = out->lr.nr_runs < THIN_PREP_BLOCKS ? out->lr.nr_runs : THIN_PREP_BLOCKS;
 
+		out->nr_blocks = nr;
 		for (uint32_t k = 0; k < nr; k++)
 			out->block[k] = thin_bt_block(get_le64(vals + 8 * (size_t)out->lr.first[k]));
 	}

@@ -43,11 +43,12 @@ int thin_leaf_runs(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_tim
 
 struct thin_leaf_prep {
 	int sound;
+	uint32_t nr_blocks;   /* block[] entries filled: nr_runs, at most THIN_PREP_BLOCKS */
 	/*
-	 * When sound: the first data block of run k, for k below nr_runs and
-	 * THIN_PREP_BLOCKS, read while the leaf was in the preparing thread's
-	 * cache, so that the thread counting the runs need not touch the leaf
-	 * (thin_prep_block()).
+	 * When sound: the first data block of run k, for k below nr_blocks,
+	 * read while the leaf was in the preparing thread's cache, so that the
+	 * thread counting the runs need not touch the leaf (thin_prep_block()).
+	 * Kept ahead of lr: a leaf's usual nine runs are in its first 128 bytes.
 	 */
 	uint64_t block[THIN_PREP_BLOCKS];
 	struct thin_leaf_runs lr;
