@@ -445,6 +445,13 @@ static int run_job(const struct leaf_job *j)
 		/* the next leaf's header, the one after's prep: written on other threads */
 		if (i + 1 < j->nr)
 			__builtin_prefetch(j->buf->data + ((size_t)j->idx[i + 1] << MD_BLOCK_SHIFT));
+		if (!j->t->leaf_prep && i + 1 < j->nr) {
+			/* leaf() reads all of it: the whole next leaf */
+			const uint8_t *next = j->buf->data + ((size_t)j->idx[i + 1] << MD_BLOCK_SHIFT);
+
+			for (unsigned o = 64; o < MD_BLOCK_SIZE; o += 64)
+				__builtin_prefetch(next + o);
+		}
 		if (j->t->leaf_prep) {
 			if (i + 2 < j->nr) {
 				__builtin_prefetch(j->prep[i + 2]);

@@ -132,17 +132,28 @@ static int ovf_leaf(struct ck *ck, void *ctx, const struct bt_node *n)
 	if (last < nr_blocks && last - first < OVF_SPAN) {
 		uint8_t cnt[OVF_SPAN];
 
+		/* has_ovf's bits gathered a word at a time, in a register */
+		uint64_t word = first / 64, bits = 0;
+
 		rcmap_get_counts8(fx->refs, first, last - first + 1, cnt);
 		for (uint32_t i = 0; i < nr; i++) {
 			uint64_t b = get_le64(keys + 8 * (size_t)i);
 			uint32_t v = get_le32(vals + 4 * (size_t)i);
 
-			has_ovf[b / 64] |= 1ull << (b % 64);
-			if (v == cnt[b - first] && v >= 3 && v < 255)
+			if (b / 64 != word) {
+				has_ovf[word] |= bits;
+				word = b / 64;
+				bits = 0;
+			}
+			bits |= 1ull << (b % 64);
+			if (v == cnt[b - first] && v - 3u < 252u)
 				continue;
-			if ((r = ovf_entry(fx, b, v)) < 0)
+			if ((r = ovf_entry(fx, b, v)) < 0) {
+				has_ovf[word] |= bits;
 				return r;
+			}
 		}
+		has_ovf[word] |= bits;
 		return 0;
 	}
 	for (uint32_t i = 0; i < nr; i++) {
