@@ -442,14 +442,17 @@ static int run_job(const struct leaf_job *j)
 		struct bt_node n;
 		int r;
 
-		/* the next leaf's header, the one after's prep: written on other threads */
-		if (i + 1 < j->nr)
-			__builtin_prefetch(j->buf->data + ((size_t)j->idx[i + 1] << MD_BLOCK_SHIFT));
-		if (!j->t->leaf_prep && i + 1 < j->nr) {
-			/* leaf() reads all of it: the whole next leaf */
+		/*
+		 * Asked for ahead, as it was written on other threads: the next
+		 * leaf's header, and all of it when leaf() reads it all (no prep);
+		 * with a prep, the prep after the next one, and leaf_ahead() with
+		 * the next one's.
+		 */
+		if (i + 1 < j->nr) {
 			const uint8_t *next = j->buf->data + ((size_t)j->idx[i + 1] << MD_BLOCK_SHIFT);
+			unsigned len = j->t->leaf_prep ? 64 : MD_BLOCK_SIZE;
 
-			for (unsigned o = 64; o < MD_BLOCK_SIZE; o += 64)
+			for (unsigned o = 0; o < len; o += 64)
 				__builtin_prefetch(next + o);
 		}
 		if (j->t->leaf_prep) {

@@ -32,15 +32,15 @@ struct thin_leaf_runs {
 int thin_leaf_runs(const struct bt_node *n, uint64_t nr_blocks, uint32_t max_time,
 		   struct thin_leaf_runs *out);
 
+/* Runs whose first data block a prep carries (a leaf has 9 runs or so). */
+#define THIN_PREP_BLOCKS 64u
+
 /*
  * A leaf's runs found ahead (a walker's leaf_prep, walk.h, so that the
  * thread that counts them need not): sound is 1 when the leaf has entries,
  * at most THIN_LEAF_MAX_ENTRIES of them, and thin_leaf_runs() answered 1;
  * the runs are then in lr.
  */
-/* Runs whose first data block a prep carries (a leaf has 9 runs or so). */
-#define THIN_PREP_BLOCKS 64u
-
 struct thin_leaf_prep {
 	int sound;
 	uint32_t nr_blocks;   /* block[] entries filled: nr_runs, at most THIN_PREP_BLOCKS */

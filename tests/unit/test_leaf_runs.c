@@ -155,3 +155,43 @@ Test(leaf_runs, prep_is_sound_only_for_a_leaf_the_run_path_takes)
 	thin_leaf_prep(&n, 2000, 5, &p);
 	cr_assert(!p.sound, "no entries: nothing for the run path");
 }
+
+/*
+ * thin_prep_block(): each run's first data block, carried in the prep for
+ * the first THIN_PREP_BLOCKS runs and read from the leaf after them; every
+ * leaf length and run count up to a run per entry (254 runs).
+ */
+Test(leaf_runs, prep_blocks_are_each_runs_first_data_block)
+{
+	struct thin_leaf_prep p;
+	struct bt_node n;
+	uint64_t s = 0x9e3779b97f4a7c15ull;
+
+	for (uint32_t nr = 1; nr <= THIN_LEAF_MAX_ENTRIES; nr++) {
+		uint32_t step = 1 + (uint32_t)(rnd(&s) % 5);   /* runs of 1..5 entries */
+		uint64_t b = 100 + rnd(&s) % 1000;
+
+		for (uint32_t i = 0; i < nr; i++) {
+			/* a new run every step entries, with a gap after the last block */
+			if (i && !(i % step))
+				b += 2 + rnd(&s) % 7;
+			set(i, b++, 1);
+		}
+		n = leaf(nr);
+		memset(&p, 0xa5, sizeof(p));
+		thin_leaf_prep(&n, 1ull << 40, 1, &p);
+		cr_assert(p.sound, "%u entries", nr);
+		cr_assert_eq(p.lr.nr_runs, (nr + step - 1) / step, "%u entries, runs of %u", nr, step);
+		cr_assert_eq(p.nr_blocks,
+			     p.lr.nr_runs < THIN_PREP_BLOCKS ? p.lr.nr_runs : THIN_PREP_BLOCKS);
+		for (uint32_t k = 0; k < p.lr.nr_runs; k++) {
+			uint64_t want = thin_bt_block(get_le64(bt_value(&n, p.lr.first[k])));
+
+			cr_assert_eq(thin_prep_block(&p, bt_value(&n, 0), k), want,
+				     "%u entries: run %u of %u starts at block %llu", nr, k,
+				     p.lr.nr_runs, (unsigned long long)want);
+			if (k < THIN_PREP_BLOCKS)
+				cr_assert_eq(p.block[k], want);
+		}
+	}
+}
