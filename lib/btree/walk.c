@@ -431,13 +431,27 @@ static void buf_put(struct bt_walker *w, struct wbuf *b)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* Leaf i of job j, in its batch buffer. */
+static const uint8_t *job_leaf(const struct leaf_job *j, unsigned i)
+{
+	return j->buf->data + ((size_t)j->idx[i] << MD_BLOCK_SHIFT);
+}
+
+/* Asks for the first 128 bytes of leaf i's prep (leaf_ahead()'s part), if there is a leaf i. */
+static void prefetch_prep(const struct leaf_job *j, unsigned i)
+{
+	if (i < j->nr) {
+		__builtin_prefetch(j->prep[i]);
+		__builtin_prefetch(j->prep[i] + 64);
+	}
+}
+
 static int run_job(const struct leaf_job *j)
 {
-	if (j->t->leaf_prep)
-		for (unsigned i = 0; i < 2 && i < j->nr; i++) {
-			__builtin_prefetch(j->prep[i]);
-			__builtin_prefetch(j->prep[i] + 64);
-		}
+	if (j->t->leaf_prep) {
+		prefetch_prep(j, 0);
+		prefetch_prep(j, 1);
+	}
 	for (unsigned i = 0; i < j->nr; i++) {
 		struct bt_node n;
 		int r;
@@ -449,21 +463,18 @@ static int run_job(const struct leaf_job *j)
 		 * the next one's.
 		 */
 		if (i + 1 < j->nr) {
-			const uint8_t *next = j->buf->data + ((size_t)j->idx[i + 1] << MD_BLOCK_SHIFT);
+			const uint8_t *next = job_leaf(j, i + 1);
 			unsigned len = j->t->leaf_prep ? 64 : MD_BLOCK_SIZE;
 
 			for (unsigned o = 0; o < len; o += 64)
 				__builtin_prefetch(next + o);
 		}
 		if (j->t->leaf_prep) {
-			if (i + 2 < j->nr) {
-				__builtin_prefetch(j->prep[i + 2]);
-				__builtin_prefetch(j->prep[i + 2] + 64);
-			}
+			prefetch_prep(j, i + 2);
 			if (i + 1 < j->nr && j->t->leaf_ahead)
 				j->t->leaf_ahead(j->t->ctx, j->prep[i + 1]);
 		}
-		bt_node_view(j->buf->data + ((size_t)j->idx[i] << MD_BLOCK_SHIFT), &n);
+		bt_node_view(job_leaf(j, i), &n);
 		if (j->t->leaf_prep)
 			n.prep = j->prep[i];
 		r = j->t->leaf(j->t->ctx, &n);
