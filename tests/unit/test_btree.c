@@ -941,6 +941,67 @@ Test(walk, an_untaken_hint_leaves_read_ahead_as_it_was)
 	}
 }
 
+/*
+ * A hinted tree's first inner node has its children read ahead too (the
+ * reader that read the root's children reads them next), and that read is
+ * kept for the hinted tree's walk when another tree is walked first: tree
+ * 1 hinted, tree 6 (an inner node copied from 2, its leaves shared) walked,
+ * then tree 1.  Leaves and faults (a bad checksum and a bad sector among
+ * inner node 2's leaves, a bad checksum on a leaf of 3) are those of the
+ * walks without read-ahead; with it the root's children, 2's (the
+ * follow-up), 3's and 4's children come from read-ahead: 4 batches.
+ */
+Test(walk, a_hinted_trees_first_inner_node_has_its_children_read_ahead_too)
+{
+	static struct full_log base, ra;
+
+	for (int on = 0; on <= 1; on++) {
+		struct ioe *e = wide_tree();
+		struct full_log *f = on ? &ra : &base;
+		struct bt_walker *w;
+		struct bt_walk_tree t = { .kind = 1, .leaf_vsize = 8, .flags = BT_TREE_LEAF_THREAD,
+					  .leaf = full_leaf, .damage = full_damage, .ctx = f };
+		struct bt_summary s;
+		uint8_t *d = ioe_mem_data(e);
+
+		memset(f, 0, sizeof(*f));
+		f->o.walker = pthread_self();
+		/* tree 6: inner node 5's copy at block 6 (a free block below the leaves) */
+		memcpy(d + 6 * MD_BLOCK_SIZE, d + 5 * MD_BLOCK_SIZE, MD_BLOCK_SIZE);
+		bc_csum_prepare(d + 6 * MD_BLOCK_SIZE, 6, MD_BLOCK_SIZE, BTREE_CSUM_XOR);
+		d[(16 + 2) * MD_BLOCK_SIZE + 100] ^= 0x40;              /* 2's 3rd leaf */
+		ioe_mem_bad_block(e, 16 + 9);                           /* 2's 10th leaf */
+		d[(16 + LT_LEAVES + 7) * MD_BLOCK_SIZE + 100] ^= 0x40;  /* 3's 8th leaf */
+		cr_assert_eq(bt_walker_create(e, &w), 0);
+		bt_walker_set_bound(w, 16 + LT_INNER * LT_LEAVES);
+		bt_walker_set_readahead(w, on);
+		bt_walker_hint(w, 1, 8);
+		cr_assert_eq(bt_walker_walk(w, &t, 6, &s), 0);
+		cr_assert_eq(bt_walker_walk(w, &t, 1, &s), 0);
+		cr_assert(s.flags & BT_SUM_DAMAGED);
+		cr_assert_eq(bt_walker_hints_used(w), (uint64_t)on);
+		/* tree 6's children: read by the walk (no hint), none of them inner nodes */
+		cr_assert_eq(bt_walker_readahead_used(w), on ? 4u : 0u,
+			     "read-ahead %d: %llu batches", on,
+			     (unsigned long long)bt_walker_readahead_used(w));
+		bt_walker_destroy(w);
+		ioe_destroy(e);
+	}
+	cr_assert_eq(base.nr_dmg, 3, "two bad leaves and the bad sector: %u", base.nr_dmg);
+	cr_assert_eq(base.dmg[0][0], 16 + 2);
+	cr_assert_eq(base.code[0], RC_NODE_CSUM);
+	cr_assert_eq(base.dmg[1][0], 16 + 9);
+	cr_assert_eq(base.code[1], RC_NODE_IO);
+	cr_assert_eq(base.dmg[2][0], 16 + LT_LEAVES + 7);
+	/* tree 6's leaves, then tree 1's but for the three bad ones and 5's (seen) */
+	cr_assert_eq(base.o.nr, LT_LEAVES + 3 * LT_LEAVES - 3, "%u leaves", base.o.nr);
+	cr_assert_eq(ra.nr_dmg, base.nr_dmg);
+	cr_assert_eq(memcmp(ra.dmg, base.dmg, sizeof(base.dmg)), 0);
+	cr_assert_eq(memcmp(ra.code, base.code, sizeof(base.code)), 0);
+	cr_assert_eq(ra.o.nr, base.o.nr);
+	cr_assert_eq(memcmp(ra.o.first, base.o.first, base.o.nr * sizeof(base.o.first[0])), 0);
+}
+
 /* bt_keys_rise (vectorised where the CPU allows) against the plain loop. */
 Test(btree, keys_rise_matches_a_pairwise_loop_at_every_length_and_position)
 {
