@@ -187,7 +187,14 @@ static void merge_regions(struct rctx *c)
  */
 
 #define FAST_FALLBACK 1
-#define FAST_CHUNK 256u     /* leaves per work item (read in contiguous runs) */
+#define FAST_CHUNK 128u     /* leaves per work item (read in contiguous runs); 512 KiB: four workers' buffers in one huge page */
+/*
+ * Workers, each reading a chunk then decoding it: more than the cores, so
+ * that reads are in flight while chunks are decoded.
+ */
+#ifndef RMAP_WORKERS
+#define RMAP_WORKERS 4u
+#endif
 
 struct leaf_job {
 	uint64_t block, dev, lo, hi;
@@ -324,7 +331,9 @@ struct worker {
 	const struct leaf_job *jobs;
 	struct leaf_out *outs;
 	size_t nr_jobs;
-	unsigned id, nr_workers;
+	unsigned id;
+	uint8_t *buf;         /* FAST_CHUNK blocks, its part of one huge-page area */
+	size_t *next_chunk;   /* shared: the next FAST_CHUNK of jobs to take (atomic) */
 	struct segs runs;
 	int result;           /* 0, FAST_FALLBACK or -errno */
 };
@@ -372,15 +381,14 @@ static int worker_leaf(struct worker *w, size_t j, const uint8_t *data)
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
-	uint8_t *buf = ioe_alloc_huge(FAST_CHUNK);   /* O_DIRECT reads pin one huge page */
+	uint8_t *buf = w->buf;
 
-	if (!buf) {
-		w->result = -ENOMEM;
-		return NULL;
-	}
-	for (size_t c0 = (size_t)w->id * FAST_CHUNK; c0 < w->nr_jobs && !w->result;
-	     c0 += (size_t)w->nr_workers * FAST_CHUNK) {
-		size_t end = c0 + FAST_CHUNK < w->nr_jobs ? c0 + FAST_CHUNK : w->nr_jobs;
+	for (;;) {
+		size_t c0 = __atomic_fetch_add(w->next_chunk, 1, __ATOMIC_RELAXED) * FAST_CHUNK, end;
+
+		if (c0 >= w->nr_jobs || w->result)
+			break;
+		end = c0 + FAST_CHUNK < w->nr_jobs ? c0 + FAST_CHUNK : w->nr_jobs;
 
 		for (size_t j = c0; j < end && !w->result;) {
 			/* a run of consecutive block numbers: one read */
@@ -397,7 +405,6 @@ static void *worker_run(void *arg)
 			j += k;
 		}
 	}
-	free(buf);
 	return NULL;
 }
 
@@ -409,7 +416,10 @@ static void *worker_run(void *arg)
 static int merge_outputs(struct rctx *c, struct worker *ws, const struct leaf_out *outs,
 			 size_t nr_jobs)
 {
-	size_t total = ws[0].runs.nr + ws[1].runs.nr;
+	size_t total = 0;
+
+	for (unsigned i = 0; i < RMAP_WORKERS; i++)
+		total += ws[i].runs.nr;
 
 	c->runs = malloc((total + 1) * sizeof(*c->runs));
 	if (!c->runs)
@@ -441,11 +451,13 @@ static int merge_outputs(struct rctx *c, struct worker *ws, const struct leaf_ou
 static int collect_fast(struct rctx *c, const struct thin_view *v)
 {
 	struct plan pl = { .c = c, .bc = v->md->bc };
-	struct worker ws[2];
+	struct worker ws[RMAP_WORKERS];
 	struct leaf_out *outs = NULL;
-	unsigned nr_workers;
-	pthread_t th;
-	int r = 0, threaded = 0;
+	size_t next_chunk = 0;
+	uint8_t *bufs = NULL;
+	unsigned nr_workers, started = 1;
+	pthread_t th[RMAP_WORKERS];
+	int r = 0;
 
 	memset(ws, 0, sizeof(ws));
 	for (size_t i = 0; i < v->devs.nr && !r; i++) {
@@ -463,25 +475,33 @@ static int collect_fast(struct rctx *c, const struct thin_view *v)
 		r = -ENOMEM;
 		goto out;
 	}
-	nr_workers = pl.nr >= 4 * FAST_CHUNK ? 2 : 1;
-	for (unsigned i = 0; i < 2; i++)
+	nr_workers = pl.nr >= 4 * FAST_CHUNK ? RMAP_WORKERS : 1;
+	/* the workers' buffers in one area: O_DIRECT reads pin huge pages */
+	bufs = ioe_alloc_huge((size_t)nr_workers * FAST_CHUNK);
+	if (!bufs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < RMAP_WORKERS; i++)
 		ws[i] = (struct worker){ .c = c, .ioe = v->md->ioe, .jobs = pl.jobs, .outs = outs,
-					 .nr_jobs = pl.nr, .id = i, .nr_workers = nr_workers };
-	if (nr_workers == 2)
-		threaded = pthread_create(&th, NULL, worker_run, &ws[1]) == 0;
-	if (nr_workers == 2 && !threaded)
-		ws[0].nr_workers = 1;
+					 .nr_jobs = pl.nr, .id = i, .next_chunk = &next_chunk,
+					 .buf = bufs + (size_t)(i < nr_workers ? i : 0) * FAST_CHUNK * MD_BLOCK_SIZE };
+	/* chunks are taken as workers come free: a thread that cannot start takes none */
+	while (started < nr_workers && pthread_create(&th[started], NULL, worker_run, &ws[started]) == 0)
+		started++;
 	worker_run(&ws[0]);
-	if (threaded)
-		pthread_join(th, NULL);
-	r = ws[0].result ? ws[0].result : (threaded ? ws[1].result : 0);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (unsigned i = 0; i < started && !r; i++)
+		r = ws[i].result;
 	free(pl.jobs);
 	pl.jobs = NULL;
 	if (!r)
 		r = merge_outputs(c, ws, outs, pl.nr);
 out:
-	for (unsigned i = 0; i < 2; i++)
+	for (unsigned i = 0; i < RMAP_WORKERS; i++)
 		segs_release(&ws[i].runs);
+	free(bufs);
 	free(outs);
 	free(pl.jobs);
 	return r;
