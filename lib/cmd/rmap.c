@@ -200,16 +200,58 @@ struct leaf_job {
 	uint64_t block, dev, lo, hi;
 };
 
+/*
+ * The jobs planned so far, for the workers: where every leaf is planned at
+ * most once (no --all-devices: a block is entered once), the jobs go into
+ * an array sized for one a metadata block, published a chunk at a time,
+ * and the workers decode leaves while the plan still reads inner nodes.
+ */
+struct feed {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	size_t planned;       /* jobs the workers may take */
+	int done, abort;      /* the plan is complete; it failed: take nothing more */
+};
+
 struct plan {
 	struct rctx *c;
 	struct bc *bc;
 	struct leaf_job *jobs;
 	size_t nr, cap;
+	int fixed;            /* jobs is the feed's array of cap jobs: never grown */
+	struct feed *feed;
 	int fallback;
 };
 
+static void feed_publish(struct feed *f, size_t planned, int done, int abort)
+{
+	pthread_mutex_lock(&f->lock);
+	f->planned = planned;
+	f->done |= done;
+	f->abort |= abort;
+	pthread_cond_broadcast(&f->more);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Jobs planned once at least want are, or the plan is done; 0 after a failed plan. */
+static size_t feed_wait(struct feed *f, size_t want)
+{
+	size_t n;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->done && f->planned < want)
+		pthread_cond_wait(&f->more, &f->lock);
+	n = f->abort ? 0 : f->planned;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
 static int plan_add(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi)
 {
+	if (block >= pl->c->nr_meta_blocks || (pl->fixed && pl->nr == pl->cap)) {
+		pl->fallback = 1;   /* beyond the device: the sequential walk reports it */
+		return -ECANCELED;
+	}
 	if (pl->nr == pl->cap) {
 		struct leaf_job *n = vec_grow(pl->jobs, &pl->cap, sizeof(*n), 1024);
 
@@ -218,6 +260,8 @@ static int plan_add(struct plan *pl, uint64_t block, uint64_t lo, uint64_t hi)
 		pl->jobs = n;
 	}
 	pl->jobs[pl->nr++] = (struct leaf_job){ block, pl->c->dev, lo, hi };
+	if (pl->fixed && pl->nr % FAST_CHUNK == 0)
+		feed_publish(pl->feed, pl->nr, 0, 0);
 	return 0;
 }
 
@@ -330,7 +374,7 @@ struct worker {
 	struct ioe *ioe;
 	const struct leaf_job *jobs;
 	struct leaf_out *outs;
-	size_t nr_jobs;
+	struct feed *feed;
 	unsigned id;
 	uint8_t *buf;         /* FAST_CHUNK blocks, its part of one huge-page area */
 	size_t *next_chunk;   /* shared: the next FAST_CHUNK of jobs to take (atomic) */
@@ -385,10 +429,11 @@ static void *worker_run(void *arg)
 
 	for (;;) {
 		size_t c0 = __atomic_fetch_add(w->next_chunk, 1, __ATOMIC_RELAXED) * FAST_CHUNK, end;
+		size_t nr_jobs = feed_wait(w->feed, c0 + FAST_CHUNK);
 
-		if (c0 >= w->nr_jobs || w->result)
+		if (c0 >= nr_jobs || w->result)
 			break;
-		end = c0 + FAST_CHUNK < w->nr_jobs ? c0 + FAST_CHUNK : w->nr_jobs;
+		end = c0 + FAST_CHUNK < nr_jobs ? c0 + FAST_CHUNK : nr_jobs;
 
 		for (size_t j = c0; j < end && !w->result;) {
 			/* a run of consecutive block numbers: one read */
@@ -448,62 +493,105 @@ static int merge_outputs(struct rctx *c, struct worker *ws, const struct leaf_ou
 	return 0;
 }
 
+/* An array of n elements of size bytes, its pages taken as written; NULL when it cannot be had. */
+static void *lazy_array(size_t n, size_t size)
+{
+	void *p;
+
+	if (n > SIZE_MAX / size)
+		return NULL;
+	p = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void release_jobs(struct plan *pl)
+{
+	if (pl->fixed && pl->jobs)
+		munmap(pl->jobs, pl->cap * sizeof(*pl->jobs));
+	else
+		free(pl->jobs);
+	pl->jobs = NULL;
+}
+
 static int collect_fast(struct rctx *c, const struct thin_view *v)
 {
-	struct plan pl = { .c = c, .bc = v->md->bc };
+	struct feed feed = { .lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER };
+	struct plan pl = { .c = c, .bc = v->md->bc, .feed = &feed };
 	struct worker ws[RMAP_WORKERS];
 	struct leaf_out *outs = NULL;
-	size_t next_chunk = 0;
+	size_t next_chunk = 0, cap = c->visited ? (size_t)c->nr_meta_blocks : 0;
 	uint8_t *bufs = NULL;
-	unsigned nr_workers, started = 1;
+	unsigned nr_workers = RMAP_WORKERS, started = 1;
 	pthread_t th[RMAP_WORKERS];
 	int r = 0;
 
 	memset(ws, 0, sizeof(ws));
-	for (size_t i = 0; i < v->devs.nr && !r; i++) {
-		const struct thin_dev *d = &v->devs.devs[i];
-
-		if (!d->has_root || seen_before(c, d->root))
-			continue;
-		c->dev = d->dev_id;
-		r = plan_tree(&pl, d->root);
+	c->nr_meta_blocks = bc_nr_blocks(v->md->bc);
+	/* every leaf once (see feed): workers start now and decode as the plan goes */
+	if (cap && (pl.jobs = lazy_array(cap, sizeof(*pl.jobs))) &&
+	    (outs = lazy_array(cap, sizeof(*outs)))) {
+		pl.cap = cap;
+		pl.fixed = 1;
+	} else if (pl.jobs) {
+		munmap(pl.jobs, cap * sizeof(*pl.jobs));
+		pl.jobs = NULL;
 	}
-	if (r)
-		goto out;
-	outs = calloc(pl.nr ? pl.nr : 1, sizeof(*outs));
-	if (!outs) {
-		r = -ENOMEM;
-		goto out;
+	if (!pl.fixed) {
+		for (size_t i = 0; i < v->devs.nr && !r; i++)
+			if (v->devs.devs[i].has_root && !seen_before(c, v->devs.devs[i].root)) {
+				c->dev = v->devs.devs[i].dev_id;
+				r = plan_tree(&pl, v->devs.devs[i].root);
+			}
+		feed_publish(&feed, pl.nr, 1, r != 0);
+		if (r)
+			goto out;
+		if (!(outs = calloc(pl.nr ? pl.nr : 1, sizeof(*outs)))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nr_workers = pl.nr >= 4 * FAST_CHUNK ? RMAP_WORKERS : 1;
 	}
-	nr_workers = pl.nr >= 4 * FAST_CHUNK ? RMAP_WORKERS : 1;
 	/* the workers' buffers in one area: O_DIRECT reads pin huge pages */
 	bufs = ioe_alloc_huge((size_t)nr_workers * FAST_CHUNK);
 	if (!bufs) {
 		r = -ENOMEM;
+		feed_publish(&feed, pl.nr, 1, 1);
 		goto out;
 	}
 	for (unsigned i = 0; i < RMAP_WORKERS; i++)
 		ws[i] = (struct worker){ .c = c, .ioe = v->md->ioe, .jobs = pl.jobs, .outs = outs,
-					 .nr_jobs = pl.nr, .id = i, .next_chunk = &next_chunk,
+					 .feed = &feed, .id = i, .next_chunk = &next_chunk,
 					 .buf = bufs + (size_t)(i < nr_workers ? i : 0) * FAST_CHUNK * MD_BLOCK_SIZE };
 	/* chunks are taken as workers come free: a thread that cannot start takes none */
 	while (started < nr_workers && pthread_create(&th[started], NULL, worker_run, &ws[started]) == 0)
 		started++;
-	worker_run(&ws[0]);
+	if (pl.fixed) {
+		for (size_t i = 0; i < v->devs.nr && !r; i++)
+			if (v->devs.devs[i].has_root && !seen_before(c, v->devs.devs[i].root)) {
+				c->dev = v->devs.devs[i].dev_id;
+				r = plan_tree(&pl, v->devs.devs[i].root);
+			}
+		feed_publish(&feed, pl.nr, 1, r != 0);
+	}
+	if (!r)
+		worker_run(&ws[0]);
 	for (unsigned i = 1; i < started; i++)
 		pthread_join(th[i], NULL);
 	for (unsigned i = 0; i < started && !r; i++)
 		r = ws[i].result;
-	free(pl.jobs);
-	pl.jobs = NULL;
+	release_jobs(&pl);   /* before the merge's array: not both at the peak */
 	if (!r)
 		r = merge_outputs(c, ws, outs, pl.nr);
 out:
 	for (unsigned i = 0; i < RMAP_WORKERS; i++)
 		segs_release(&ws[i].runs);
 	free(bufs);
-	free(outs);
-	free(pl.jobs);
+	release_jobs(&pl);
+	if (pl.fixed)
+		munmap(outs, pl.cap * sizeof(*outs));
+	else
+		free(outs);
 	return r;
 }
 
