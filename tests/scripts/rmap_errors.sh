@@ -54,4 +54,16 @@ expect_rc 1 $T --region 0..4096 "$md"
 assert_contains "$WORK/err" "thin device 1: node $leaf: bad checksum"
 [ "$(wc -l < "$WORK/err")" = 1 ] || die "more than one line on stderr"
 [ ! -s "$WORK/out" ] || die "partial output on failure"
+# a leaf pointer beyond the device in a pool whose workers decode while the
+# plan runs (inner nodes over many leaves): the one-line fault, no output
+"$DEVBIN/gen_pool" --origins 2 --snapshots 2 --mappings 120000 --seed 3 --binary \
+	-o "$WORK/wide.bin" > /dev/null
+root=$("$DEVBIN/thin_damage" --dev-root 1 "$WORK/wide.bin")
+"$DEVBIN/thin_damage" --set-node-value "$root:1=99999999" "$WORK/wide.bin"
+expect_rc 1 $T --region 0..100000 "$WORK/wide.bin"
+assert_contains "$WORK/err" "thin device 1: node 99999999: block out of range"
+[ "$(wc -l < "$WORK/err")" = 1 ] || die "more than one line on stderr"
+[ ! -s "$WORK/out" ] || die "partial output on failure"
+expect_rc 1 $T --all-devices --region 0..100000 "$WORK/wide.bin"
+assert_contains "$WORK/err" "thin device 1: node 99999999: block out of range"
 echo "errors ok"
