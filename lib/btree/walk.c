@@ -299,9 +299,9 @@ struct leaf_job {
  * never batches (it was damaged, or seen) is dropped at the walk's end.
  * A reader that has read a slot reads the children of its first child
  * next (ra_follow), when that is a sound internal node: the walk enters
- * that child before any read-ahead asked from inside it could be done, and
- * read it itself (a hinted tree's first leaves, on thin_check's 20 M pool
- * a fifth of all it read, were read on the walk's thread).
+ * that child at once, too soon for a read-ahead asked from inside it, and
+ * would read its children itself (a hinted tree's first leaves: on
+ * thin_check's 20 M pool a fifth of all it read, before ra_follow).
  */
 enum { RA_FREE, RA_FILLING, RA_QUEUED, RA_READING, RA_DONE };
 
