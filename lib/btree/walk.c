@@ -716,6 +716,32 @@ static void ra_read(struct bt_walker *w, struct ra_slot *sl)
 static unsigned find_block(const uint64_t *have, unsigned n, uint64_t b);
 
 /*
+ * Under ra_lock: a free slot for a request, a hint for root key or the
+ * children of parent key; NULL when none is free or it was asked already
+ * (a hint asked again is then kept for the walk after this one).  A slot
+ * being filled is nobody's request yet.
+ */
+static struct ra_slot *ra_free_slot_locked(struct bt_walker *w, int hint, uint64_t key)
+{
+	struct ra_slot *sl = NULL;
+
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		struct ra_slot *s = &w->ra[i];
+
+		if (s->state == RA_FREE) {
+			if (!sl)
+				sl = s;
+		} else if (s->state != RA_FILLING && s->hint == hint &&
+			   (hint ? s->root : s->parent) == key) {
+			if (hint)
+				s->walk = w->walk_no;
+			return NULL;
+		}
+	}
+	return sl;
+}
+
+/*
  * Under ra_lock, on a reader, slot sl just read: a slot for the children of
  * sl's first child, in state RA_READING, when that child is a sound
  * internal node among sl's blocks and a slot and a buffer are free; else
@@ -726,7 +752,7 @@ static unsigned find_block(const uint64_t *have, unsigned n, uint64_t b);
 static struct ra_slot *ra_follow(struct bt_walker *w, const struct ra_slot *sl)
 {
 	unsigned x = sl->first == UINT64_MAX ? sl->n : find_block(sl->blocks, sl->n, sl->first);
-	struct ra_slot *f = NULL;
+	struct ra_slot *f;
 	struct bt_node n;
 	unsigned k = 0;
 
@@ -736,17 +762,7 @@ static struct ra_slot *ra_follow(struct bt_walker *w, const struct ra_slot *sl)
 	if (n.flags != BT_INTERNAL_NODE || !n.nr_entries || n.nr_entries > BT_WALK_BATCH ||
 	    bt_node_check_known(&n, sl->leaf_vsize, sl->checks[x] == CHECK_KEYS_RISE) != BT_NODE_OK)
 		return NULL;
-	for (unsigned i = 0; i < RA_SLOTS; i++) {
-		struct ra_slot *s = &w->ra[i];
-
-		if (s->state == RA_FREE) {
-			if (!f)
-				f = s;
-		} else if (s->state != RA_FILLING && !s->hint && s->parent == sl->first) {
-			return NULL;   /* asked already */
-		}
-	}
-	if (!f)
+	if (!(f = ra_free_slot_locked(w, 0, sl->first)))
 		return NULL;
 	for (uint32_t i = 0; i < n.nr_entries; i++) {
 		uint64_t b = get_le64(bt_value(&n, i));
@@ -873,29 +889,15 @@ static int ra_start(struct bt_walker *w)
 }
 
 /*
- * A free slot for a request: a hint for root key, or the children of
- * parent key; NULL when none is free or it was asked already (a hint asked
- * again is then kept for the walk after this one).  The slot is the
- * caller's (RA_FILLING) until ra_queue() or ra_unfill().
+ * ra_free_slot_locked() for the walk: the slot is the caller's
+ * (RA_FILLING) until ra_queue() or ra_unfill().
  */
 static struct ra_slot *ra_slot_for(struct bt_walker *w, int hint, uint64_t key)
 {
-	struct ra_slot *sl = NULL;
+	struct ra_slot *sl;
 
 	pthread_mutex_lock(&w->ra_lock);
-	for (unsigned i = 0; i < RA_SLOTS; i++) {
-		struct ra_slot *s = &w->ra[i];
-
-		if (s->state == RA_FREE) {
-			if (!sl)
-				sl = s;
-		} else if (s->hint == hint && (hint ? s->root : s->parent) == key) {
-			if (hint)
-				s->walk = w->walk_no;
-			sl = NULL;
-			break;
-		}
-	}
+	sl = ra_free_slot_locked(w, hint, key);
 	if (sl) {
 		sl->state = RA_FILLING;
 		sl->first = UINT64_MAX;

@@ -514,6 +514,19 @@ static void release_jobs(struct plan *pl)
 	pl->jobs = NULL;
 }
 
+/* Every device's tree planned, each shared subtree for the first device only; as plan_tree(). */
+static int plan_devices(struct rctx *c, const struct thin_view *v, struct plan *pl)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < v->devs.nr && !r; i++)
+		if (v->devs.devs[i].has_root && !seen_before(c, v->devs.devs[i].root)) {
+			c->dev = v->devs.devs[i].dev_id;
+			r = plan_tree(pl, v->devs.devs[i].root);
+		}
+	return r;
+}
+
 static int collect_fast(struct rctx *c, const struct thin_view *v)
 {
 	struct feed feed = { .lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER };
@@ -527,7 +540,6 @@ static int collect_fast(struct rctx *c, const struct thin_view *v)
 	int r = 0;
 
 	memset(ws, 0, sizeof(ws));
-	c->nr_meta_blocks = bc_nr_blocks(v->md->bc);
 	/* every leaf once (see feed): workers start now and decode as the plan goes */
 	if (cap && (pl.jobs = lazy_array(cap, sizeof(*pl.jobs))) &&
 	    (outs = lazy_array(cap, sizeof(*outs)))) {
@@ -538,11 +550,7 @@ static int collect_fast(struct rctx *c, const struct thin_view *v)
 		pl.jobs = NULL;
 	}
 	if (!pl.fixed) {
-		for (size_t i = 0; i < v->devs.nr && !r; i++)
-			if (v->devs.devs[i].has_root && !seen_before(c, v->devs.devs[i].root)) {
-				c->dev = v->devs.devs[i].dev_id;
-				r = plan_tree(&pl, v->devs.devs[i].root);
-			}
+		r = plan_devices(c, v, &pl);
 		feed_publish(&feed, pl.nr, 1, r != 0);
 		if (r)
 			goto out;
@@ -567,11 +575,7 @@ static int collect_fast(struct rctx *c, const struct thin_view *v)
 	while (started < nr_workers && pthread_create(&th[started], NULL, worker_run, &ws[started]) == 0)
 		started++;
 	if (pl.fixed) {
-		for (size_t i = 0; i < v->devs.nr && !r; i++)
-			if (v->devs.devs[i].has_root && !seen_before(c, v->devs.devs[i].root)) {
-				c->dev = v->devs.devs[i].dev_id;
-				r = plan_tree(&pl, v->devs.devs[i].root);
-			}
+		r = plan_devices(c, v, &pl);
 		feed_publish(&feed, pl.nr, 1, r != 0);
 	}
 	if (!r)
@@ -672,8 +676,8 @@ int thin_rmap(const struct thin_rmap_opts *o, FILE *out, char *msg, size_t msgle
 	r = thin_view_open(o->path, o->use_snap, o->snap_block, &v, msg, msglen);
 	if (r < 0)
 		goto out_regions;
+	c.nr_meta_blocks = bc_nr_blocks(v.md->bc);   /* the plan's bound too */
 	if (!o->all_devices) {
-		c.nr_meta_blocks = bc_nr_blocks(v.md->bc);
 		c.visited = calloc(c.nr_meta_blocks / 8 + 1, 1);
 		if (!c.visited) {
 			snprintf(msg, msglen, "out of memory");
